@@ -1,0 +1,28 @@
+//! Detector inference: reads a model manifest, loads ONNX Runtime, runs the
+//! model, and turns its raw output into [`Detection`]s in source-frame pixels.
+//!
+//! Owns: the model manifest format, finding and loading `libonnxruntime.so`,
+//! execution-provider choice, preprocessing (ultralytics-identical letterbox or
+//! a plain stretch, straight from BGR/RGB images or I420/NV12 frames), decoding
+//! of the `yolo` and `fastestdet` output formats, and per-class NMS.
+//! Must not: decode image files or video (callers hand in an [`ImageView`]),
+//! track objects across frames, or know about rules; this is the only crate
+//! that links ONNX Runtime.
+
+mod decode;
+mod detector;
+mod error;
+mod manifest;
+mod nms;
+mod preprocess;
+mod runtime;
+
+pub use decode::{Candidate, OutputLayout};
+pub use detector::{DetectOptions, Detector, InputShape, ScoreMode};
+pub use error::InferError;
+pub use manifest::{ClassSpec, ColorOrder, InputSpec, Manifest, ModelFormat, ResizeMode};
+pub use nms::nms_per_class;
+pub use preprocess::{Letterbox, fill_input};
+pub use runtime::{ExecutionProvider, Runtime, RuntimeConfig, default_library_paths};
+
+pub use roadwarden_types::{BBox, ClassId, ClassRole, Detection, ImageView, PixelFormat};

@@ -1,0 +1,84 @@
+//! The `roadwarden` binary: the command line over the library crates.
+//!
+//! Owns: argument parsing, turning library errors into one-line messages and
+//! exit codes, progress bars, JSON output. Must not: hold pipeline logic of
+//! its own; each subcommand wires crates together and reports.
+
+mod detect;
+mod eval;
+mod runtime;
+mod sim_camera;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Catches e-bike riders without helmets and riders running red lights on
+/// roadside cameras, and records each violation with its evidence.
+#[derive(Debug, Parser)]
+#[command(name = "roadwarden", version, about, long_about = None, after_help = "\
+Examples:
+  roadwarden detect --model models/helmet-yolov12m.toml photo.jpg
+  roadwarden detect --model models/fastestdet-352.toml --annotate out/ frames/*.jpg
+  roadwarden eval-detector --model models/helmet-yolov12m.toml --images data/images --labels data/labels
+  roadwarden sim-camera clip.mp4 --port 8554 --loop
+
+Logging: -v for info, -vv for debug, or RUST_LOG=roadwarden=debug.")]
+struct Cli {
+    #[command(flatten)]
+    runtime: runtime::RuntimeArgs,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a detector on image files; prints one JSON line per image.
+    Detect(detect::DetectArgs),
+    /// Measure a detector's accuracy on YOLO-labelled images, as ultralytics `val` does.
+    #[command(name = "eval-detector")]
+    EvalDetector(eval::EvalArgs),
+    /// Serve a video file over RTSP on 127.0.0.1: a camera stand-in for demos and tests.
+    #[command(name = "sim-camera")]
+    SimCamera(sim_camera::SimCameraArgs),
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,ort=warn",
+        2 => "debug,ort=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Detect(args) => detect::run(&cli.runtime, args),
+        Command::EvalDetector(args) => eval::run(&cli.runtime, args),
+        Command::SimCamera(args) => sim_camera::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line, whatever the library put into the message.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

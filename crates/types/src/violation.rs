@@ -1,0 +1,165 @@
+//! What the rules produce and the store keeps: a violation with the evidence
+//! that shows it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{BBox, CameraId, ClassId};
+
+/// A violation's identity: a UUID (v4, or v7 for time order) chosen when the
+/// rule fires; every store insert is idempotent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ViolationId(pub uuid::Uuid);
+
+impl ViolationId {
+    /// A new, time-ordered id (UUID v7).
+    pub fn new() -> Self {
+        ViolationId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for ViolationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for ViolationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which rule was broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// A rider on a two-wheeler without a helmet.
+    NoHelmet,
+    /// Crossed the stop line while the signal was red.
+    RedLight,
+}
+
+impl ViolationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationKind::NoHelmet => "no_helmet",
+            ViolationKind::RedLight => "red_light",
+        }
+    }
+}
+
+impl std::fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ViolationKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "no_helmet" => Ok(ViolationKind::NoHelmet),
+            "red_light" => Ok(ViolationKind::RedLight),
+            _ => Err(format!("unknown violation type `{s}`: expected no_helmet or red_light")),
+        }
+    }
+}
+
+/// The colour a signal head shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalState {
+    Red,
+    Amber,
+    Green,
+    /// Not known (dark, occluded, no fresh controller data). Never yields a red-light violation.
+    #[default]
+    Unknown,
+}
+
+/// One change of signal state.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SignalChange {
+    pub at: DateTime<Utc>,
+    pub state: SignalState,
+}
+
+/// The role of one evidence frame in the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameRole {
+    /// The frame the violation is dated by (the clearest no-helmet view).
+    Key,
+    /// Red light: the last frame before the crossing.
+    Before,
+    /// Red light: the frame of the crossing.
+    At,
+    /// Red light: the first frame after the crossing.
+    After,
+}
+
+/// A box drawn on an evidence frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceBox {
+    pub bbox: BBox,
+    pub class_id: ClassId,
+    pub class_name: String,
+    pub score: f32,
+}
+
+/// A frame used as evidence, with the boxes that make the case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceFrame {
+    pub role: FrameRole,
+    /// The frame's index in its camera's stream.
+    pub frame_index: u64,
+    pub captured_at: DateTime<Utc>,
+    pub boxes: Vec<EvidenceBox>,
+}
+
+/// One violation, as a rule fires it: who, what, when, how sure, and what
+/// shows it. Photos and clips are attached later by the evidence crate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    pub id: ViolationId,
+    pub kind: ViolationKind,
+    pub camera: CameraId,
+    /// The offender's track id in that camera's tracker.
+    pub track_id: u64,
+    /// Wall-clock time of the key frame.
+    pub occurred_at: DateTime<Utc>,
+    /// The rule's confidence, 0..1 (for no_helmet: the mean no-helmet score of the votes).
+    pub confidence: f32,
+    pub frames: Vec<EvidenceFrame>,
+    /// Red light: the signal's changes around the violation, oldest first.
+    pub signal: Vec<SignalChange>,
+    /// Every threshold in force when the rule fired, by name
+    /// (`"class.Without Helmet"`, `"helmet.min_votes"`, `"red_light.grace_s"`, ...).
+    pub thresholds: BTreeMap<String, f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for k in [ViolationKind::NoHelmet, ViolationKind::RedLight] {
+            assert_eq!(k.as_str().parse::<ViolationKind>().unwrap(), k);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
+        assert!("speeding".parse::<ViolationKind>().is_err());
+    }
+
+    #[test]
+    fn ids_are_unique_and_time_ordered() {
+        let a = ViolationId::new();
+        let b = ViolationId::new();
+        assert_ne!(a, b);
+        assert!(a < b);
+    }
+}
