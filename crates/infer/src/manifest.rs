@@ -241,7 +241,7 @@ impl Manifest {
                 return Err(invalid(format!("{key} must be positive")));
             }
         }
-        if raw.input.std.iter().any(|s| *s == 0.0) {
+        if raw.input.std.contains(&0.0) {
             return Err(invalid("input.std must not contain 0".into()));
         }
         let name = raw.name.unwrap_or_else(|| {
