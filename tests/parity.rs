@@ -39,9 +39,21 @@ fn helmet_model_reproduces_the_ultralytics_reference() {
     // REFERENCE.md: all 601 images, 1140 instances, mAP@0.5 0.739, mAP@0.5:0.95 0.293.
     assert_eq!(v["images"], 601);
     assert_eq!(v["instances"], 1140);
-    assert!((f("map50") - 0.739).abs() <= 0.005, "mAP@0.5 {}", f("map50"));
-    assert!((f("map50_95") - 0.293).abs() <= 0.005, "mAP@0.5:0.95 {}", f("map50_95"));
-    assert!((f("precision") - 0.733).abs() <= 0.02, "P {}", f("precision"));
+    assert!(
+        (f("map50") - 0.739).abs() <= 0.005,
+        "mAP@0.5 {}",
+        f("map50")
+    );
+    assert!(
+        (f("map50_95") - 0.293).abs() <= 0.005,
+        "mAP@0.5:0.95 {}",
+        f("map50_95")
+    );
+    assert!(
+        (f("precision") - 0.733).abs() <= 0.02,
+        "P {}",
+        f("precision")
+    );
     assert!((f("recall") - 0.685).abs() <= 0.02, "R {}", f("recall"));
 
     let per_class = v["per_class"].as_array().unwrap();
@@ -57,7 +69,10 @@ fn helmet_model_reproduces_the_ultralytics_reference() {
         .unwrap()
         .iter()
         .map(|s| {
-            assert!(s["reason"].as_str().unwrap().contains("out of range"), "{s}");
+            assert!(
+                s["reason"].as_str().unwrap().contains("out of range"),
+                "{s}"
+            );
             Path::new(s["file"].as_str().unwrap())
                 .file_stem()
                 .unwrap()
@@ -79,7 +94,8 @@ fn rider_boxes(label: &Path, w: f32, h: f32) -> Vec<BBox> {
         .lines()
         .filter_map(|l| {
             let v: Vec<f32> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
-            (v.len() == 5 && v[0] == 4.0).then(|| BBox::from_cxcywh(v[1] * w, v[2] * h, v[3] * w, v[4] * h))
+            (v.len() == 5 && v[0] == 4.0)
+                .then(|| BBox::from_cxcywh(v[1] * w, v[2] * h, v[3] * w, v[4] * h))
         })
         .collect()
 }
@@ -97,31 +113,48 @@ fn fastestdet_finds_riders_in_the_delhi_enforcement_frames() {
     assert_eq!(frames.len(), 40);
 
     let m = model("fastestdet-352.toml");
-    let mut args = vec!["detect".to_string(), "--model".into(), m.display().to_string()];
+    let mut args = vec![
+        "detect".to_string(),
+        "--model".into(),
+        m.display().to_string(),
+    ];
     args.extend(frames.iter().map(|p| p.display().to_string()));
     let run = roadwarden(&args);
     assert!(run.ok(), "{}", run.stderr);
-    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 40);
 
     let (mut riders, mut matched) = (0usize, 0usize);
     for (frame, line) in frames.iter().zip(&lines) {
         assert_eq!(line["file"].as_str().unwrap(), frame.display().to_string());
-        let (w, h) = (line["width"].as_f64().unwrap() as f32, line["height"].as_f64().unwrap() as f32);
+        let (w, h) = (
+            line["width"].as_f64().unwrap() as f32,
+            line["height"].as_f64().unwrap() as f32,
+        );
         let dets: Vec<BBox> = line["detections"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|d| ["motorbike", "bicycle", "person"].contains(&d["class"].as_str().unwrap()))
             .map(|d| {
-                let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                let b: Vec<f32> = d["bbox"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect();
                 BBox::new(b[0], b[1], b[2], b[3])
             })
             .collect();
-        let label = train
-            .join("labels")
-            .join(frame.file_stem().unwrap())
-            .with_extension("txt");
+        // Roboflow names hold dots (`036_100_jpg.rf.<hash>.jpg`): append, never replace, the extension.
+        let label = train.join("labels").join(format!(
+            "{}.txt",
+            frame.file_stem().unwrap().to_string_lossy()
+        ));
         for rider in rider_boxes(&label, w, h) {
             riders += 1;
             if dets.iter().any(|d| d.iou(&rider) >= 0.5) {
@@ -130,6 +163,12 @@ fn fastestdet_finds_riders_in_the_delhi_enforcement_frames() {
         }
     }
     eprintln!("FastestDet matched {matched} of {riders} rider boxes at IoU >= 0.5");
-    assert!(riders >= 80, "the first 40 Delhi frames hold about 105 rider boxes, found {riders}");
-    assert!(matched as f64 >= 0.4 * riders as f64, "matched {matched} of {riders}");
+    assert!(
+        riders >= 80,
+        "the first 40 Delhi frames hold about 105 rider boxes, found {riders}"
+    );
+    assert!(
+        matched as f64 >= 0.4 * riders as f64,
+        "matched {matched} of {riders}"
+    );
 }

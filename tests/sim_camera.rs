@@ -24,14 +24,23 @@ fn sim_camera_serves_frames_then_fails_on_schedule() {
     let clip = common::shared().join("footage/intel-parking/car-detection.mp4");
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-        .args(["sim-camera", clip.to_str().unwrap(), "--port", &port.to_string(), "--fail-after", "6"])
+        .args([
+            "sim-camera",
+            clip.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--fail-after",
+            "6",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let started = Instant::now();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = format!("rtsp://127.0.0.1:{port}/stream");
     assert_eq!(line.trim(), format!("serving {url}"));
 

@@ -71,20 +71,34 @@ pub fn run(rt: &RuntimeArgs, args: DetectArgs) -> Result<ExitCode> {
     check_unit("conf", args.conf)?;
     check_unit("iou", args.iou)?;
     if let Some(dir) = &args.annotate {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the --annotate folder", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the --annotate folder", dir.display()))?;
     }
     let mut detector = rt.detector(&args.model)?;
     let opts = DetectOptions {
-        score: args.conf.map(ScoreMode::Fixed).unwrap_or(ScoreMode::ClassThresholds),
+        score: args
+            .conf
+            .map(ScoreMode::Fixed)
+            .unwrap_or(ScoreMode::ClassThresholds),
         iou: args.iou,
-        shape: if args.square { InputShape::Square } else { InputShape::Rect },
+        shape: if args.square {
+            InputShape::Square
+        } else {
+            InputShape::Rect
+        },
         ..DetectOptions::default()
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failed = 0usize;
     for path in &args.images {
-        if let Err(e) = detect_one(&mut detector, path, &opts, args.annotate.as_deref(), &mut out) {
+        if let Err(e) = detect_one(
+            &mut detector,
+            path,
+            &opts,
+            args.annotate.as_deref(),
+            &mut out,
+        ) {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             failed += 1;
         }

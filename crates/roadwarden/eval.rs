@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use roadwarden_eval::{BoxXyxy, Evaluator, GroundTruth, Metrics, Prediction, UltralyticsVersion, read_yolo_labels_as};
+use roadwarden_eval::{
+    BoxXyxy, Evaluator, GroundTruth, Metrics, Prediction, UltralyticsVersion, read_yolo_labels_as,
+};
 use roadwarden_imaging::BgrImage;
 use roadwarden_infer::{DetectOptions, Detector, InputShape};
 use serde::Serialize;
@@ -97,7 +99,8 @@ struct Report<'a> {
 }
 
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("{}: cannot read the --images folder", dir.display()))?;
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read the --images folder", dir.display()))?;
     let mut images: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -108,7 +111,11 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     images.sort();
     if images.is_empty() {
-        bail!("{}: no images ({}) in the --images folder", dir.display(), IMAGE_EXTENSIONS.join(", "));
+        bail!(
+            "{}: no images ({}) in the --images folder",
+            dir.display(),
+            IMAGE_EXTENSIONS.join(", ")
+        );
     }
     Ok(images)
 }
@@ -120,7 +127,10 @@ struct Sample {
 
 pub fn run(rt: &RuntimeArgs, args: EvalArgs) -> Result<ExitCode> {
     if !args.labels.is_dir() {
-        bail!("{}: the --labels folder does not exist", args.labels.display());
+        bail!(
+            "{}: the --labels folder does not exist",
+            args.labels.display()
+        );
     }
     if args.batch == 0 {
         bail!("--batch must be at least 1");
@@ -147,7 +157,9 @@ pub fn run(rt: &RuntimeArgs, args: EvalArgs) -> Result<ExitCode> {
         match load_sample(path, &args.labels, nc, args.ultralytics) {
             Ok(sample) => pending.push(sample),
             Err(skip) => {
-                progress.suspend(|| tracing::info!(file = %skip.file, reason = %skip.reason, "skipped"));
+                progress.suspend(
+                    || tracing::info!(file = %skip.file, reason = %skip.reason, "skipped"),
+                );
                 skipped.push(skip);
                 progress.inc(1);
             }
@@ -172,14 +184,20 @@ pub fn run(rt: &RuntimeArgs, args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_sample(path: &Path, labels: &Path, nc: usize, version: UltralyticsVersion) -> Result<Sample, Skipped> {
+fn load_sample(
+    path: &Path,
+    labels: &Path,
+    nc: usize,
+    version: UltralyticsVersion,
+) -> Result<Sample, Skipped> {
     let skip = |file: &Path, reason: String| Skipped {
         file: file.display().to_string(),
         reason,
     };
     let image = BgrImage::read(path).map_err(|e| skip(path, format!("unreadable image: {e}")))?;
-    let stem = path.file_stem().unwrap_or_default();
-    let label_path = labels.join(stem).with_extension("txt");
+    // `a.b.jpg` is labelled by `a.b.txt`: append the extension, never replace part of the stem.
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let label_path = labels.join(format!("{stem}.txt"));
     let truths = if label_path.is_file() {
         read_yolo_labels_as(&label_path, nc, image.width(), image.height(), version)
             .map_err(|e| skip(&label_path, e.to_string()))?
@@ -189,7 +207,12 @@ fn load_sample(path: &Path, labels: &Path, nc: usize, version: UltralyticsVersio
     Ok(Sample { image, truths })
 }
 
-fn evaluate(detector: &mut Detector, pending: &mut Vec<Sample>, opts: &DetectOptions, evaluator: &mut Evaluator) -> Result<()> {
+fn evaluate(
+    detector: &mut Detector,
+    pending: &mut Vec<Sample>,
+    opts: &DetectOptions,
+    evaluator: &mut Evaluator,
+) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
@@ -215,7 +238,12 @@ fn evaluate(detector: &mut Detector, pending: &mut Vec<Sample>, opts: &DetectOpt
     Ok(())
 }
 
-fn report<'a>(detector: &'a Detector, model: &Path, m: &Metrics, skipped: &'a [Skipped]) -> Report<'a> {
+fn report<'a>(
+    detector: &'a Detector,
+    model: &Path,
+    m: &Metrics,
+    skipped: &'a [Skipped],
+) -> Report<'a> {
     Report {
         model: model.display().to_string(),
         images: m.images,
@@ -228,7 +256,11 @@ fn report<'a>(detector: &'a Detector, model: &Path, m: &Metrics, skipped: &'a [S
             .per_class
             .iter()
             .map(|c| ClassJson {
-                class: detector.classes().get(c.class_id).map(|s| s.name.as_str()).unwrap_or("?"),
+                class: detector
+                    .classes()
+                    .get(c.class_id)
+                    .map(|s| s.name.as_str())
+                    .unwrap_or("?"),
                 class_id: c.class_id,
                 images: c.images,
                 instances: c.instances,
@@ -258,7 +290,11 @@ fn print_table(detector: &Detector, m: &Metrics, skipped: &[Skipped]) {
         "all", m.images, m.instances, m.precision, m.recall, m.map50, m.map50_95
     );
     for c in &m.per_class {
-        let name = detector.classes().get(c.class_id).map(|s| s.name.as_str()).unwrap_or("?");
+        let name = detector
+            .classes()
+            .get(c.class_id)
+            .map(|s| s.name.as_str())
+            .unwrap_or("?");
         println!(
             "{:>20} {:>7} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>12.3}",
             name, c.images, c.instances, c.precision, c.recall, c.map50, c.map50_95

@@ -4,6 +4,7 @@
 //! exit codes, progress bars, JSON output. Must not: hold pipeline logic of
 //! its own; each subcommand wires crates together and reports.
 
+mod analyze;
 mod detect;
 mod eval;
 mod runtime;
@@ -22,6 +23,7 @@ Examples:
   roadwarden detect --model models/fastestdet-352.toml --annotate out/ frames/*.jpg
   roadwarden eval-detector --model models/helmet-yolov12m.toml --images data/images --labels data/labels
   roadwarden sim-camera clip.mp4 --port 8554 --loop
+  roadwarden analyze rtsp://127.0.0.1:8554/stream --model models/helmet-yolov12m.toml --fps 5
 
 Logging: -v for info, -vv for debug, or RUST_LOG=roadwarden=debug.")]
 struct Cli {
@@ -43,6 +45,8 @@ enum Command {
     /// Measure a detector's accuracy on YOLO-labelled images, as ultralytics `val` does.
     #[command(name = "eval-detector")]
     EvalDetector(eval::EvalArgs),
+    /// Run a detector over a video file or RTSP camera; prints one JSON line per analysed frame.
+    Analyze(analyze::AnalyzeArgs),
     /// Serve a video file over RTSP on 127.0.0.1: a camera stand-in for demos and tests.
     #[command(name = "sim-camera")]
     SimCamera(sim_camera::SimCameraArgs),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::run(&cli.runtime, args),
         Command::EvalDetector(args) => eval::run(&cli.runtime, args),
         Command::SimCamera(args) => sim_camera::run(args),
+        Command::Analyze(args) => analyze::run(&cli.runtime, args),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,12 @@ pub struct RuntimeArgs {
     pub ort_lib: Option<PathBuf>,
 
     /// Where models run: cpu, cuda[:N] or tensorrt[:N].
-    #[arg(long, global = true, default_value = "cpu", env = "ROADWARDEN_PROVIDER")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "cpu",
+        env = "ROADWARDEN_PROVIDER"
+    )]
     pub provider: ExecutionProvider,
 
     /// Run on the CPU, with a warning, when the chosen provider is missing.

@@ -31,7 +31,9 @@ pub struct SimCameraArgs {
 
 pub fn run(args: SimCameraArgs) -> Result<ExitCode> {
     let fail_after = match args.fail_after {
-        Some(s) if !(s.is_finite() && s > 0.0) => bail!("--fail-after {s} must be a positive number of seconds"),
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            bail!("--fail-after {s} must be a positive number of seconds")
+        }
         Some(s) => Some(Duration::from_secs_f64(s)),
         None => None,
     };

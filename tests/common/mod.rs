@@ -32,17 +32,33 @@ impl Run {
 
     /// The stderr lines that are errors.
     pub fn error_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect()
     }
 
     /// A failure the way users should see one: a non-zero exit, exactly one
     /// `error:` line, no panic. Returns that line.
     pub fn one_line_error(&self) -> &str {
-        assert!(!self.ok(), "expected failure, got success; stdout: {}", self.stdout);
+        assert!(
+            !self.ok(),
+            "expected failure, got success; stdout: {}",
+            self.stdout
+        );
         assert_eq!(self.code, Some(1), "exit code; stderr: {}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "panicked: {}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "panicked: {}",
+            self.stderr
+        );
         let lines = self.error_lines();
-        assert_eq!(lines.len(), 1, "expected one error line, got: {}", self.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line, got: {}",
+            self.stderr
+        );
         lines[0]
     }
 }

@@ -5,8 +5,6 @@
 //! evidence overlays). Must not: run models, know about rules, or touch video
 //! streams (that is the media crate's, through GStreamer).
 
-
-
 use std::path::{Path, PathBuf};
 
 use opencv::core::{Mat, Point, Rect, Scalar, Vector};
@@ -46,7 +44,9 @@ impl BgrImage {
         };
         let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
         Self::decode(&bytes).map_err(|e| match e {
-            ImagingError::OpenCv(reason) | ImagingError::Unreadable { reason, .. } => unreadable(reason),
+            ImagingError::OpenCv(reason) | ImagingError::Unreadable { reason, .. } => {
+                unreadable(reason)
+            }
             other => other,
         })
     }
@@ -56,7 +56,9 @@ impl BgrImage {
         let buf = Vector::<u8>::from_slice(bytes);
         let mat = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)?;
         if mat.empty() {
-            return Err(ImagingError::OpenCv("not a decodable image (corrupt, truncated or unsupported format)".into()));
+            return Err(ImagingError::OpenCv(
+                "not a decodable image (corrupt, truncated or unsupported format)".into(),
+            ));
         }
         Ok(BgrImage { mat })
     }
@@ -105,7 +107,13 @@ impl BgrImage {
         if !label.is_empty() {
             let scale = 0.4 * thickness as f64;
             let mut baseline = 0;
-            let size = imgproc::get_text_size(label, imgproc::FONT_HERSHEY_SIMPLEX, scale, 1, &mut baseline)?;
+            let size = imgproc::get_text_size(
+                label,
+                imgproc::FONT_HERSHEY_SIMPLEX,
+                scale,
+                1,
+                &mut baseline,
+            )?;
             let top = (rect.y - size.height - baseline - 2).max(0);
             imgproc::rectangle(
                 &mut self.mat,
@@ -193,8 +201,13 @@ mod tests {
         std::fs::write(&p, b"\xff\xd8 this is not really a jpeg").unwrap();
         let err = BgrImage::read(&p).err().expect("garbage must not decode");
         let msg = err.to_string();
-        assert!(msg.contains("broken.jpg") && msg.contains("cannot read image"), "{msg}");
-        let err = BgrImage::read(&dir.join("missing.png")).err().expect("missing file");
+        assert!(
+            msg.contains("broken.jpg") && msg.contains("cannot read image"),
+            "{msg}"
+        );
+        let err = BgrImage::read(&dir.join("missing.png"))
+            .err()
+            .expect("missing file");
         assert!(err.to_string().contains("missing.png"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -202,7 +215,8 @@ mod tests {
     #[test]
     fn drawing_changes_pixels_inside_the_box_only() {
         let mut img = BgrImage::from_bgr(40, 40, &vec![0u8; 40 * 40 * 3]).unwrap();
-        img.draw_box(&BBox::new(10.0, 20.0, 30.0, 35.0), "", [0, 0, 255]).unwrap();
+        img.draw_box(&BBox::new(10.0, 20.0, 30.0, 35.0), "", [0, 0, 255])
+            .unwrap();
         let v = img.view();
         assert_eq!(&v.row(0, 20)[30..33], &[0, 0, 255]);
         assert_eq!(&v.row(0, 5)[..3], &[0, 0, 0]);

@@ -146,11 +146,20 @@ mod tests {
 
     #[test]
     fn layouts_are_recognised_from_shapes() {
-        assert_eq!(OutputLayout::for_yolo(&[1, 6, -1], 2), Some(OutputLayout::YoloV8));
-        assert_eq!(OutputLayout::for_yolo(&[1, 25200, 85], 80), Some(OutputLayout::YoloV5));
+        assert_eq!(
+            OutputLayout::for_yolo(&[1, 6, -1], 2),
+            Some(OutputLayout::YoloV8)
+        );
+        assert_eq!(
+            OutputLayout::for_yolo(&[1, 25200, 85], 80),
+            Some(OutputLayout::YoloV5)
+        );
         assert_eq!(OutputLayout::for_yolo(&[1, 6, 8400], 3), None);
         assert_eq!(OutputLayout::for_yolo(&[1, 85, 22, 22], 80), None);
-        assert_eq!(OutputLayout::for_fastestdet(&[1, 85, 22, 22], 80), Some(OutputLayout::FastestDet));
+        assert_eq!(
+            OutputLayout::for_fastestdet(&[1, 85, 22, 22], 80),
+            Some(OutputLayout::FastestDet)
+        );
         assert_eq!(OutputLayout::for_fastestdet(&[1, 6, 8400], 2), None);
     }
 
@@ -180,7 +189,15 @@ mod tests {
     fn yolov5_multiplies_objectness() {
         let data = [50.0, 50.0, 10.0, 10.0, 0.5, 0.9, 0.1];
         let lb = Letterbox::fit(100, 100, 100, 100, None);
-        let got = decode(OutputLayout::YoloV5, &data, &[1, 7], 2, &lb, false, &|_, s| s > 0.3);
+        let got = decode(
+            OutputLayout::YoloV5,
+            &data,
+            &[1, 7],
+            2,
+            &lb,
+            false,
+            &|_, s| s > 0.3,
+        );
         assert_eq!(got.len(), 1);
         assert!((got[0].score - 0.45).abs() < 1e-6);
     }
@@ -195,7 +212,15 @@ mod tests {
         data[5 * cells + cell] = 1.0; // class prob
         // t1 = t2 = 0 -> centre at the cell's corner + 0; t3 = t4 = 0 -> w = h = 0.5
         let lb = Letterbox::stretch(200, 100, 352, 352);
-        let got = decode(OutputLayout::FastestDet, &data, &[6, 2, 2], 1, &lb, false, &|_, s| s > 0.5);
+        let got = decode(
+            OutputLayout::FastestDet,
+            &data,
+            &[6, 2, 2],
+            1,
+            &lb,
+            false,
+            &|_, s| s > 0.5,
+        );
         assert_eq!(got.len(), 1);
         let b = got[0].bbox;
         // cx = (0 + 1) / 2 = 0.5 of 200; w = 0.5 of 200.

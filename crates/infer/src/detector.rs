@@ -9,12 +9,12 @@ use ort::value::{TensorRef, ValueType};
 use roadwarden_types::{ClassId, Detection, ImageView};
 use sha2::{Digest, Sha256};
 
+use crate::InferError;
 use crate::decode::{OutputLayout, decode};
 use crate::manifest::{ClassSpec, Manifest, ModelFormat, parse_ultralytics_names};
 use crate::nms::nms_per_class;
 use crate::preprocess::{Letterbox, fill_input};
 use crate::runtime::{ExecutionProvider, Runtime};
-use crate::InferError;
 
 /// How a frame is fitted to a dynamic model's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -170,7 +170,11 @@ impl Detector {
                 .inputs()
                 .iter()
                 .find(|o| o.name() == name)
-                .ok_or_else(|| mismatch(format!("the model has no input named `{name}` (manifest input.name)")))?,
+                .ok_or_else(|| {
+                    mismatch(format!(
+                        "the model has no input named `{name}` (manifest input.name)"
+                    ))
+                })?,
             None => session
                 .inputs()
                 .first()
@@ -228,7 +232,11 @@ impl Detector {
                 .outputs()
                 .iter()
                 .find(|o| o.name() == name)
-                .ok_or_else(|| mismatch(format!("the model has no output named `{name}` (manifest output.name)")))?,
+                .ok_or_else(|| {
+                    mismatch(format!(
+                        "the model has no output named `{name}` (manifest output.name)"
+                    ))
+                })?,
             None => session
                 .outputs()
                 .first()
@@ -246,8 +254,14 @@ impl Detector {
             shape: out_shape.clone(),
             format: manifest.format.to_string(),
             expected: match manifest.format {
-                ModelFormat::Yolo => format!("[batch, {}, anchors] or [batch, anchors, {}] for {nc} classes", 4 + nc, 5 + nc),
-                ModelFormat::Fastestdet => format!("[batch, {}, grid_h, grid_w] for {nc} classes", 5 + nc),
+                ModelFormat::Yolo => format!(
+                    "[batch, {}, anchors] or [batch, anchors, {}] for {nc} classes",
+                    4 + nc,
+                    5 + nc
+                ),
+                ModelFormat::Fastestdet => {
+                    format!("[batch, {}, grid_h, grid_w] for {nc} classes", 5 + nc)
+                }
             },
         })?;
         let output_name = output.name().to_string();
@@ -255,8 +269,16 @@ impl Detector {
         let (static_h, static_w) = (in_shape[2], in_shape[3]);
         let dynamic_size = static_h < 0 || static_w < 0;
         let (meta_h, meta_w) = meta_imgsz.unwrap_or((640, 640));
-        let width = manifest.input.width.unwrap_or(if static_w > 0 { static_w as u32 } else { meta_w });
-        let height = manifest.input.height.unwrap_or(if static_h > 0 { static_h as u32 } else { meta_h });
+        let width = manifest.input.width.unwrap_or(if static_w > 0 {
+            static_w as u32
+        } else {
+            meta_w
+        });
+        let height = manifest.input.height.unwrap_or(if static_h > 0 {
+            static_h as u32
+        } else {
+            meta_h
+        });
         for (key, declared, actual) in [("width", width, static_w), ("height", height, static_h)] {
             if actual > 0 && declared as i64 != actual {
                 return Err(mismatch(format!(
@@ -290,7 +312,10 @@ impl Detector {
     }
 
     pub fn class_name(&self, id: ClassId) -> &str {
-        self.classes.get(id.0).map(|c| c.name.as_str()).unwrap_or("?")
+        self.classes
+            .get(id.0)
+            .map(|c| c.name.as_str())
+            .unwrap_or("?")
     }
 
     pub fn layout(&self) -> OutputLayout {
@@ -326,16 +351,33 @@ impl Detector {
     /// Where a `width` x `height` source lands in the network input.
     pub fn letterbox(&self, width: u32, height: u32, shape: InputShape) -> Letterbox {
         let auto = (shape == InputShape::Rect && self.dynamic_size).then_some(self.stride);
-        Letterbox::for_spec(&self.manifest.input, width, height, self.width, self.height, auto)
+        Letterbox::for_spec(
+            &self.manifest.input,
+            width,
+            height,
+            self.width,
+            self.height,
+            auto,
+        )
     }
 
-    pub fn detect(&mut self, image: &ImageView<'_>, opts: &DetectOptions) -> Result<Vec<Detection>, InferError> {
-        Ok(self.detect_batch(std::slice::from_ref(image), opts)?.remove(0))
+    pub fn detect(
+        &mut self,
+        image: &ImageView<'_>,
+        opts: &DetectOptions,
+    ) -> Result<Vec<Detection>, InferError> {
+        Ok(self
+            .detect_batch(std::slice::from_ref(image), opts)?
+            .remove(0))
     }
 
     /// Detects in several images. Images whose inputs have the same shape
     /// run as one batch when the model's batch dimension is dynamic.
-    pub fn detect_batch(&mut self, images: &[ImageView<'_>], opts: &DetectOptions) -> Result<Vec<Vec<Detection>>, InferError> {
+    pub fn detect_batch(
+        &mut self,
+        images: &[ImageView<'_>],
+        opts: &DetectOptions,
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
         let boxes: Vec<Letterbox> = images
             .iter()
             .map(|im| self.letterbox(im.width(), im.height(), opts.shape))
@@ -353,7 +395,12 @@ impl Detector {
             let per_image = 3 * (w * h) as usize;
             let mut input = vec![0f32; per_image * (end - start)];
             for (i, chunk) in input.chunks_exact_mut(per_image).enumerate() {
-                fill_input(&images[start + i], &boxes[start + i], &self.manifest.input, chunk);
+                fill_input(
+                    &images[start + i],
+                    &boxes[start + i],
+                    &self.manifest.input,
+                    chunk,
+                );
             }
             let outputs = self.run(&input, end - start, w, h)?;
             for (i, out) in outputs.into_iter().enumerate() {
@@ -367,13 +414,20 @@ impl Detector {
     /// Runs the session on a filled NCHW batch; returns each image's output
     /// values and dims (without the batch dimension).
     #[allow(clippy::type_complexity)]
-    fn run(&mut self, input: &[f32], batch: usize, w: u32, h: u32) -> Result<Vec<(Vec<f32>, Vec<usize>)>, InferError> {
+    fn run(
+        &mut self,
+        input: &[f32],
+        batch: usize,
+        w: u32,
+        h: u32,
+    ) -> Result<Vec<(Vec<f32>, Vec<usize>)>, InferError> {
         let path = self.manifest.model_file.clone();
         let fail = |e: ort::Error| InferError::Run {
             path: path.clone(),
             message: e.to_string(),
         };
-        let tensor = TensorRef::from_array_view(([batch, 3, h as usize, w as usize], input)).map_err(fail)?;
+        let tensor = TensorRef::from_array_view(([batch, 3, h as usize, w as usize], input))
+            .map_err(fail)?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
@@ -392,7 +446,10 @@ impl Detector {
                 path: self.manifest.model_file.clone(),
                 shape: shape.iter().copied().collect(),
                 format: self.manifest.format.to_string(),
-                expected: format!("{:?} layout for {nc} classes and batch {batch}", self.layout),
+                expected: format!(
+                    "{:?} layout for {nc} classes and batch {batch}",
+                    self.layout
+                ),
             });
         }
         let per = data.len() / batch;
@@ -402,7 +459,13 @@ impl Detector {
             .collect())
     }
 
-    fn postprocess(&self, data: &[f32], dims: &[usize], lb: &Letterbox, opts: &DetectOptions) -> Vec<Detection> {
+    fn postprocess(
+        &self,
+        data: &[f32],
+        dims: &[usize],
+        lb: &Letterbox,
+        opts: &DetectOptions,
+    ) -> Vec<Detection> {
         let thresholds: Vec<f32> = (0..self.classes.len())
             .map(|c| match opts.score {
                 ScoreMode::Fixed(t) => t,
@@ -410,7 +473,15 @@ impl Detector {
             })
             .collect();
         let keep = |c: usize, s: f32| s > thresholds[c];
-        let candidates = decode(self.layout, data, dims, self.classes.len(), lb, opts.multi_label, &keep);
+        let candidates = decode(
+            self.layout,
+            data,
+            dims,
+            self.classes.len(),
+            lb,
+            opts.multi_label,
+            &keep,
+        );
         let iou = opts.iou.unwrap_or(self.manifest.nms_iou);
         let (sw, sh) = (lb.src_width as f32, lb.src_height as f32);
         nms_per_class(candidates, iou, opts.max_det)
@@ -424,7 +495,10 @@ impl Detector {
     }
 }
 
-fn open_session(model: &Path, runtime: &Runtime) -> Result<(Session, ExecutionProvider), InferError> {
+fn open_session(
+    model: &Path,
+    runtime: &Runtime,
+) -> Result<(Session, ExecutionProvider), InferError> {
     use ort::ep::ExecutionProvider as _;
     let cfg = &runtime.config;
     let not_onnx = |message: String| InferError::NotOnnx {
@@ -434,10 +508,14 @@ fn open_session(model: &Path, runtime: &Runtime) -> Result<(Session, ExecutionPr
     let mut builder = Session::builder(&runtime.env).map_err(|e| not_onnx(e.to_string()))?;
     // ONNX Runtime's own default may count only physical cores; use every
     // core this process may run on unless told otherwise.
-    let threads = cfg
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    builder = builder.with_intra_threads(threads).map_err(|e| not_onnx(e.to_string()))?;
+    let threads = cfg.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    builder = builder
+        .with_intra_threads(threads)
+        .map_err(|e| not_onnx(e.to_string()))?;
     let mut provider = cfg.provider;
     let unavailable = |name: &str| InferError::ProviderUnavailable {
         provider: name.to_string(),
@@ -472,12 +550,21 @@ fn open_session(model: &Path, runtime: &Runtime) -> Result<(Session, ExecutionPr
         provider = ExecutionProvider::Cpu;
     }
     if let Some(d) = dispatch {
-        let d = if cfg.allow_cpu_fallback { d } else { d.error_on_failure() };
-        builder = builder.with_execution_providers([d]).map_err(|e| InferError::ProviderUnavailable {
-            provider: provider.to_string(),
-            detail: e.to_string(),
-        })?;
+        let d = if cfg.allow_cpu_fallback {
+            d
+        } else {
+            d.error_on_failure()
+        };
+        builder =
+            builder
+                .with_execution_providers([d])
+                .map_err(|e| InferError::ProviderUnavailable {
+                    provider: provider.to_string(),
+                    detail: e.to_string(),
+                })?;
     }
-    let session = builder.commit_from_file(model).map_err(|e| not_onnx(e.to_string()))?;
+    let session = builder
+        .commit_from_file(model)
+        .map_err(|e| not_onnx(e.to_string()))?;
     Ok((session, provider))
 }

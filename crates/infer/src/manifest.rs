@@ -236,7 +236,10 @@ impl Manifest {
         for (i, c) in classes.iter().enumerate() {
             check_unit(&format!("classes[{i}].threshold ({})", c.name), c.threshold)?;
         }
-        for (key, v) in [("input.width", raw.input.width), ("input.height", raw.input.height)] {
+        for (key, v) in [
+            ("input.width", raw.input.width),
+            ("input.height", raw.input.height),
+        ] {
             if v == Some(0) {
                 return Err(invalid(format!("{key} must be positive")));
             }
@@ -334,11 +337,16 @@ mod tests {
         assert_eq!(m.classes[0].role, ClassRole::Helmet);
         assert_eq!(m.classes[0].threshold, Some(0.3));
 
-        let err = parse("file = \"a.onnx\"\n[[classes]]\nname = \"x\"\nrole = \"unicorn\"\n").unwrap_err();
+        let err = parse("file = \"a.onnx\"\n[[classes]]\nname = \"x\"\nrole = \"unicorn\"\n")
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("unicorn") && msg.contains("/models/m.toml"), "{msg}");
+        assert!(
+            msg.contains("unicorn") && msg.contains("/models/m.toml"),
+            "{msg}"
+        );
 
-        let err = parse("file = \"a.onnx\"\n[[classes]]\nname = \"x\"\nthreshold = 1.5\n").unwrap_err();
+        let err =
+            parse("file = \"a.onnx\"\n[[classes]]\nname = \"x\"\nthreshold = 1.5\n").unwrap_err();
         assert!(err.to_string().contains("classes[0].threshold"), "{err}");
 
         let err = parse("file = \"a.onnx\"\nsha256 = \"abc\"\n").unwrap_err();

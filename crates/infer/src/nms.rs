@@ -44,7 +44,12 @@ mod tests {
     #[test]
     fn suppresses_overlaps_within_a_class_only() {
         let kept = nms_per_class(
-            vec![cand(1.0, 0.8, 0), cand(0.0, 0.9, 0), cand(0.0, 0.7, 1), cand(30.0, 0.1, 0)],
+            vec![
+                cand(1.0, 0.8, 0),
+                cand(0.0, 0.9, 0),
+                cand(0.0, 0.7, 1),
+                cand(30.0, 0.1, 0),
+            ],
             0.7,
             300,
         );
@@ -57,7 +62,11 @@ mod tests {
         // Boxes [0,10] and [5,15]: IoU 1/3.
         let kept = nms_per_class(vec![cand(0.0, 0.9, 0), cand(5.0, 0.8, 0)], 1.0 / 3.0, 300);
         assert_eq!(kept.len(), 2);
-        let kept = nms_per_class((0..10).map(|i| cand(i as f32 * 20.0, 0.5, 0)).collect(), 0.5, 3);
+        let kept = nms_per_class(
+            (0..10).map(|i| cand(i as f32 * 20.0, 0.5, 0)).collect(),
+            0.5,
+            3,
+        );
         assert_eq!(kept.len(), 3);
     }
 }

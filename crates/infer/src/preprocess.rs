@@ -36,7 +36,13 @@ impl Letterbox {
     /// Ultralytics `LetterBox(new_shape=(height, width), auto, stride, scaleup=True, center=True)`.
     /// With `auto`, the padding is reduced to the smallest multiple of `stride`
     /// (the `rect` input of a dynamic model); `width`/`height` then shrink.
-    pub fn fit(src_width: u32, src_height: u32, width: u32, height: u32, auto: Option<u32>) -> Letterbox {
+    pub fn fit(
+        src_width: u32,
+        src_height: u32,
+        width: u32,
+        height: u32,
+        auto: Option<u32>,
+    ) -> Letterbox {
         let (w0, h0) = (src_width as f64, src_height as f64);
         let r = (height as f64 / h0).min(width as f64 / w0);
         let inner_width = round_half_even(w0 * r).max(1.0) as u32;
@@ -81,7 +87,14 @@ impl Letterbox {
         }
     }
 
-    pub fn for_spec(spec: &InputSpec, src_width: u32, src_height: u32, width: u32, height: u32, auto: Option<u32>) -> Letterbox {
+    pub fn for_spec(
+        spec: &InputSpec,
+        src_width: u32,
+        src_height: u32,
+        width: u32,
+        height: u32,
+        auto: Option<u32>,
+    ) -> Letterbox {
         match spec.resize {
             ResizeMode::Letterbox => Letterbox::fit(src_width, src_height, width, height, auto),
             ResizeMode::Stretch => Letterbox::stretch(src_width, src_height, width, height),
@@ -182,7 +195,11 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
 pub fn fill_input(img: &ImageView<'_>, lb: &Letterbox, spec: &InputSpec, out: &mut [f32]) {
     let (w, h) = (lb.width as usize, lb.height as usize);
     let plane = w * h;
-    assert_eq!(out.len(), 3 * plane, "output buffer does not fit the letterbox");
+    assert_eq!(
+        out.len(),
+        3 * plane,
+        "output buffer does not fit the letterbox"
+    );
     // Channel c of the tensor reads RGB channel `order[c]`.
     let order = match spec.color {
         ColorOrder::Rgb => [0, 1, 2],
@@ -200,7 +217,8 @@ pub fn fill_input(img: &ImageView<'_>, lb: &Letterbox, spec: &InputSpec, out: &m
     let ytaps = linear_taps(lb.src_height, lb.inner_height);
     // Horizontally resized rows (OpenCV's int buffers), cached by source row.
     let mut rgb = vec![0u8; 3 * src_w];
-    let mut cache: [(usize, Vec<i32>); 2] = [(usize::MAX, vec![0; 3 * iw]), (usize::MAX, vec![0; 3 * iw])];
+    let mut cache: [(usize, Vec<i32>); 2] =
+        [(usize::MAX, vec![0; 3 * iw]), (usize::MAX, vec![0; 3 * iw])];
     let mut hresize = |sy: usize, slot: &mut (usize, Vec<i32>)| {
         if slot.0 == sy {
             return;
@@ -255,7 +273,10 @@ mod tests {
         // An odd pad splits as ultralytics does: round(dh - 0.1) on top.
         let lb = Letterbox::fit(100, 61, 640, 640, None);
         assert_eq!(lb.inner_height, 390);
-        assert_eq!(lb.top + lb.inner_height + (lb.height - lb.top - lb.inner_height), 640);
+        assert_eq!(
+            lb.top + lb.inner_height + (lb.height - lb.top - lb.inner_height),
+            640
+        );
         assert_eq!(lb.top, 125);
     }
 
@@ -303,7 +324,15 @@ mod tests {
         let img = ImageView::packed(PixelFormat::Rgb8, 2, 1, &rgb, 6).unwrap();
         let lb = Letterbox::stretch(2, 1, 4, 1);
         let mut out = vec![0f32; 12];
-        fill_input(&img, &lb, &InputSpec { std: [1.0; 3], ..InputSpec::default() }, &mut out);
+        fill_input(
+            &img,
+            &lb,
+            &InputSpec {
+                std: [1.0; 3],
+                ..InputSpec::default()
+            },
+            &mut out,
+        );
         assert_eq!(&out[..4], &[0.0, 25.0, 75.0, 100.0]);
     }
 
@@ -318,10 +347,21 @@ mod tests {
         let frame = ImageView::i420(w, h, p(&y, 8), p(&c, 4), p(&c, 4)).unwrap();
         let lb = Letterbox::fit(w, h, 8, 8, None);
         let mut out = vec![0f32; 3 * 64];
-        fill_input(&frame, &lb, &InputSpec { std: [1.0; 3], ..InputSpec::default() }, &mut out);
+        fill_input(
+            &frame,
+            &lb,
+            &InputSpec {
+                std: [1.0; 3],
+                ..InputSpec::default()
+            },
+            &mut out,
+        );
         // Y 126 limited range -> 128 full range, in the middle rows.
         let mid = 4 * 8 + 3;
-        assert_eq!([out[mid], out[64 + mid], out[128 + mid]], [128.0, 128.0, 128.0]);
+        assert_eq!(
+            [out[mid], out[64 + mid], out[128 + mid]],
+            [128.0, 128.0, 128.0]
+        );
         assert_eq!(out[0], 114.0);
     }
 }

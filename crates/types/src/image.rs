@@ -27,7 +27,9 @@ impl PixelFormat {
 pub enum ImageError {
     #[error("image size {width}x{height} is empty")]
     Empty { width: u32, height: u32 },
-    #[error("plane {plane} holds {len} bytes; a {width}x{height} {format:?} image with stride {stride} needs {needed}")]
+    #[error(
+        "plane {plane} holds {len} bytes; a {width}x{height} {format:?} image with stride {stride} needs {needed}"
+    )]
     ShortPlane {
         plane: usize,
         len: usize,
@@ -91,7 +93,13 @@ impl<'a> ImageView<'a> {
     }
 
     /// A planar I420 frame.
-    pub fn i420(width: u32, height: u32, y: Plane<'a>, u: Plane<'a>, v: Plane<'a>) -> Result<Self, ImageError> {
+    pub fn i420(
+        width: u32,
+        height: u32,
+        y: Plane<'a>,
+        u: Plane<'a>,
+        v: Plane<'a>,
+    ) -> Result<Self, ImageError> {
         let view = ImageView {
             width,
             height,
@@ -111,7 +119,10 @@ impl<'a> ImageView<'a> {
             format: PixelFormat::Nv12,
             planes: [y, uv, EMPTY],
         };
-        view.check(&[(width as usize, height as usize), (width as usize, height as usize / 2)])?;
+        view.check(&[
+            (width as usize, height as usize),
+            (width as usize, height as usize / 2),
+        ])?;
         Ok(view)
     }
 
@@ -121,7 +132,11 @@ impl<'a> ImageView<'a> {
             return Err(ImageError::Empty { width, height });
         }
         if format.planes() > 1 && (width % 2 != 0 || height % 2 != 0) {
-            return Err(ImageError::OddSize { width, height, format });
+            return Err(ImageError::OddSize {
+                width,
+                height,
+                format,
+            });
         }
         for (plane, &(row_bytes, rows)) in planes.iter().enumerate() {
             let p = self.planes[plane];
@@ -183,9 +198,18 @@ mod tests {
         let data = vec![0u8; 4 * 3 * 2];
         assert!(ImageView::packed(PixelFormat::Bgr8, 4, 2, &data, 12).is_ok());
         let err = ImageView::packed(PixelFormat::Bgr8, 4, 3, &data, 12).unwrap_err();
-        assert!(matches!(err, ImageError::ShortPlane { plane: 0, .. }), "{err}");
+        assert!(
+            matches!(err, ImageError::ShortPlane { plane: 0, .. }),
+            "{err}"
+        );
         let err = ImageView::packed(PixelFormat::Bgr8, 0, 3, &data, 12).unwrap_err();
-        assert_eq!(err, ImageError::Empty { width: 0, height: 3 });
+        assert_eq!(
+            err,
+            ImageError::Empty {
+                width: 0,
+                height: 3
+            }
+        );
     }
 
     #[test]
@@ -198,7 +222,10 @@ mod tests {
         let v = ImageView::i420(4, 4, p(&y, 4), p(&c, 2), p(&c, 2)).unwrap();
         assert_eq!(v.row(1, 1).len(), 2);
         let err = ImageView::i420(4, 4, p(&y, 4), p(&c, 2), p(&c[..3], 2)).unwrap_err();
-        assert!(matches!(err, ImageError::ShortPlane { plane: 2, .. }), "{err}");
+        assert!(
+            matches!(err, ImageError::ShortPlane { plane: 2, .. }),
+            "{err}"
+        );
         let uv = vec![0u8; 8];
         assert!(ImageView::nv12(4, 4, p(&y, 4), p(&uv, 4)).is_ok());
         let err = ImageView::nv12(3, 4, p(&y, 4), p(&uv, 4)).unwrap_err();

@@ -64,7 +64,9 @@ impl std::str::FromStr for ViolationKind {
         match s {
             "no_helmet" => Ok(ViolationKind::NoHelmet),
             "red_light" => Ok(ViolationKind::RedLight),
-            _ => Err(format!("unknown violation type `{s}`: expected no_helmet or red_light")),
+            _ => Err(format!(
+                "unknown violation type `{s}`: expected no_helmet or red_light"
+            )),
         }
     }
 }
