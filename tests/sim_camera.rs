@@ -79,3 +79,38 @@ fn sim_camera_serves_frames_then_fails_on_schedule() {
     assert!(started.elapsed() >= Duration::from_secs(5));
     camera.stop();
 }
+
+/// A JPEG snapshot of a chosen decoded frame (I420/NV12 straight from the
+/// decoder): encoded, decoded back, same size, not blank.
+#[test]
+fn jpeg_snapshot_of_a_decoded_frame() {
+    let clip = common::shared().join("footage/intel-parking/car-detection.mp4");
+    let queue = Arc::new(FrameQueue::new(400));
+    let mut config = SourceConfig::from_arg("snap", clip.to_str().unwrap()).unwrap();
+    config.pre_event = None;
+    let camera = CameraSupervisor::start(config, queue.clone()).unwrap();
+    let mut chosen = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while chosen.is_none() && Instant::now() < deadline {
+        if let Some(f) = queue.pop_timeout(Duration::from_millis(200))
+            && f.index() == 100
+        {
+            chosen = Some(f);
+        }
+    }
+    let frame = chosen.expect("frame 100 of the clip");
+    let jpeg = roadwarden_imaging::BgrImage::from_view(&frame.image())
+        .unwrap()
+        .encode(".jpg")
+        .unwrap();
+    let back = roadwarden_imaging::BgrImage::decode(&jpeg).unwrap();
+    assert_eq!((back.width(), back.height()), (768, 432));
+    let v = back.view();
+    let row = v.row(0, 216);
+    let (min, max) = (row.iter().min().unwrap(), row.iter().max().unwrap());
+    assert!(
+        max - min > 40,
+        "a real parking-lot frame has contrast, got {min}..{max}"
+    );
+    camera.stop();
+}

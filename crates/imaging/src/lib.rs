@@ -76,6 +76,55 @@ impl BgrImage {
         Ok(BgrImage { mat })
     }
 
+    /// A BGR copy of any [`ImageView`]: a packed image, or a decoded I420/NV12
+    /// video frame (for JPEG snapshots of chosen frames).
+    pub fn from_view(view: &ImageView<'_>) -> Result<BgrImage, ImagingError> {
+        let (w, h) = (view.width(), view.height());
+        match view.format() {
+            PixelFormat::Bgr8 | PixelFormat::Rgb8 => {
+                let mut data = Vec::with_capacity(3 * (w * h) as usize);
+                for y in 0..h as usize {
+                    data.extend_from_slice(view.row(0, y));
+                }
+                let img = BgrImage::from_bgr(w, h, &data)?;
+                if view.format() == PixelFormat::Rgb8 {
+                    let mut bgr = Mat::default();
+                    imgproc::cvt_color_def(&img.mat, &mut bgr, imgproc::COLOR_RGB2BGR)?;
+                    return Ok(BgrImage { mat: bgr });
+                }
+                Ok(img)
+            }
+            PixelFormat::I420 | PixelFormat::Nv12 => {
+                // OpenCV wants the planes stacked without stride padding: h * 3/2 rows of w bytes.
+                let mut data = Vec::with_capacity((w * h * 3 / 2) as usize);
+                for y in 0..h as usize {
+                    data.extend_from_slice(view.row(0, y));
+                }
+                if view.format() == PixelFormat::I420 {
+                    for plane in [1, 2] {
+                        for y in 0..h as usize / 2 {
+                            data.extend_from_slice(view.row(plane, y));
+                        }
+                    }
+                } else {
+                    for y in 0..h as usize / 2 {
+                        data.extend_from_slice(view.row(1, y));
+                    }
+                }
+                let flat = Mat::from_slice(&data)?;
+                let yuv = flat.reshape(1, (h * 3 / 2) as i32)?;
+                let code = if view.format() == PixelFormat::I420 {
+                    imgproc::COLOR_YUV2BGR_I420
+                } else {
+                    imgproc::COLOR_YUV2BGR_NV12
+                };
+                let mut bgr = Mat::default();
+                imgproc::cvt_color_def(&yuv, &mut bgr, code)?;
+                Ok(BgrImage { mat: bgr })
+            }
+        }
+    }
+
     pub fn width(&self) -> u32 {
         self.mat.cols() as u32
     }
@@ -191,6 +240,29 @@ mod tests {
         assert_eq!((back.width(), back.height()), (4, 3));
         let v = back.view();
         assert_eq!(v.row(0, 2), &data[24..36]);
+    }
+
+    #[test]
+    fn i420_and_nv12_frames_convert_to_bgr() {
+        use roadwarden_types::Plane;
+        // A flat frame: Y 126, U = V = 128 is mid grey (about 128 in BGR).
+        let (y, c) = (vec![126u8; 16 * 8], vec![128u8; 8 * 4]);
+        let p = |data: &'static [u8], stride| Plane { data, stride };
+        let (y, c): (&'static [u8], &'static [u8]) = (y.leak(), c.leak());
+        let i420 = ImageView::i420(16, 8, p(y, 16), p(c, 8), p(c, 8)).unwrap();
+        let img = BgrImage::from_view(&i420).unwrap();
+        assert_eq!((img.width(), img.height()), (16, 8));
+        let v = img.view();
+        assert!(
+            v.row(0, 4).iter().all(|&b| (126..=130).contains(&b)),
+            "{:?}",
+            &v.row(0, 4)[..6]
+        );
+        let uv: &'static [u8] = vec![128u8; 16 * 4].leak();
+        let nv12 = ImageView::nv12(16, 8, p(y, 16), p(uv, 16)).unwrap();
+        let jpeg = BgrImage::from_view(&nv12).unwrap().encode(".jpg").unwrap();
+        let back = BgrImage::decode(&jpeg).unwrap();
+        assert_eq!((back.width(), back.height()), (16, 8));
     }
 
     #[test]
