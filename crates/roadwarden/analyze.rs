@@ -15,6 +15,7 @@ use roadwarden_media::{
 };
 use serde::Serialize;
 
+use crate::output::{JsonBox, json_boxes};
 use crate::runtime::RuntimeArgs;
 
 #[derive(Debug, Args)]
@@ -46,15 +47,6 @@ pub struct AnalyzeArgs {
     /// Stop after this many analysed frames.
     #[arg(long, value_name = "N")]
     max_frames: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct JsonBox<'a> {
-    class: &'a str,
-    class_id: usize,
-    role: &'a str,
-    score: f32,
-    bbox: [f32; 4],
 }
 
 #[derive(Serialize)]
@@ -141,19 +133,7 @@ pub fn run(rt: &RuntimeArgs, args: AnalyzeArgs) -> Result<ExitCode> {
                 .unwrap_or(0),
             width: frame.width(),
             height: frame.height(),
-            detections: detections
-                .iter()
-                .map(|d| {
-                    let spec = &detector.classes()[d.class_id.0];
-                    JsonBox {
-                        class: &spec.name,
-                        class_id: d.class_id.0,
-                        role: spec.role.as_str(),
-                        score: d.score,
-                        bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
-                    }
-                })
-                .collect(),
+            detections: json_boxes(&detector, &detections),
         };
         progress.suspend(|| -> Result<()> {
             serde_json::to_writer(&mut out, &line)?;

@@ -10,6 +10,7 @@ use roadwarden_imaging::{BgrImage, class_color};
 use roadwarden_infer::{DetectOptions, Detector, InputShape, ScoreMode};
 use serde::Serialize;
 
+use crate::output::{JsonBox, json_boxes};
 use crate::runtime::RuntimeArgs;
 
 #[derive(Debug, Args)]
@@ -38,16 +39,6 @@ pub struct DetectArgs {
     /// (rect) inputs.
     #[arg(long)]
     square: bool,
-}
-
-#[derive(Serialize)]
-struct JsonBox<'a> {
-    class: &'a str,
-    class_id: usize,
-    role: &'a str,
-    score: f32,
-    /// x1, y1, x2, y2 in source-image pixels.
-    bbox: [f32; 4],
 }
 
 #[derive(Serialize)]
@@ -126,19 +117,7 @@ fn detect_one(
         file: path.display().to_string(),
         width: image.width(),
         height: image.height(),
-        detections: detections
-            .iter()
-            .map(|d| {
-                let spec = &detector.classes()[d.class_id.0];
-                JsonBox {
-                    class: &spec.name,
-                    class_id: d.class_id.0,
-                    role: spec.role.as_str(),
-                    score: d.score,
-                    bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
-                }
-            })
-            .collect(),
+        detections: json_boxes(detector, &detections),
     };
     serde_json::to_writer(&mut *out, &line)?;
     writeln!(out)?;

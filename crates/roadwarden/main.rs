@@ -7,6 +7,7 @@
 mod analyze;
 mod detect;
 mod eval;
+mod output;
 mod runtime;
 mod sim_camera;
 
