@@ -5,11 +5,15 @@
 //! its own; each subcommand wires crates together and reports.
 
 mod analyze;
+mod config_cmd;
 mod detect;
 mod eval;
+mod eval_violations;
 mod output;
 mod runtime;
 mod sim_camera;
+mod synth;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -24,7 +28,8 @@ Examples:
   roadwarden detect --model models/fastestdet-352.toml --annotate out/ frames/*.jpg
   roadwarden eval-detector --model models/helmet-yolov12m.toml --images data/images --labels data/labels
   roadwarden sim-camera clip.mp4 --port 8554 --loop
-  roadwarden analyze rtsp://127.0.0.1:8554/stream --model models/helmet-yolov12m.toml --fps 5
+  roadwarden synth examples/scene-1.toml --out scene.mp4 --truth truth.json
+  roadwarden eval scene.mp4 --config examples/site.toml --truth truth.json
 
 Logging: -v for info, -vv for debug, or RUST_LOG=roadwarden=debug.")]
 struct Cli {
@@ -46,11 +51,19 @@ enum Command {
     /// Measure a detector's accuracy on YOLO-labelled images, as ultralytics `val` does.
     #[command(name = "eval-detector")]
     EvalDetector(eval::EvalArgs),
-    /// Run a detector over a video file or RTSP camera; prints one JSON line per analysed frame.
-    Analyze(analyze::AnalyzeArgs),
+    /// Violation-level precision and recall of the pipeline on a scene with ground truth; --sweep the rule thresholds.
+    Eval(eval_violations::EvalViolationsArgs),
     /// Serve a video file over RTSP on 127.0.0.1: a camera stand-in for demos and tests.
     #[command(name = "sim-camera")]
     SimCamera(sim_camera::SimCameraArgs),
+    /// Validate a site file, or draw its stop line, zones and signal ROIs on a frame.
+    Config(config_cmd::ConfigArgs),
+    /// Generate a reproducible test scene (H.264 MP4) and its ground truth from a scenario file.
+    Synth(synth::SynthArgs),
+    /// A video file or RTSP camera: violations (--config) or detections (--model) as JSON lines.
+    Analyze(analyze::AnalyzeArgs),
+    /// Recompute evidence file hashes and the per-camera hash chains; name what is broken.
+    Verify(verify::VerifyArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -75,8 +88,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Detect(args) => detect::run(&cli.runtime, args),
         Command::EvalDetector(args) => eval::run(&cli.runtime, args),
-        Command::SimCamera(args) => sim_camera::run(args),
+        Command::Eval(args) => eval_violations::run(&cli.runtime, args),
+        Command::Config(args) => config_cmd::run(args),
+        Command::Synth(args) => synth::run(args),
         Command::Analyze(args) => analyze::run(&cli.runtime, args),
+        Command::SimCamera(args) => sim_camera::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,13 @@
 //! evidence overlays). Must not: run models, know about rules, or touch video
 //! streams (that is the media crate's, through GStreamer).
 
+mod canvas;
+mod lamp;
+mod overlay;
+
+pub use lamp::{LampClassifier, LampReading};
+pub use overlay::EvidenceOverlay;
+
 use std::path::{Path, PathBuf};
 
 use opencv::core::{Mat, Point, Rect, Scalar, Vector};

@@ -12,6 +12,7 @@
 //! [`Frame::image`]), or let an RTSP password reach a log line, an error or a `Debug` string (see [`redact`]).
 //! Frames' wall-clock times never go backwards for a camera, across reconnects included.
 
+mod encode;
 mod error;
 mod frame;
 mod queue;
@@ -23,6 +24,7 @@ mod supervisor;
 mod template;
 mod timeline;
 
+pub use encode::Mp4Writer;
 pub use error::MediaError;
 pub use frame::Frame;
 pub use queue::{FrameQueue, QueuePolicy};

@@ -1,0 +1,49 @@
+//! Evidence that holds up in review: each violation's photos (with a
+//! burned-in overlay, and the unmarked frame beside it), the offender crop
+//! (the head for no-helmet, the rider for red light) and clip written
+//! crash-safely into the data folder, the SHA-256 of every file, the
+//! per-camera hash chain over the records, and `verify`, which recomputes all
+//! of it and names exactly which record or file is broken.
+//!
+//! Owns: the evidence file layout and writing (temp file, fsync, rename, fsync
+//! of the folder, all before the row commits), the chain's canonical hash, the
+//! [`Recorder`] (files, then the store, or the spool while the store is
+//! unreachable), and verification. Must not: issue SQL (that is the store's),
+//! decide what a violation is (the rules'), or call OpenCV except through the
+//! imaging crate.
+
+pub mod chain;
+mod files;
+mod recorder;
+mod verify;
+
+pub use files::{sha256_file, write_atomic};
+pub use recorder::{Capture, FrameImage, Recorded, Recorder, StartupReport};
+pub use roadwarden_store::{DataDir, Store};
+pub use verify::{Problem, VerifyReport, verify};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EvidenceError {
+    #[error(transparent)]
+    Store(#[from] roadwarden_store::StoreError),
+    #[error(transparent)]
+    Imaging(#[from] roadwarden_imaging::ImagingError),
+    #[error("{}: {reason}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl EvidenceError {
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        EvidenceError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}

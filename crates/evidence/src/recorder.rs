@@ -1,0 +1,409 @@
+//! The recorder: turns a violation and its frames into durable evidence files
+//! and a committed chain record, or a spooled one while the store is down.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use roadwarden_imaging::{BgrImage, EvidenceOverlay};
+use roadwarden_store::{
+    DataDir, EvidenceItem, EvidenceKind, GENESIS_HASH, InsertOutcome, NewViolation,
+    ReconcileReport, ReplayReport, Spool, Store, redact_url,
+};
+use roadwarden_types::{FrameRole, SignalState, Violation, ViolationKind};
+
+use crate::EvidenceError;
+use crate::chain::record_hash;
+use crate::files::{copy_atomic, write_atomic};
+
+/// One evidence frame as the pipeline hands it over.
+pub enum FrameImage {
+    /// Decoded pixels; the unmarked copy is encoded as JPEG.
+    Bgr(BgrImage),
+    /// An encoded JPEG; stored byte for byte as the unmarked copy.
+    Jpeg(Vec<u8>),
+}
+
+/// Everything the pipeline has for one violation.
+pub struct Capture {
+    pub violation: Violation,
+    /// One image per evidence frame, by role (as in `violation.frames`).
+    pub frames: Vec<(FrameRole, FrameImage)>,
+    /// The clip the media recorder wrote, copied into the data folder.
+    pub clip: Option<PathBuf>,
+    /// The camera's stop line in frame pixels, drawn on red-light photos.
+    pub stop_line: Option<[(f32, f32); 2]>,
+}
+
+impl Capture {
+    /// The capture of `violation` from the unmarked images of its evidence frames, by role (as the
+    /// pipeline's frame ring hands them out): photos with the overlay, the raw frames and the offender
+    /// crops are made from these.
+    pub fn new(
+        violation: Violation,
+        images: impl IntoIterator<Item = (FrameRole, BgrImage)>,
+    ) -> Capture {
+        Capture {
+            violation,
+            frames: images
+                .into_iter()
+                .map(|(r, i)| (r, FrameImage::Bgr(i)))
+                .collect(),
+            clip: None,
+            stop_line: None,
+        }
+    }
+
+    /// The camera's stop line (drawn on red-light photos).
+    pub fn with_stop_line(mut self, line: [(f32, f32); 2]) -> Capture {
+        self.stop_line = Some(line);
+        self
+    }
+
+    /// A clip file to copy into the data folder with the photos.
+    pub fn with_clip(mut self, clip: Option<PathBuf>) -> Capture {
+        self.clip = clip;
+        self
+    }
+}
+
+/// The offender crop of an evidence frame: its first box (the head for no-helmet, the rider for red
+/// light) grown by half its size each way (at least 16 px), clipped to the image.
+fn offender_crop(v: &Violation, role: FrameRole, img: &BgrImage) -> Option<BgrImage> {
+    let f = v.frames.iter().find(|f| f.role == role)?;
+    let b = f.boxes.first()?.bbox;
+    let (w, h) = (b.width().max(16.0), b.height().max(16.0));
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    let grown = roadwarden_types::BBox::from_cxcywh(cx, cy, w * 2.0, h * 2.0);
+    match img.crop(&grown) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(violation = %v.id, "no crop: {e}");
+            None
+        }
+    }
+}
+
+/// Where a recorded violation ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// In the store as record `seq` of its camera's chain.
+    Committed { seq: i64 },
+    /// Already recorded (same violation id); nothing written.
+    AlreadyRecorded,
+    /// The store is unreachable: in the spool, fsynced, to be replayed in order.
+    Spooled,
+}
+
+/// What opening a recorder found.
+#[derive(Debug, Clone, Default)]
+pub struct StartupReport {
+    pub connected: bool,
+    /// Why the store could not be reached (URL redacted).
+    pub connect_error: Option<String>,
+    pub replayed: Option<ReplayReport>,
+    pub reconcile: Option<ReconcileReport>,
+    /// Records still waiting in the spool.
+    pub spooled: usize,
+}
+
+pub struct Recorder {
+    data: DataDir,
+    url: String,
+    store: Option<Store>,
+    spool: Spool,
+    next_connect: Instant,
+    retry: Duration,
+}
+
+fn role_name(r: FrameRole) -> &'static str {
+    match r {
+        FrameRole::Key => "key",
+        FrameRole::Before => "before",
+        FrameRole::At => "at",
+        FrameRole::After => "after",
+    }
+}
+
+fn safe_component(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.starts_with('.') {
+        format!("_{out}")
+    } else {
+        out
+    }
+}
+
+impl Recorder {
+    /// Opens the data folder and the store at `database_url` (default: the
+    /// SQLite file in the data folder). If the store is reachable, replays the
+    /// spool and reconciles the evidence folder; if not, records go to the
+    /// spool until it is.
+    pub async fn open(
+        data: DataDir,
+        database_url: Option<&str>,
+    ) -> Result<(Recorder, StartupReport), EvidenceError> {
+        data.create()?;
+        let spool = Spool::open(&data.spool_path())?;
+        let url = database_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| data.sqlite_path().to_string_lossy().into_owned());
+        let mut rec = Recorder {
+            data,
+            url,
+            store: None,
+            spool,
+            next_connect: Instant::now(),
+            retry: Duration::from_millis(500),
+        };
+        let mut report = StartupReport::default();
+        match Store::connect(&rec.url).await {
+            Ok(store) => {
+                report.connected = true;
+                match store.replay(&mut rec.spool, record_hash).await {
+                    Ok(r) => report.replayed = Some(r),
+                    Err(e) => tracing::warn!("spool replay failed, will retry: {e}"),
+                }
+                report.reconcile = Some(store.reconcile(&rec.data, &rec.spool).await?);
+                rec.store = Some(store);
+            }
+            Err(e) => {
+                tracing::warn!("store unreachable, spooling: {e}");
+                report.connect_error = Some(e.to_string());
+                rec.next_connect = Instant::now() + rec.retry;
+            }
+        }
+        report.spooled = rec.spool.len();
+        Ok((rec, report))
+    }
+
+    /// How long to wait between reconnect attempts while the store is down.
+    pub fn set_retry_interval(&mut self, d: Duration) {
+        self.retry = d;
+    }
+
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The store, while it is reachable.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Records waiting in the spool.
+    pub fn spooled(&self) -> usize {
+        self.spool.len()
+    }
+
+    /// Reconnects if needed and replays the spool; returns how many records are still spooled.
+    pub async fn flush(&mut self) -> usize {
+        if self.store.is_none() {
+            self.next_connect = Instant::now();
+        }
+        self.ensure_flushed().await;
+        self.spool.len()
+    }
+
+    /// True when the store is connected and the spool empty (so new records may go straight in).
+    async fn ensure_flushed(&mut self) -> bool {
+        if self.store.is_none() && Instant::now() >= self.next_connect {
+            match Store::connect(&self.url).await {
+                Ok(s) => {
+                    tracing::info!(url = %redact_url(&self.url), "store reachable again");
+                    self.store = Some(s);
+                }
+                Err(e) => {
+                    tracing::debug!("store still unreachable: {e}");
+                    self.next_connect = Instant::now() + self.retry;
+                }
+            }
+        }
+        let Some(store) = &self.store else {
+            return false;
+        };
+        if self.spool.is_empty() {
+            return true;
+        }
+        match store.replay(&mut self.spool, record_hash).await {
+            Ok(r) => {
+                tracing::info!(
+                    inserted = r.inserted,
+                    already = r.already_present,
+                    "spool replayed"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!("spool replay failed: {e}");
+                self.disconnect();
+                false
+            }
+        }
+    }
+
+    fn disconnect(&mut self) {
+        self.store = None;
+        self.next_connect = Instant::now() + self.retry;
+    }
+
+    /// Writes the evidence files (each durable before anything refers to
+    /// it), then commits the record, or spools it if the store is down. When
+    /// this returns Ok the violation survives a crash.
+    pub async fn record(&mut self, capture: Capture) -> Result<Recorded, EvidenceError> {
+        let id = capture.violation.id.to_string();
+        if self.spool.contains(&id) {
+            return Ok(Recorded::AlreadyRecorded);
+        }
+        if let Some(store) = &self.store {
+            match store.contains(&id).await {
+                Ok(true) => return Ok(Recorded::AlreadyRecorded),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!("store unreachable, spooling: {e}");
+                    self.disconnect();
+                }
+            }
+        }
+        let evidence = self.write_files(&capture)?;
+        let new = NewViolation {
+            violation: capture.violation,
+            evidence,
+        };
+        new.chain_fields(0, GENESIS_HASH)?; // refuse what no store could take, before spooling it
+        if self.ensure_flushed().await
+            && let Some(store) = &self.store
+        {
+            match store.insert(&new, record_hash).await {
+                Ok(InsertOutcome::Inserted { seq, .. }) => return Ok(Recorded::Committed { seq }),
+                Ok(InsertOutcome::AlreadyPresent) => return Ok(Recorded::AlreadyRecorded),
+                Err(e) => {
+                    tracing::warn!("insert failed, spooling {id}: {e}");
+                    self.disconnect();
+                }
+            }
+        }
+        self.spool.append(&new)?;
+        Ok(Recorded::Spooled)
+    }
+
+    fn write_files(&self, c: &Capture) -> Result<Vec<EvidenceItem>, EvidenceError> {
+        let v = &c.violation;
+        let rel_dir = format!(
+            "evidence/{}/{}/{}",
+            safe_component(v.camera.as_str()),
+            v.occurred_at.format("%Y-%m-%d"),
+            v.id
+        );
+        let mut items = Vec::new();
+        let mut put = |kind: EvidenceKind, role: Option<FrameRole>, name: String, bytes: &[u8]| {
+            let rel = format!("{rel_dir}/{name}");
+            let (sha, size) = write_atomic(&self.data.resolve(&rel)?, bytes)?;
+            items.push(EvidenceItem::new(kind, role, rel, sha, size));
+            Ok::<(), EvidenceError>(())
+        };
+        for (role, image) in &c.frames {
+            let (raw_bytes, decoded);
+            let base: &BgrImage = match image {
+                FrameImage::Bgr(img) => {
+                    raw_bytes = img.encode(".jpg")?;
+                    img
+                }
+                FrameImage::Jpeg(bytes) => {
+                    raw_bytes = bytes.clone();
+                    decoded = BgrImage::decode(bytes)?;
+                    &decoded
+                }
+            };
+            let mut marked = base.try_clone()?;
+            marked.burn_overlay(&overlay_for(v, *role, c.stop_line))?;
+            let name = role_name(*role);
+            put(
+                EvidenceKind::Raw,
+                Some(*role),
+                format!("{name}-raw.jpg"),
+                &raw_bytes,
+            )?;
+            put(
+                EvidenceKind::Photo,
+                Some(*role),
+                format!("{name}-photo.jpg"),
+                &marked.encode(".jpg")?,
+            )?;
+            if matches!(role, FrameRole::Key | FrameRole::At)
+                && let Some(crop) = offender_crop(v, *role, base)
+            {
+                put(
+                    EvidenceKind::Crop,
+                    Some(*role),
+                    format!("{name}-crop.jpg"),
+                    &crop.encode(".jpg")?,
+                )?;
+            }
+        }
+        if let Some(clip) = &c.clip {
+            let ext = clip
+                .extension()
+                .map(|e| safe_component(&e.to_string_lossy()))
+                .unwrap_or_else(|| "mp4".into());
+            let rel = format!("{rel_dir}/clip.{ext}");
+            let (sha, size) = copy_atomic(clip, &self.data.resolve(&rel)?)?;
+            items.push(EvidenceItem::new(EvidenceKind::Clip, None, rel, sha, size));
+        }
+        Ok(items)
+    }
+}
+
+/// The overlay for one evidence frame of `v`.
+pub(crate) fn overlay_for(
+    v: &Violation,
+    role: FrameRole,
+    stop_line: Option<[(f32, f32); 2]>,
+) -> EvidenceOverlay {
+    let frame = v.frames.iter().find(|f| f.role == role);
+    let at = frame.map(|f| f.captured_at).unwrap_or(v.occurred_at);
+    let signal = if v.signal.is_empty() {
+        None
+    } else {
+        Some(
+            v.signal
+                .iter()
+                .rev()
+                .find(|s| s.at <= at)
+                .map(|s| s.state)
+                .unwrap_or(SignalState::Unknown),
+        )
+    };
+    let title = match v.kind {
+        ViolationKind::NoHelmet => "NO HELMET",
+        ViolationKind::RedLight => "RED LIGHT",
+    };
+    EvidenceOverlay {
+        boxes: frame
+            .map(|f| {
+                f.boxes
+                    .iter()
+                    .map(|b| (b.bbox, format!("{} {:.2}", b.class_name, b.score)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        stop_line: if v.kind == ViolationKind::RedLight {
+            stop_line
+        } else {
+            None
+        },
+        signal,
+        title: format!("{title} [{}]", role_name(role)),
+        camera: v.camera.to_string(),
+        time: at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        violation_id: v.id.to_string(),
+    }
+}

@@ -1,0 +1,295 @@
+//! Verification: recompute every evidence file's SHA-256 and every chain
+//! record's hash and link, and name exactly what is broken.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use roadwarden_store::{DataDir, GENESIS_HASH, Store};
+
+use crate::EvidenceError;
+use crate::chain::record_hash;
+use crate::files::sha256_file;
+
+/// One thing `verify` found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A referenced evidence file is not there.
+    FileMissing {
+        camera: String,
+        seq: i64,
+        violation: String,
+        path: String,
+    },
+    /// A file's content no longer matches the hash stored with its record.
+    FileAltered {
+        camera: String,
+        seq: i64,
+        violation: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    /// One file is referenced by two evidence rows.
+    FileReferencedTwice {
+        path: String,
+        first: String,
+        second: String,
+    },
+    /// A record's stored fields no longer hash to its stored hash (edited, or moved to another position).
+    RecordAltered {
+        camera: String,
+        seq: i64,
+        violation: String,
+    },
+    /// A record does not link to the record before it (one was deleted, inserted or reordered).
+    ChainBroken {
+        camera: String,
+        seq: i64,
+        violation: String,
+        predecessor: Option<String>,
+    },
+    /// Records `from..=to` of the chain are gone.
+    RecordsMissing {
+        camera: String,
+        from: i64,
+        to: i64,
+        next: Option<String>,
+    },
+    /// The camera's chain head does not match its last record.
+    HeadMismatch {
+        camera: String,
+        head_seq: i64,
+        last_seq: i64,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::FileMissing {
+                camera,
+                seq,
+                violation,
+                path,
+            } => {
+                write!(
+                    f,
+                    "file missing: {path} (camera {camera} record {seq}, violation {violation})"
+                )
+            }
+            Problem::FileAltered {
+                camera,
+                seq,
+                violation,
+                path,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "file altered: {path} (camera {camera} record {seq}, violation {violation}): sha256 {actual}, recorded {expected}"
+            ),
+            Problem::FileReferencedTwice {
+                path,
+                first,
+                second,
+            } => {
+                write!(
+                    f,
+                    "file referenced twice: {path} (violations {first} and {second})"
+                )
+            }
+            Problem::RecordAltered {
+                camera,
+                seq,
+                violation,
+            } => {
+                write!(
+                    f,
+                    "record altered: camera {camera} record {seq} (violation {violation}) does not match its hash"
+                )
+            }
+            Problem::ChainBroken {
+                camera,
+                seq,
+                violation,
+                predecessor,
+            } => match predecessor {
+                Some(p) => write!(
+                    f,
+                    "chain broken: camera {camera} record {seq} (violation {violation}) does not follow record {} (violation {p})",
+                    seq - 1
+                ),
+                None => write!(
+                    f,
+                    "chain broken: camera {camera} record {seq} (violation {violation}) is not the chain's first"
+                ),
+            },
+            Problem::RecordsMissing {
+                camera,
+                from,
+                to,
+                next,
+            } => {
+                let range = if from == to {
+                    format!("record {from}")
+                } else {
+                    format!("records {from}..{to}")
+                };
+                match next {
+                    Some(n) => write!(
+                        f,
+                        "record deleted: camera {camera} {range} missing (before violation {n})"
+                    ),
+                    None => write!(
+                        f,
+                        "record deleted: camera {camera} {range} missing (at the end of the chain)"
+                    ),
+                }
+            }
+            Problem::HeadMismatch {
+                camera,
+                head_seq,
+                last_seq,
+            } => write!(
+                f,
+                "chain head mismatch: camera {camera} head says record {head_seq}, last record is {last_seq}"
+            ),
+        }
+    }
+}
+
+/// What `verify` checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub cameras: usize,
+    pub records: usize,
+    pub tombstones: usize,
+    pub files: usize,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Verifies every camera's chain (or only `camera`'s) and every file it references.
+pub async fn verify(
+    store: &Store,
+    data: &DataDir,
+    camera: Option<&str>,
+) -> Result<VerifyReport, EvidenceError> {
+    let mut report = VerifyReport::default();
+    let mut seen_paths: HashMap<String, String> = HashMap::new();
+    let cams = store.cameras().await?;
+    if let Some(c) = camera
+        && !cams.iter().any(|x| x.camera == c)
+    {
+        return Err(EvidenceError::Invalid(format!(
+            "camera `{c}` has no records in {}",
+            store.url()
+        )));
+    }
+    for cam in cams.iter().filter(|c| camera.is_none_or(|x| x == c.camera)) {
+        report.cameras += 1;
+        let mut expected_seq = 1i64;
+        let mut prev_hash = GENESIS_HASH.to_owned();
+        let mut prev_id: Option<String> = None;
+        let mut last_seq = 0i64;
+        let mut after = 0i64;
+        loop {
+            let page = store.chain_page(&cam.camera, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.fields.seq;
+            for rec in page {
+                let f = &rec.fields;
+                report.records += 1;
+                report.tombstones += rec.tombstoned as usize;
+                if f.seq != expected_seq {
+                    report.problems.push(Problem::RecordsMissing {
+                        camera: cam.camera.clone(),
+                        from: expected_seq,
+                        to: f.seq - 1,
+                        next: Some(f.id.clone()),
+                    });
+                }
+                if record_hash(f) != rec.record_hash {
+                    report.problems.push(Problem::RecordAltered {
+                        camera: cam.camera.clone(),
+                        seq: f.seq,
+                        violation: f.id.clone(),
+                    });
+                }
+                if f.prev_hash != prev_hash {
+                    report.problems.push(Problem::ChainBroken {
+                        camera: cam.camera.clone(),
+                        seq: f.seq,
+                        violation: f.id.clone(),
+                        predecessor: prev_id.clone(),
+                    });
+                }
+                for e in &rec.evidence {
+                    let path = &e.item.path;
+                    if let Some(first) = seen_paths.insert(path.clone(), f.id.clone()) {
+                        report.problems.push(Problem::FileReferencedTwice {
+                            path: path.clone(),
+                            first,
+                            second: f.id.clone(),
+                        });
+                    }
+                    if e.purged {
+                        continue;
+                    }
+                    report.files += 1;
+                    let missing = || Problem::FileMissing {
+                        camera: cam.camera.clone(),
+                        seq: f.seq,
+                        violation: f.id.clone(),
+                        path: path.clone(),
+                    };
+                    let abs = match data.resolve(path) {
+                        Ok(a) => a,
+                        Err(_) => {
+                            report.problems.push(missing());
+                            continue;
+                        }
+                    };
+                    match sha256_file(&abs) {
+                        Err(_) => report.problems.push(missing()),
+                        Ok((sha, size)) if sha != e.item.sha256 || size != e.item.size => {
+                            report.problems.push(Problem::FileAltered {
+                                camera: cam.camera.clone(),
+                                seq: f.seq,
+                                violation: f.id.clone(),
+                                path: path.clone(),
+                                expected: e.item.sha256.clone(),
+                                actual: sha,
+                            })
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                prev_hash = rec.record_hash.clone();
+                prev_id = Some(f.id.clone());
+                expected_seq = f.seq + 1;
+                last_seq = f.seq;
+            }
+        }
+        if cam.seq > last_seq {
+            report.problems.push(Problem::RecordsMissing {
+                camera: cam.camera.clone(),
+                from: last_seq + 1,
+                to: cam.seq,
+                next: None,
+            });
+        } else if cam.seq != last_seq || cam.head != prev_hash {
+            report.problems.push(Problem::HeadMismatch {
+                camera: cam.camera.clone(),
+                head_seq: cam.seq,
+                last_seq,
+            });
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,145 @@
+//! Evidence-frame retention: a small ring of the last analysed frames as unmarked BGR images, keyed by
+//! frame index, so that when a rule fires (often a few frames after its key frame) the images of the
+//! violation's evidence frames can be handed out with it.
+
+use std::collections::VecDeque;
+
+use roadwarden_imaging::{BgrImage, ImagingError};
+use roadwarden_media::ClipJob;
+use roadwarden_rules::CameraConfig;
+use roadwarden_types::{FrameRole, Violation};
+
+/// The last analysed frames of one camera, oldest first.
+pub struct FrameRing {
+    capacity: usize,
+    frames: VecDeque<(u64, BgrImage)>,
+}
+
+impl std::fmt::Debug for FrameRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameRing")
+            .field("capacity", &self.capacity)
+            .field("len", &self.frames.len())
+            .finish()
+    }
+}
+
+impl FrameRing {
+    /// A ring of `capacity` frames (0 keeps nothing).
+    pub fn new(capacity: usize) -> FrameRing {
+        FrameRing {
+            capacity,
+            frames: VecDeque::with_capacity(capacity),
+        }
+    }
+
+    /// A ring deep enough for `config`'s rules: the helmet rule's key frame is at most `window` of a
+    /// head's observations back and a head's votes live 3 s without a sighting; a red-light crossing
+    /// waits up to 1 s for its "after" frame. So: 4 s of analysed frames, and at least `window` + 2.
+    pub fn for_camera(config: &CameraConfig) -> FrameRing {
+        let by_time = (config.analysis_fps * 4.0).ceil().max(0.0) as usize;
+        let by_votes = config.helmet.window as usize + 2;
+        FrameRing::new(by_time.max(by_votes).min(256))
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Keeps `image` as frame `index`, dropping the oldest frame when full. Indices must not go back.
+    pub fn push(&mut self, index: u64, image: BgrImage) {
+        if self.capacity == 0 {
+            return;
+        }
+        while self.frames.len() >= self.capacity {
+            self.frames.pop_front();
+        }
+        self.frames.push_back((index, image));
+    }
+
+    /// Frame `index`, if it is still in the ring.
+    pub fn get(&self, index: u64) -> Option<&BgrImage> {
+        self.frames
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .map(|k| &self.frames[k].1)
+    }
+
+    /// Copies of the images of `violation`'s evidence frames, by role, and the roles whose frame is no
+    /// longer (or was never) in the ring.
+    pub fn evidence_for(&self, violation: Violation) -> Result<ViolationFrames, ImagingError> {
+        let mut images = Vec::new();
+        let mut missing = Vec::new();
+        for f in &violation.frames {
+            match self.get(f.frame_index) {
+                Some(img) => images.push((f.role, img.try_clone()?)),
+                None => missing.push(f.role),
+            }
+        }
+        Ok(ViolationFrames {
+            violation,
+            images,
+            missing,
+            clip: None,
+        })
+    }
+}
+
+/// A violation as the runner hands it out for recording: its evidence frames' unmarked images and,
+/// when clips were asked for, the clip being written.
+pub struct ViolationFrames {
+    pub violation: Violation,
+    /// One unmarked image per evidence frame still in the ring, by role (in `violation.frames` order).
+    pub images: Vec<(FrameRole, BgrImage)>,
+    /// Evidence frames whose image was not kept (should not happen with [`FrameRing::for_camera`]).
+    pub missing: Vec<FrameRole>,
+    /// The camera's clip around the violation, still being recorded; wait for it off the analysis thread.
+    pub clip: Option<ClipJob>,
+}
+
+impl std::fmt::Debug for ViolationFrames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViolationFrames")
+            .field("violation", &self.violation.id)
+            .field(
+                "images",
+                &self.images.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+            )
+            .field("missing", &self.missing)
+            .field("clip", &self.clip.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(v: u8) -> BgrImage {
+        BgrImage::filled(4, 2, [v, v, v]).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_last_frames_by_index() {
+        let mut ring = FrameRing::new(3);
+        for i in [2u64, 4, 6, 8] {
+            ring.push(i, img(i as u8));
+        }
+        assert_eq!(ring.len(), 3);
+        assert!(ring.get(2).is_none(), "oldest dropped");
+        assert!(ring.get(5).is_none());
+        assert_eq!(ring.get(6).unwrap().to_bgr_bytes()[0], 6);
+        assert_eq!(ring.get(8).unwrap().to_bgr_bytes()[0], 8);
+        let mut none = FrameRing::new(0);
+        none.push(1, img(1));
+        assert!(none.is_empty());
+    }
+}

@@ -1,0 +1,23 @@
+//! The per-camera runner of roadwarden, used by `analyze --config` now and `serve` later: media frames →
+//! detectors (the helmet model; optionally FastestDet for two-wheelers) → ByteTrack trackers → signal
+//! state (video ROI or external feed) → rules → violations, handed to a callback with the unmarked images of
+//! their evidence frames ([`frames`]: a ring of the last analysed frames) and their clips. One code path for
+//! files and RTSP cameras. Also synthetic test scenes ([`synth`]: real backgrounds and rider crops, a scheduled
+//! signal head, H.264 MP4 plus ground truth) and violation-level scoring against that truth ([`score`]).
+//!
+//! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
+//! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
+//! store evidence.
+
+mod error;
+pub mod frames;
+mod runner;
+pub mod score;
+pub mod synth;
+
+pub use error::PipelineError;
+pub use frames::{FrameRing, ViolationFrames};
+pub use runner::{
+    CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, run_source,
+    run_source_with,
+};

@@ -1,0 +1,413 @@
+//! One camera's frames through detectors, trackers, signal and rules.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use roadwarden_imaging::{BgrImage, LampClassifier};
+use roadwarden_infer::{DetectOptions, Detector, Runtime, ScoreMode};
+use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
+use roadwarden_rules::{
+    CameraConfig, CameraRules, ClassThreshold, FrameObservation, SignalSource, TrackedObject,
+};
+use roadwarden_track::{Track, Tracker, TrackerConfig};
+use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Violation};
+
+use crate::PipelineError;
+use crate::frames::{FrameRing, ViolationFrames};
+
+/// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
+const HEAD_DETECT_FLOOR: f32 = 0.1;
+
+fn scale_box(b: &BBox, k: f32) -> BBox {
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    BBox::from_cxcywh(cx, cy, b.width() * k, b.height() * k)
+}
+
+/// What one analysed frame gave.
+#[derive(Debug, Clone)]
+pub struct FrameReport {
+    pub frame_index: u64,
+    pub at: DateTime<Utc>,
+    pub signal: SignalState,
+    /// The head and two-wheeler tracks of this frame.
+    pub heads: Vec<TrackedObject>,
+    pub two_wheelers: Vec<TrackedObject>,
+    pub violations: Vec<Violation>,
+}
+
+/// One camera's detectors, trackers and rules.
+pub struct CameraPipeline {
+    config: CameraConfig,
+    helmet: Detector,
+    two_wheeler: Option<Detector>,
+    head_tracker: Tracker,
+    wheel_tracker: Tracker,
+    lamps: LampClassifier,
+    rois: Vec<BBox>,
+    rules: CameraRules,
+    two_wheeler_threshold: Option<f32>,
+}
+
+impl std::fmt::Debug for CameraPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraPipeline")
+            .field("camera", &self.config.id)
+            .finish()
+    }
+}
+
+fn camera_err(config: &CameraConfig, reason: String) -> PipelineError {
+    PipelineError::Camera {
+        camera: config.id.to_string(),
+        reason,
+    }
+}
+
+fn class_of_role(det: &Detector, role: ClassRole) -> Option<(usize, String)> {
+    det.classes()
+        .iter()
+        .position(|c| c.role == role)
+        .map(|i| (i, det.classes()[i].name.clone()))
+}
+
+impl CameraPipeline {
+    /// Loads the camera's models and checks they fit its config (the helmet model must have a `no_helmet`
+    /// class; the two-wheeler model a `two_wheeler` one).
+    pub fn new(config: &CameraConfig, runtime: &Runtime) -> Result<CameraPipeline, PipelineError> {
+        config.validate()?;
+        let helmet = Detector::load(&config.models.helmet, runtime)?;
+        let Some((nh, nh_name)) = class_of_role(&helmet, ClassRole::NoHelmet) else {
+            return Err(camera_err(
+                config,
+                format!(
+                    "key `models.helmet`: model {} has no class with role no_helmet",
+                    config.models.helmet.display()
+                ),
+            ));
+        };
+        let no_helmet = ClassThreshold {
+            value: config
+                .threshold(ClassRole::NoHelmet)
+                .unwrap_or_else(|| helmet.threshold(roadwarden_types::ClassId(nh))),
+            name: nh_name,
+        };
+        let two_wheeler = match &config.models.two_wheeler {
+            Some(p) => Some(Detector::load(p, runtime)?),
+            None => None,
+        };
+        let mut tw_threshold = None;
+        let mut tw_class = None;
+        if let Some(d) = &two_wheeler {
+            let Some((i, name)) = class_of_role(d, ClassRole::TwoWheeler) else {
+                return Err(camera_err(
+                    config,
+                    "key `models.two_wheeler`: model has no class with role two_wheeler".into(),
+                ));
+            };
+            let value = config
+                .threshold(ClassRole::TwoWheeler)
+                .unwrap_or_else(|| d.threshold(roadwarden_types::ClassId(i)));
+            tw_threshold = Some(value);
+            tw_class = Some(ClassThreshold { name, value });
+        }
+        let tracker_config = TrackerConfig {
+            frame_rate: config.analysis_fps,
+            ..config.tracker.clone()
+        };
+        tracker_config
+            .validate()
+            .map_err(|e| camera_err(config, format!("key `tracker`: {e}")))?;
+        Ok(CameraPipeline {
+            head_tracker: Tracker::new(tracker_config.clone()),
+            wheel_tracker: Tracker::new(tracker_config),
+            rules: CameraRules::new(config, no_helmet, tw_class),
+            rois: config.signal.roi_boxes(),
+            lamps: LampClassifier::default(),
+            config: config.clone(),
+            helmet,
+            two_wheeler,
+            two_wheeler_threshold: tw_threshold,
+        })
+    }
+
+    pub fn config(&self) -> &CameraConfig {
+        &self.config
+    }
+
+    /// A controller's report of the signal (HTTP / MQTT feed).
+    pub fn external_signal(&mut self, at: DateTime<Utc>, state: SignalState) {
+        self.rules.signal_mut().observe_external(at, state);
+    }
+
+    fn objects(tracks: &[Track], det: &Detector) -> Vec<TrackedObject> {
+        tracks
+            .iter()
+            .map(|t| {
+                let role = det
+                    .classes()
+                    .get(t.class_id.0)
+                    .map(|c| c.role)
+                    .unwrap_or(ClassRole::Other);
+                TrackedObject {
+                    track_id: t.id.0,
+                    state: t.state,
+                    bbox: t.bbox,
+                    class_id: t.class_id,
+                    class_name: det.class_name(t.class_id).to_string(),
+                    role,
+                    score: t.score,
+                    matched: t.frames_since_update == 0,
+                }
+            })
+            .collect()
+    }
+
+    /// Analyses one frame.
+    pub fn process(
+        &mut self,
+        frame_index: u64,
+        at: DateTime<Utc>,
+        image: &ImageView<'_>,
+    ) -> Result<FrameReport, PipelineError> {
+        let [w, h] = self.config.frame;
+        if image.width() != w || image.height() != h {
+            return Err(camera_err(
+                &self.config,
+                format!(
+                    "key `frame`: configured for {w}x{h} but the source delivers {}x{}",
+                    image.width(),
+                    image.height()
+                ),
+            ));
+        }
+        if self.config.signal.source == SignalSource::Video {
+            let reading = self.lamps.classify_all(image, &self.rois)?;
+            self.rules.signal_mut().observe_video(at, reading);
+        }
+        let opts = DetectOptions {
+            score: ScoreMode::Fixed(
+                HEAD_DETECT_FLOOR.min(self.config.tracker.track_low_thresh.max(0.01)),
+            ),
+            ..DetectOptions::default()
+        };
+        let heads = self.helmet.detect(image, &opts)?;
+        let k = self.config.track_box_scale;
+        let buffered: Vec<Detection> = heads
+            .iter()
+            .map(|d| Detection {
+                bbox: scale_box(&d.bbox, k),
+                ..d.clone()
+            })
+            .collect();
+        let mut head_tracks = self.head_tracker.update(&buffered);
+        for t in &mut head_tracks {
+            t.bbox = match t
+                .last_detection
+                .filter(|_| t.frames_since_update == 0)
+                .and_then(|i| heads.get(i))
+            {
+                Some(d) => d.bbox,
+                None => scale_box(&t.bbox, 1.0 / k),
+            };
+        }
+        let mut wheel_tracks = Vec::new();
+        if let Some(d) = &mut self.two_wheeler {
+            let min = self.two_wheeler_threshold.unwrap_or(0.4);
+            let dets: Vec<Detection> = d
+                .detect(
+                    image,
+                    &DetectOptions {
+                        score: ScoreMode::Fixed(min),
+                        ..DetectOptions::default()
+                    },
+                )?
+                .into_iter()
+                .filter(|x| {
+                    d.classes()
+                        .get(x.class_id.0)
+                        .is_some_and(|c| c.role == ClassRole::TwoWheeler)
+                })
+                .collect();
+            wheel_tracks = self.wheel_tracker.update(&dets);
+        }
+        let obs = FrameObservation {
+            frame_index,
+            at,
+            heads: Self::objects(&head_tracks, &self.helmet),
+            two_wheelers: match &self.two_wheeler {
+                Some(d) => Self::objects(&wheel_tracks, d),
+                None => Vec::new(),
+            },
+        };
+        let violations = self.rules.observe(&obs);
+        Ok(FrameReport {
+            frame_index,
+            at,
+            signal: self.rules.signal().current(),
+            heads: obs.heads,
+            two_wheelers: obs.two_wheelers,
+            violations,
+        })
+    }
+
+    /// End of stream: violations still waiting for their last evidence frame.
+    pub fn finish(&mut self) -> Vec<Violation> {
+        self.rules.finish()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub frames: u64,
+    pub violations: u64,
+    pub state: CameraState,
+    pub last_error: Option<String>,
+}
+
+fn wall(t: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(t)
+}
+
+/// Runs one camera from `source` until a file ends (or `stop` returns true): every analysed frame's
+/// report goes to `on_frame`, violations included.
+pub fn run_source(
+    pipeline: &mut CameraPipeline,
+    source: SourceConfig,
+    mut on_frame: impl FnMut(&FrameReport),
+    stop: impl Fn() -> bool,
+) -> Result<RunSummary, PipelineError> {
+    let opts = EvidenceOptions {
+        ring: Some(0),
+        clips: None,
+    };
+    run_source_with(pipeline, source, &opts, |r, _| on_frame(r), stop)
+}
+
+/// Clips around violations: the media recorder keeps `pre` of encoded video and writes `pre` + `post`
+/// to `<dir>/<violation id>.mp4` when a violation fires.
+#[derive(Debug, Clone)]
+pub struct ClipOptions {
+    pub dir: std::path::PathBuf,
+    pub pre: Duration,
+    pub post: Duration,
+}
+
+/// What [`run_source_with`] keeps for evidence.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceOptions {
+    /// Analysed frames kept as images for evidence: `None` sizes the ring for the camera's rules
+    /// ([`FrameRing::for_camera`]), `Some(0)` keeps none.
+    pub ring: Option<usize>,
+    /// Also record a clip per violation.
+    pub clips: Option<ClipOptions>,
+}
+
+/// [`run_source`], handing out with each report the evidence of its violations: the unmarked images of
+/// their evidence frames (from a [`FrameRing`]) and, with `opts.clips`, their clips being recorded.
+pub fn run_source_with(
+    pipeline: &mut CameraPipeline,
+    mut source: SourceConfig,
+    opts: &EvidenceOptions,
+    mut on_frame: impl FnMut(&FrameReport, Vec<ViolationFrames>),
+    stop: impl Fn() -> bool,
+) -> Result<RunSummary, PipelineError> {
+    source.analysis_fps = Some(pipeline.config().analysis_fps);
+    source.pre_event = opts.clips.as_ref().map(|c| c.pre);
+    if !source.is_live() {
+        source.max_attempts = Some(1);
+    }
+    let mut ring = match opts.ring {
+        Some(n) => FrameRing::new(n),
+        None => FrameRing::for_camera(pipeline.config()),
+    };
+    let queue = Arc::new(FrameQueue::new(4));
+    let sup = CameraSupervisor::start(source, queue.clone())?;
+    // `ended`: the stream is over, so a clip gets no post window (it is written at once).
+    let hand_out = |ring: &FrameRing,
+                    violations: &[Violation],
+                    ended: bool|
+     -> Result<Vec<ViolationFrames>, PipelineError> {
+        let mut out = Vec::with_capacity(violations.len());
+        for v in violations {
+            let mut vf = ring.evidence_for(v.clone())?;
+            if let Some(c) = &opts.clips {
+                let path = c.dir.join(format!("{}.mp4", v.id));
+                // A file's session may be over while queued frames are still analysed: no post window then.
+                let over = ended
+                    || matches!(
+                        sup.status().state,
+                        CameraState::Finished | CameraState::Failed | CameraState::Stopped
+                    );
+                let post = if over { Duration::ZERO } else { c.post };
+                match sup.request_clip(&path, c.pre, post) {
+                    Ok(job) => vf.clip = Some(job),
+                    Err(e) => tracing::warn!(violation = %v.id, "no clip: {e}"),
+                }
+            }
+            out.push(vf);
+        }
+        Ok(out)
+    };
+    let mut frames = 0u64;
+    let mut violations = 0u64;
+    loop {
+        if stop() {
+            break;
+        }
+        match queue.pop_timeout(Duration::from_millis(200)) {
+            Some(frame) => {
+                if ring.capacity() > 0 {
+                    ring.push(frame.index(), BgrImage::from_view(&frame.image())?);
+                }
+                let report =
+                    pipeline.process(frame.index(), wall(frame.captured_at()), &frame.image())?;
+                frames += 1;
+                violations += report.violations.len() as u64;
+                let evidence = hand_out(&ring, &report.violations, false)?;
+                on_frame(&report, evidence);
+            }
+            None => {
+                let st = sup.status().state;
+                if matches!(
+                    st,
+                    CameraState::Finished | CameraState::Failed | CameraState::Stopped
+                ) && queue.is_empty()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    let rest = pipeline.finish();
+    if !rest.is_empty() {
+        violations += rest.len() as u64;
+        let evidence = hand_out(&ring, &rest, true)?;
+        on_frame(
+            &FrameReport {
+                frame_index: u64::MAX,
+                at: Utc::now(),
+                signal: pipeline.rules.signal().current(),
+                heads: Vec::new(),
+                two_wheelers: Vec::new(),
+                violations: rest,
+            },
+            evidence,
+        );
+    }
+    let status = sup.status();
+    sup.stop();
+    if status.state == CameraState::Failed && frames == 0 {
+        return Err(PipelineError::Camera {
+            camera: pipeline.config().id.to_string(),
+            reason: status.last_error.unwrap_or_else(|| "source failed".into()),
+        });
+    }
+    Ok(RunSummary {
+        frames,
+        violations,
+        state: status.state,
+        last_error: status.last_error,
+    })
+}

@@ -1,0 +1,137 @@
+//! Acceptance: seeded synthetic scenes (examples/scene-*.toml: real S2TLD backgrounds, real rider
+//! crops from riders-roboflow, a drawn signal head on a schedule) rendered to H.264, decoded by GStreamer
+//! and analysed by the real pipeline (helmet YOLOv12m + FastestDet on ONNX Runtime, ByteTrack, lamp
+//! colour, rules) reach violation-level precision >= 0.9 and recall >= 0.8 per rule, with no offender
+//! reported twice. Measured 2026-12-01 14:10 (this test and examples/trace.rs): no_helmet tp 9 fp 0 fn 2
+//! (P 1.00 R 0.82), red_light tp 9 fp 0 fn 2 (P 1.00 R 0.82), no duplicates; about 45 s a scene here.
+//! The misses are detector-level: a rider whose head the helmet model scores H/NH below the track
+//! thresholds in turn (scene 2, actors 3 and 5: its tracks never confirm, so it is missed for red light
+//! too) and a rider whose two-wheeler FastestDet finds in too few frames, a new track each time, for
+//! its head to count as on one (scene 3, actor 4).
+
+use std::path::PathBuf;
+
+use roadwarden_infer::{ExecutionProvider, Runtime, RuntimeConfig};
+use roadwarden_media::SourceConfig;
+use roadwarden_pipeline::score::{RuleScore, score};
+use roadwarden_pipeline::synth::{ActorKind, Scenario, render};
+use roadwarden_pipeline::{CameraPipeline, run_source};
+use roadwarden_rules::SiteConfig;
+use roadwarden_types::{SignalState, ViolationKind};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn runtime() -> Runtime {
+    let lib = std::env::var_os("ROADWARDEN_ORT_LIB")
+        .map(PathBuf::from)
+        .or_else(|| Some(root().join(".ort/lib/libonnxruntime.so")).filter(|p| p.is_file()));
+    Runtime::load(&RuntimeConfig {
+        library: lib,
+        provider: ExecutionProvider::Cpu,
+        allow_cpu_fallback: false,
+        threads: None,
+    })
+    .expect("ONNX Runtime (run scripts/setup)")
+}
+
+fn add(total: &mut RuleScore, s: &RuleScore) {
+    total.tp += s.tp;
+    total.fp += s.fp;
+    total.fn_ += s.fn_;
+    total.duplicates += s.duplicates;
+}
+
+#[test]
+fn generated_scenes_reach_the_pinned_precision_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = SiteConfig::load(&root().join("examples/site.toml")).unwrap();
+    let camera = &site.cameras[0];
+    let rt = runtime();
+    let mut totals = [RuleScore::default(), RuleScore::default()];
+    let mut expected = 0;
+    let (mut stoppers, mut green_crossers, mut pedestrians, mut helmets) = (0, 0, 0, 0);
+    for n in 1..=3 {
+        let scenario_path = root().join(format!("examples/scene-{n}.toml"));
+        let scenario = Scenario::load(&scenario_path).unwrap();
+        let video = dir.path().join(format!("scene-{n}.mp4"));
+        let truth = render(&scenario, &video).unwrap();
+        // Reproducible: the same scenario gives the same truth.
+        assert_eq!(
+            render(&scenario, &dir.path().join("again.mp4")).unwrap(),
+            truth
+        );
+        expected += truth.violations.len();
+        for (a, spec) in truth.actors.iter().zip(&scenario.actors) {
+            match a.kind {
+                ActorKind::Pedestrian if !a.helmet => pedestrians += 1,
+                ActorKind::Rider if spec.stop_x.is_some() => stoppers += 1,
+                ActorKind::Rider if a.signal_at_crossing == Some(SignalState::Green) => {
+                    green_crossers += 1
+                }
+                _ => {}
+            }
+            helmets += a.helmet as u32;
+        }
+        // A fresh pipeline per scene: each is its own camera stream.
+        let mut pipeline = CameraPipeline::new(camera, &rt).unwrap();
+        let mut reported = Vec::new();
+        let summary = run_source(
+            &mut pipeline,
+            SourceConfig::file(camera.id.clone(), &video),
+            |r| reported.extend(r.violations.iter().cloned()),
+            || false,
+        )
+        .unwrap();
+        let s = score(&truth, &reported);
+        eprintln!(
+            "scene {n}: {} frames analysed, {} expected, {} reported: {:?}\n  misses {:?}\n  false alarms {:?}",
+            summary.frames,
+            truth.violations.len(),
+            reported.len(),
+            s.per_rule,
+            s.misses,
+            s.false_alarms
+        );
+        add(&mut totals[0], &s.per_rule[&ViolationKind::NoHelmet]);
+        add(&mut totals[1], &s.per_rule[&ViolationKind::RedLight]);
+        check_evidence(&reported, camera.id.as_str());
+    }
+    assert!(expected >= 20, "only {expected} expected violations");
+    assert!(
+        stoppers >= 2 && green_crossers >= 2 && pedestrians >= 3 && helmets >= 6,
+        "scene mix"
+    );
+    for (name, t) in ["no_helmet", "red_light"].iter().zip(&totals) {
+        let p = t.tp as f64 / (t.tp + t.fp).max(1) as f64;
+        let r = t.tp as f64 / (t.tp + t.fn_).max(1) as f64;
+        eprintln!(
+            "{name}: precision {p:.3} recall {r:.3} (tp {} fp {} fn {} duplicates {})",
+            t.tp, t.fp, t.fn_, t.duplicates
+        );
+        assert!(p >= 0.9, "{name} precision {p:.3}");
+        assert!(r >= 0.8, "{name} recall {r:.3}");
+        assert_eq!(t.duplicates, 0, "{name}: an offender was reported twice");
+    }
+}
+
+fn check_evidence(reported: &[roadwarden_types::Violation], camera: &str) {
+    use roadwarden_types::FrameRole;
+    for v in reported {
+        assert_eq!(v.camera.as_str(), camera);
+        assert!(!v.thresholds.is_empty());
+        assert!((0.0..=1.0).contains(&v.confidence));
+        match v.kind {
+            ViolationKind::RedLight => {
+                let roles: Vec<_> = v.frames.iter().map(|f| f.role).collect();
+                assert!(
+                    roles.starts_with(&[FrameRole::Before, FrameRole::At]),
+                    "{roles:?}"
+                );
+                assert!(v.signal.iter().any(|c| c.state == SignalState::Red));
+            }
+            ViolationKind::NoHelmet => assert_eq!(v.frames[0].role, FrameRole::Key),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `roadwarden verify`: recomputes every evidence file's SHA-256 and every
+//! camera's hash chain, and names exactly which record or file is broken.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use roadwarden_evidence::{DataDir, Store, verify};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit status: 0 when everything verifies, 1 when anything is broken (each problem is one line on stdout), 2 on errors.
+
+Examples:
+  roadwarden verify
+  roadwarden verify --data /srv/roadwarden --camera gate-north
+  roadwarden verify --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden")]
+pub struct VerifyArgs {
+    /// The data folder with the evidence files (and the SQLite store) [default: $XDG_DATA_HOME/roadwarden or ~/.local/share/roadwarden].
+    #[arg(long, value_name = "DIR", env = "ROADWARDEN_DATA")]
+    pub data: Option<PathBuf>,
+
+    /// Only this camera's chain.
+    #[arg(long, value_name = "CAMERA")]
+    pub camera: Option<String>,
+
+    /// The store [default: the SQLite file in the data folder].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ROADWARDEN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+    // Exit 1 means "broken": an error (no store, unreachable database) must not read as tampering.
+    match check(args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn check(args: VerifyArgs) -> Result<ExitCode> {
+    let data = DataDir::new(args.data.clone().unwrap_or_else(DataDir::default_root));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let store = match &args.database_url {
+            Some(url) => Store::connect(url).await?,
+            None => {
+                anyhow::ensure!(
+                    data.sqlite_path().exists(),
+                    "{}: no store here (pass --data DIR or --database-url URL)",
+                    data.sqlite_path().display()
+                );
+                Store::open_data_dir(&data).await?
+            }
+        };
+        let report = verify(&store, &data, args.camera.as_deref()).await?;
+        store.close().await;
+        if args.json {
+            let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ok": report.ok(),
+                    "cameras": report.cameras,
+                    "records": report.records,
+                    "tombstones": report.tombstones,
+                    "files": report.files,
+                    "problems": problems,
+                })
+            );
+        } else {
+            for p in &report.problems {
+                println!("{p}");
+            }
+            println!(
+                "{}: {} cameras, {} records ({} tombstones), {} files, {} problems",
+                if report.ok() { "verified" } else { "BROKEN" },
+                report.cameras,
+                report.records,
+                report.tombstones,
+                report.files,
+                report.problems.len()
+            );
+        }
+        Ok(if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}

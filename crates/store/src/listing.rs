@@ -1,0 +1,338 @@
+//! What the HTTP service reads and decides over violations: the filtered list
+//! (status, kind, camera, time) with keyset pagination, evidence rows by
+//! their id (the only way a client names a file), final review decisions with
+//! a reason code and note, an admin's reopen, a violation's review history,
+//! and counts for metrics.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::db::Pool;
+use crate::model::{
+    Decision, EvidenceItem, EvidenceKind, QueueCursor, QueueItem, QueuePage, Status,
+};
+use crate::{Store, StoreError};
+
+fn now_us() -> i64 {
+    crate::to_micros(chrono::Utc::now())
+}
+
+/// Which violations a list shows; every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViolationFilter {
+    pub status: Option<Status>,
+    /// `no_helmet` or `red_light`.
+    pub kind: Option<String>,
+    pub camera: Option<String>,
+    /// Occurred at or after (µs).
+    pub from_us: Option<i64>,
+    /// Occurred before (µs).
+    pub to_us: Option<i64>,
+}
+
+/// One evidence row with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRow {
+    pub id: i64,
+    pub violation_id: String,
+    pub item: EvidenceItem,
+    pub purged: bool,
+}
+
+/// One review decision as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRow {
+    pub reviewer: String,
+    pub status: Status,
+    pub reason: String,
+    pub note: String,
+    pub reviewed_at_us: i64,
+}
+
+/// What a decision or a reopen did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecideOutcome {
+    /// The status changed from the first to the second.
+    Changed { before: Status, after: Status },
+    /// Nothing changed: the violation was already in this status
+    /// (decided, for a decision; pending, for a reopen).
+    Refused { current: Status },
+}
+
+impl Store {
+    /// One page of violations matching `filter`, oldest first, by keyset on (occurred_at, id).
+    pub async fn list_violations(
+        &self,
+        filter: &ViolationFilter,
+        after: Option<&QueueCursor>,
+        limit: u32,
+    ) -> Result<QueuePage, StoreError> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        let mut sql = String::from(
+            "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status FROM violations WHERE 1 = 1",
+        );
+        let mut n = 0;
+        let mut next = |sql: &mut String, cond: &str| {
+            n += 1;
+            sql.push_str(&cond.replace('?', &format!("${n}")));
+        };
+        if filter.status.is_some() {
+            next(&mut sql, " AND status = ?");
+        }
+        if filter.kind.is_some() {
+            next(&mut sql, " AND kind = ?");
+        }
+        if filter.camera.is_some() {
+            next(&mut sql, " AND camera_id = ?");
+        }
+        if filter.from_us.is_some() {
+            next(&mut sql, " AND occurred_at_us >= ?");
+        }
+        if filter.to_us.is_some() {
+            next(&mut sql, " AND occurred_at_us < ?");
+        }
+        if after.is_some() {
+            next(&mut sql, " AND (occurred_at_us, id) > (?");
+            next(&mut sql, ", ?)");
+        }
+        next(&mut sql, " ORDER BY occurred_at_us, id LIMIT ?");
+        on_pool!(&self.pool, p => {
+            let mut q = sqlx::query(&sql);
+            if let Some(s) = filter.status {
+                q = q.bind(s.as_str());
+            }
+            if let Some(k) = &filter.kind {
+                q = q.bind(k);
+            }
+            if let Some(c) = &filter.camera {
+                q = q.bind(c);
+            }
+            if let Some(t) = filter.from_us {
+                q = q.bind(t);
+            }
+            if let Some(t) = filter.to_us {
+                q = q.bind(t);
+            }
+            if let Some(a) = after {
+                q = q.bind(a.occurred_at_us).bind(&a.id);
+            }
+            let rows = q.bind(limit).fetch_all(p).await?;
+            let mut items = Vec::with_capacity(rows.len());
+            for r in &rows {
+                items.push(QueueItem {
+                    id: r.try_get(0)?,
+                    camera: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    track_id: r.try_get(3)?,
+                    occurred_at_us: r.try_get(4)?,
+                    confidence: r.try_get(5)?,
+                    status: Status::parse(&r.try_get::<String, _>(6)?)?,
+                });
+            }
+            let next = if items.len() as i64 == limit {
+                items.last().map(|i| QueueCursor { occurred_at_us: i.occurred_at_us, id: i.id.clone() })
+            } else {
+                None
+            };
+            Ok(QueuePage { items, next })
+        })
+    }
+
+    /// A violation's evidence rows with their ids, by path.
+    pub async fn evidence_rows(&self, violation_id: &str) -> Result<Vec<EvidenceRow>, StoreError> {
+        on_pool!(&self.pool, p => {
+            let rows = sqlx::query(
+                "SELECT id, violation_id, kind, role, path, sha256, size_bytes, purged_at_us FROM evidence \
+                 WHERE violation_id = $1 ORDER BY path",
+            )
+            .bind(violation_id)
+            .fetch_all(p)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let size: i64 = r.try_get(6)?;
+                out.push(EvidenceRow {
+                    id: r.try_get(0)?,
+                    violation_id: r.try_get(1)?,
+                    item: EvidenceItem {
+                        kind: EvidenceKind::parse(&r.try_get::<String, _>(2)?)?,
+                        role: r.try_get(3)?,
+                        path: r.try_get(4)?,
+                        sha256: r.try_get(5)?,
+                        size: u64::try_from(size).map_err(|_| StoreError::Invalid(format!("negative size {size}")))?,
+                    },
+                    purged: r.try_get::<Option<i64>, _>(7)?.is_some(),
+                });
+            }
+            // Byte order, whatever the database's collation.
+            out.sort_by(|a, b| a.item.path.cmp(&b.item.path));
+            Ok(out)
+        })
+    }
+
+    /// One evidence row by its id.
+    pub async fn evidence_row(&self, evidence_id: i64) -> Result<Option<EvidenceRow>, StoreError> {
+        on_pool!(&self.pool, p => {
+            let r = sqlx::query(
+                "SELECT id, violation_id, kind, role, path, sha256, size_bytes, purged_at_us FROM evidence WHERE id = $1",
+            )
+            .bind(evidence_id)
+            .fetch_optional(p)
+            .await?;
+            let Some(r) = r else { return Ok(None) };
+            let size: i64 = r.try_get(6)?;
+            Ok(Some(EvidenceRow {
+                id: r.try_get(0)?,
+                violation_id: r.try_get(1)?,
+                item: EvidenceItem {
+                    kind: EvidenceKind::parse(&r.try_get::<String, _>(2)?)?,
+                    role: r.try_get(3)?,
+                    path: r.try_get(4)?,
+                    sha256: r.try_get(5)?,
+                    size: u64::try_from(size).map_err(|_| StoreError::Invalid(format!("negative size {size}")))?,
+                },
+                purged: r.try_get::<Option<i64>, _>(7)?.is_some(),
+            }))
+        })
+    }
+
+    /// A final decision on a pending violation by the user `reviewer`: a
+    /// review row, the new status and an audit entry (`review`, status before
+    /// and after with the reason and note), in one transaction. A violation
+    /// that is no longer pending is left as it is ([`DecideOutcome::Refused`]).
+    pub async fn decide(
+        &self,
+        id: &str,
+        reviewer: &str,
+        decision: Decision,
+        reason: &str,
+        note: &str,
+    ) -> Result<DecideOutcome, StoreError> {
+        let now = now_us();
+        let after = decision.status();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            let user_id: i64 = sqlx::query("SELECT id FROM users WHERE name = $1")
+                .bind(reviewer)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::Invalid(format!("no user `{reviewer}`")))?
+                .try_get(0)?;
+            let changed = sqlx::query("UPDATE violations SET status = $2 WHERE id = $1 AND status = 'pending' RETURNING id")
+                .bind(id)
+                .bind(after.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if changed.is_none() {
+                let current: Option<String> = sqlx::query("SELECT status FROM violations WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+                tx.rollback().await?;
+                return match current {
+                    Some(s) => Ok(DecideOutcome::Refused { current: Status::parse(&s)? }),
+                    None => Err(StoreError::NotFound(id.to_owned())),
+                };
+            }
+            sqlx::query(
+                "INSERT INTO reviews (violation_id, user_id, decision, reason, note, reviewed_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(after.as_str())
+            .bind(reason)
+            .bind(note)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            audit!(&mut *tx, now, reviewer, "review", Some(id),
+                Some(serde_json::json!({ "status": "pending" }).to_string()),
+                Some(serde_json::json!({ "status": after.as_str(), "reason": reason, "note": note }).to_string()))?;
+            tx.commit().await?;
+            Ok(DecideOutcome::Changed { before: Status::Pending, after })
+        })
+    }
+
+    /// Puts a decided violation back to pending (an admin's correction),
+    /// audited as `reopen` with the status before and the note.
+    pub async fn reopen(
+        &self,
+        id: &str,
+        actor: &str,
+        note: &str,
+    ) -> Result<DecideOutcome, StoreError> {
+        let now = now_us();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            let current: String = sqlx::query("UPDATE violations SET status = status WHERE id = $1 RETURNING status")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(id.to_owned()))?
+                .try_get(0)?;
+            let current = Status::parse(&current)?;
+            if current == Status::Pending {
+                tx.rollback().await?;
+                return Ok(DecideOutcome::Refused { current });
+            }
+            sqlx::query("UPDATE violations SET status = 'pending' WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            audit!(&mut *tx, now, actor, "reopen", Some(id),
+                Some(serde_json::json!({ "status": current.as_str() }).to_string()),
+                Some(serde_json::json!({ "status": "pending", "note": note }).to_string()))?;
+            tx.commit().await?;
+            Ok(DecideOutcome::Changed { before: current, after: Status::Pending })
+        })
+    }
+
+    /// A violation's review decisions, oldest first.
+    pub async fn reviews_of(&self, id: &str) -> Result<Vec<ReviewRow>, StoreError> {
+        on_pool!(&self.pool, p => {
+            let rows = sqlx::query(
+                "SELECT u.name, r.decision, r.reason, r.note, r.reviewed_at_us FROM reviews r JOIN users u ON u.id = r.user_id \
+                 WHERE r.violation_id = $1 ORDER BY r.id",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ReviewRow {
+                        reviewer: r.try_get(0)?,
+                        status: Status::parse(&r.try_get::<String, _>(1)?)?,
+                        reason: r.try_get(2)?,
+                        note: r.try_get(3)?,
+                        reviewed_at_us: r.try_get(4)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Violation counts by (camera, kind, status), for metrics.
+    pub async fn violation_counts(&self) -> Result<Vec<(String, String, Status, i64)>, StoreError> {
+        on_pool!(&self.pool, p => {
+            let rows = sqlx::query(
+                "SELECT camera_id, kind, status, COUNT(*) FROM violations GROUP BY camera_id, kind, status \
+                 ORDER BY camera_id, kind, status",
+            )
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, Status::parse(&r.try_get::<String, _>(2)?)?, r.try_get(3)?)))
+                .collect()
+        })
+    }
+
+    /// One round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(&self.pool, p => {
+            sqlx::query("SELECT 1").fetch_one(p).await?;
+            Ok(())
+        })
+    }
+}

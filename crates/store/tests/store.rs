@@ -1,0 +1,465 @@
+//! The store's integration tests. Every test body runs twice: on an SQLite
+//! file and on a PostgreSQL database of its own at 127.0.0.1:5432.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, TimeZone, Utc};
+use roadwarden_store::*;
+use roadwarden_types::{CameraId, Violation, ViolationId, ViolationKind};
+use sha2::{Digest, Sha256};
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn test_hasher(f: &ChainFields) -> String {
+    hex::encode(Sha256::digest(serde_json::to_vec(f).unwrap()))
+}
+
+/// A store on a fresh SQLite file or a fresh PostgreSQL database, dropped afterwards.
+struct TestDb {
+    store: Store,
+    data: DataDir,
+    _dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    async fn new(dialect: &str) -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        data.create().unwrap();
+        let (store, pg_name) = if dialect == "postgres" {
+            let name = format!("rw_test_{}", uuid::Uuid::new_v4().simple());
+            let url = pgadmin::create_database(PG_ADMIN, &name).await.unwrap();
+            (Store::connect(&url).await.unwrap(), Some(name))
+        } else {
+            (Store::open_data_dir(&data).await.unwrap(), None)
+        };
+        assert_eq!(store.dialect(), dialect);
+        TestDb {
+            store,
+            data,
+            _dir: dir,
+            pg_name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            let store = self.store.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    store.close().await;
+                    pgadmin::drop_database(PG_ADMIN, &name).await.unwrap();
+                });
+            })
+            .join()
+            .unwrap();
+        }
+    }
+}
+
+macro_rules! dual_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(&super::TestDb::new("sqlite").await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(&super::TestDb::new("postgres").await).await;
+            }
+        }
+    };
+}
+
+fn violation(camera: &str, minute: i64) -> Violation {
+    Violation {
+        id: ViolationId::new(),
+        kind: ViolationKind::NoHelmet,
+        camera: CameraId::new(camera),
+        track_id: minute as u64,
+        occurred_at: Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).unwrap() + Duration::minutes(minute),
+        confidence: 0.8125,
+        frames: vec![],
+        signal: vec![],
+        thresholds: BTreeMap::from([("helmet.min_votes".to_owned(), 3.0)]),
+    }
+}
+
+fn new_violation(data: &DataDir, camera: &str, minute: i64) -> NewViolation {
+    let v = violation(camera, minute);
+    let path = format!("evidence/{camera}/{}/key-photo.jpg", v.id);
+    let abs = data.resolve(&path).unwrap();
+    std::fs::create_dir_all(abs.parent().unwrap()).unwrap();
+    let bytes = format!("photo of {}", v.id).into_bytes();
+    std::fs::write(&abs, &bytes).unwrap();
+    let sha = hex::encode(Sha256::digest(&bytes));
+    NewViolation {
+        evidence: vec![EvidenceItem::new(
+            EvidenceKind::Photo,
+            Some(roadwarden_types::FrameRole::Key),
+            path,
+            sha,
+            bytes.len() as u64,
+        )],
+        violation: v,
+    }
+}
+
+async fn insert_is_idempotent_and_chains(db: &TestDb) {
+    let a = new_violation(&db.data, "cam-a", 1);
+    let b = new_violation(&db.data, "cam-a", 2);
+    let InsertOutcome::Inserted {
+        seq: 1,
+        record_hash: h1,
+    } = db.store.insert(&a, test_hasher).await.unwrap()
+    else {
+        panic!("first insert")
+    };
+    assert_eq!(
+        db.store.insert(&a, test_hasher).await.unwrap(),
+        InsertOutcome::AlreadyPresent
+    );
+    let InsertOutcome::Inserted { seq: 2, .. } = db.store.insert(&b, test_hasher).await.unwrap()
+    else {
+        panic!("second insert")
+    };
+    assert_eq!(db.store.count_violations().await.unwrap(), 2);
+    let got = db
+        .store
+        .get(&b.violation.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.fields.prev_hash, h1);
+    assert_eq!(
+        got.fields,
+        b.chain_fields(2, &h1).unwrap(),
+        "stored fields are exactly what was hashed"
+    );
+    assert_eq!(test_hasher(&got.fields), got.record_hash);
+    assert_eq!(got.status, Status::Pending);
+    let cams = db.store.cameras().await.unwrap();
+    assert_eq!(cams.len(), 1);
+    assert_eq!(
+        (cams[0].seq, cams[0].head.clone()),
+        (2, got.record_hash.clone())
+    );
+    // Same id again after other inserts: still nothing twice.
+    assert_eq!(
+        db.store.insert(&a, test_hasher).await.unwrap(),
+        InsertOutcome::AlreadyPresent
+    );
+    assert_eq!(db.store.count_violations().await.unwrap(), 2);
+}
+dual_test!(insert_is_idempotent_and_chains);
+
+async fn review_queue_pages_by_keyset(db: &TestDb) {
+    let mut ids = Vec::new();
+    // Inserted out of time order, two cameras, two with the same time.
+    for (cam, minute) in [
+        ("b", 5),
+        ("a", 3),
+        ("a", 9),
+        ("b", 1),
+        ("a", 1),
+        ("b", 7),
+        ("a", 4),
+        ("b", 4),
+        ("a", 8),
+        ("b", 2),
+    ] {
+        let n = new_violation(&db.data, cam, minute);
+        ids.push((n.violation.occurred_at, n.violation.id.to_string(), cam));
+        db.store.insert(&n, test_hasher).await.unwrap();
+    }
+    let rejected = ids[2].1.clone();
+    db.store
+        .review(&rejected, "ana", Decision::Reject, "helmet visible")
+        .await
+        .unwrap();
+    let mut expected: Vec<_> = ids.iter().filter(|x| x.1 != rejected).cloned().collect();
+    expected.sort();
+    let filter = QueueFilter {
+        status: Status::Pending,
+        camera: None,
+    };
+    let mut seen = Vec::new();
+    let mut cursor: Option<QueueCursor> = None;
+    loop {
+        let page = db
+            .store
+            .review_queue(&filter, cursor.as_ref(), 4)
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|i| i.id.clone()));
+        match page.next {
+            Some(c) => cursor = Some(QueueCursor::from_token(&c.token()).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        expected.iter().map(|x| x.1.clone()).collect::<Vec<_>>()
+    );
+    let cam_a = QueueFilter {
+        status: Status::Pending,
+        camera: Some("a".into()),
+    };
+    let page = db.store.review_queue(&cam_a, None, 100).await.unwrap();
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|x| x.2 == "a")
+        .map(|x| x.1.clone())
+        .collect();
+    assert_eq!(
+        page.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        want
+    );
+    assert!(page.next.is_none());
+    let rej = db
+        .store
+        .review_queue(
+            &QueueFilter {
+                status: Status::Rejected,
+                camera: None,
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rej.items.len(), 1);
+    assert_eq!(rej.items[0].id, rejected);
+}
+dual_test!(review_queue_pages_by_keyset);
+
+async fn reviews_are_audited(db: &TestDb) {
+    let n = new_violation(&db.data, "cam", 1);
+    let id = n.violation.id.to_string();
+    db.store.insert(&n, test_hasher).await.unwrap();
+    db.store
+        .review(&id, "ana", Decision::Confirm, "no helmet, clear")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.get(&id).await.unwrap().unwrap().status,
+        Status::Confirmed
+    );
+    let log = db.store.audit_log(Some(&id)).await.unwrap();
+    assert_eq!(log.len(), 1);
+    let (actor, action, vid, before, after) = &log[0];
+    assert_eq!(
+        (actor.as_str(), action.as_str(), vid.as_deref()),
+        ("ana", "review", Some(id.as_str()))
+    );
+    assert!(before.as_deref().unwrap().contains("pending"));
+    assert!(
+        after.as_deref().unwrap().contains("confirmed")
+            && after.as_deref().unwrap().contains("no helmet, clear")
+    );
+    assert!(matches!(
+        db.store
+            .review(
+                &uuid::Uuid::new_v4().to_string(),
+                "ana",
+                Decision::Reject,
+                "x"
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+dual_test!(reviews_are_audited);
+
+async fn retention_leaves_audited_tombstones(db: &TestDb) {
+    let old = new_violation(&db.data, "cam", 1);
+    let young = new_violation(&db.data, "cam", 600);
+    let kept = new_violation(&db.data, "cam", 2);
+    for n in [&old, &young, &kept] {
+        db.store.insert(n, test_hasher).await.unwrap();
+    }
+    for n in [&old, &young] {
+        db.store
+            .review(
+                &n.violation.id.to_string(),
+                "ana",
+                Decision::Reject,
+                "not a violation",
+            )
+            .await
+            .unwrap();
+    }
+    let cutoff = old.violation.occurred_at + Duration::minutes(60);
+    let report = db
+        .store
+        .purge(&db.data, Status::Rejected, cutoff, "retention")
+        .await
+        .unwrap();
+    let old_id = old.violation.id.to_string();
+    assert_eq!(report.tombstoned, vec![old_id.clone()]);
+    assert_eq!(report.files_deleted, vec![old.evidence[0].path.clone()]);
+    assert!(!db.data.resolve(&old.evidence[0].path).unwrap().exists());
+    assert!(db.data.resolve(&young.evidence[0].path).unwrap().exists());
+    assert!(db.data.resolve(&kept.evidence[0].path).unwrap().exists());
+    let rec = db.store.get(&old_id).await.unwrap().unwrap();
+    assert!(rec.tombstoned && rec.evidence[0].purged);
+    assert_eq!(
+        test_hasher(&rec.fields),
+        rec.record_hash,
+        "the tombstone still hashes as recorded"
+    );
+    assert_eq!(db.store.count_violations().await.unwrap(), 3);
+    let log = db.store.audit_log(Some(&old_id)).await.unwrap();
+    let purge = log.iter().find(|l| l.1 == "purge").expect("purge audited");
+    assert_eq!(purge.0, "retention");
+    assert!(
+        purge
+            .3
+            .as_deref()
+            .unwrap()
+            .contains(&old.evidence[0].sha256),
+        "before state names the evidence"
+    );
+    // A second run finds nothing more.
+    assert!(
+        db.store
+            .purge(&db.data, Status::Rejected, cutoff, "retention")
+            .await
+            .unwrap()
+            .tombstoned
+            .is_empty()
+    );
+}
+dual_test!(retention_leaves_audited_tombstones);
+
+async fn spool_replays_in_order_exactly_once(db: &TestDb) {
+    let mut spool = Spool::open(&db.data.spool_path()).unwrap();
+    let recs: Vec<_> = (0..5)
+        .map(|i| new_violation(&db.data, "cam", 10 - i))
+        .collect();
+    for r in &recs {
+        spool.append(r).unwrap();
+    }
+    // One of them already made it in before the outage began.
+    db.store.insert(&recs[1], test_hasher).await.unwrap();
+    drop(spool);
+    let mut spool = Spool::open(&db.data.spool_path()).unwrap();
+    assert_eq!(spool.len(), 5);
+    let r = db.store.replay(&mut spool, test_hasher).await.unwrap();
+    assert_eq!((r.inserted, r.already_present), (4, 1));
+    assert!(spool.is_empty());
+    assert!(
+        Spool::open(&db.data.spool_path()).unwrap().is_empty(),
+        "cleared durably"
+    );
+    let chain = db.store.chain_page("cam", 0, 100).await.unwrap();
+    let order: Vec<_> = chain.iter().map(|c| c.fields.id.clone()).collect();
+    let want: Vec<_> = [1, 0, 2, 3, 4]
+        .iter()
+        .map(|&i| recs[i].violation.id.to_string())
+        .collect();
+    assert_eq!(order, want, "spool order kept");
+    assert_eq!(
+        db.store.replay(&mut spool, test_hasher).await.unwrap(),
+        ReplayReport::default()
+    );
+    assert_eq!(db.store.count_violations().await.unwrap(), 5);
+}
+dual_test!(spool_replays_in_order_exactly_once);
+
+async fn reconcile_quarantines_orphans(db: &TestDb) {
+    let committed = new_violation(&db.data, "cam", 1);
+    db.store.insert(&committed, test_hasher).await.unwrap();
+    let spooled = new_violation(&db.data, "cam", 2);
+    let mut spool = Spool::open(&db.data.spool_path()).unwrap();
+    spool.append(&spooled).unwrap();
+    let orphan = "evidence/cam/2024-05-01/crashed/key-photo.jpg";
+    let abs = db.data.resolve(orphan).unwrap();
+    std::fs::create_dir_all(abs.parent().unwrap()).unwrap();
+    std::fs::write(&abs, b"written, never committed").unwrap();
+    let report = db.store.reconcile(&db.data, &spool).await.unwrap();
+    assert_eq!(report.quarantined.len(), 1);
+    assert_eq!(report.quarantined[0].0, orphan);
+    assert!(!abs.exists());
+    let moved = db.data.root().join(&report.quarantined[0].1);
+    assert_eq!(
+        std::fs::read(moved).unwrap(),
+        b"written, never committed",
+        "quarantined, not deleted"
+    );
+    assert!(report.missing.is_empty() && report.purge_completed.is_empty());
+    assert!(
+        db.data
+            .resolve(&committed.evidence[0].path)
+            .unwrap()
+            .exists()
+    );
+    assert!(db.data.resolve(&spooled.evidence[0].path).unwrap().exists());
+    let log = db.store.audit_log(None).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.1 == "quarantine" && l.3.as_deref().unwrap().contains(orphan))
+    );
+    // A referenced file that vanished is reported.
+    std::fs::remove_file(db.data.resolve(&committed.evidence[0].path).unwrap()).unwrap();
+    let report = db.store.reconcile(&db.data, &spool).await.unwrap();
+    assert_eq!(report.missing, vec![committed.evidence[0].path.clone()]);
+}
+dual_test!(reconcile_quarantines_orphans);
+
+#[test]
+fn torn_spool_tail_is_cut_and_damage_elsewhere_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    data.create().unwrap();
+    let path = data.spool_path();
+    let mut spool = Spool::open(&path).unwrap();
+    let a = new_violation(&data, "cam", 1);
+    spool.append(&a).unwrap();
+    drop(spool);
+    let good_len = std::fs::metadata(&path).unwrap().len();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"deadbeef {\"violation\": {\"id\"");
+    std::fs::write(&path, &bytes).unwrap();
+    let spool = Spool::open(&path).unwrap();
+    assert_eq!(spool.len(), 1);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        good_len,
+        "torn tail cut off"
+    );
+    drop(spool);
+    // Damage in a line that is not the last one is an error, and the file stays as it is.
+    let mut spool = Spool::open(&path).unwrap();
+    spool.append(&new_violation(&data, "cam", 2)).unwrap();
+    drop(spool);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[70] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(matches!(
+        Spool::open(&path),
+        Err(StoreError::SpoolCorrupt { line: 1, .. })
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn connect_errors_never_show_the_password() {
+    let err = Store::connect("postgres://postgres:hunter2@127.0.0.1:1/test")
+        .await
+        .err()
+        .expect("closed port");
+    let msg = err.to_string();
+    assert!(
+        !msg.contains("hunter2") && msg.contains("postgres:***@127.0.0.1:1"),
+        "{msg}"
+    );
+}
