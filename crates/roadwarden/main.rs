@@ -11,8 +11,10 @@ mod eval;
 mod eval_violations;
 mod output;
 mod runtime;
+mod serve;
 mod sim_camera;
 mod synth;
+mod user;
 mod verify;
 
 use std::process::ExitCode;
@@ -64,6 +66,10 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Recompute evidence file hashes and the per-camera hash chains; name what is broken.
     Verify(verify::VerifyArgs),
+    /// The HTTP service: review API, evidence download, thresholds, cameras, metrics.
+    Serve(serve::ServeArgs),
+    /// Users of the service (reviewer, ops, admin) and bearer tokens for machines.
+    User(user::UserArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -94,6 +100,8 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&cli.runtime, args),
         Command::SimCamera(args) => sim_camera::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::User(args) => user::run(args),
     };
     match result {
         Ok(code) => code,

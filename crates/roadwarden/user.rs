@@ -1,0 +1,174 @@
+//! `roadwarden user add|token|list`: the accounts of the review service.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use roadwarden_store::{DataDir, Role, Store};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  roadwarden user add rita --role reviewer
+  printf '%s\\n' \"$PW\" | roadwarden user add otto --role ops --password-stdin
+  roadwarden user token prometheus-scraper --label metrics
+  roadwarden user list --database-url postgres://roadwarden@db/roadwarden")]
+pub struct UserArgs {
+    #[command(subcommand)]
+    command: UserCommand,
+
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Where the store is; shared by `user` and `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The data folder (evidence files and the SQLite store) [default: $XDG_DATA_HOME/roadwarden or ~/.local/share/roadwarden].
+    #[arg(long, value_name = "DIR", env = "ROADWARDEN_DATA", global = true)]
+    pub data: Option<PathBuf>,
+
+    /// The store [default: the SQLite file in the data folder].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ROADWARDEN_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn data_dir(&self) -> DataDir {
+        DataDir::new(self.data.clone().unwrap_or_else(DataDir::default_root))
+    }
+
+    pub async fn open(&self) -> Result<(Store, DataDir)> {
+        let data = self.data_dir();
+        let store = match &self.database_url {
+            Some(url) => Store::connect(url).await?,
+            None => Store::open_data_dir(&data)
+                .await
+                .with_context(|| format!("opening the store in {}", data.root().display()))?,
+        };
+        Ok((store, data))
+    }
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user, or set an existing user's role and password (asks for the password).
+    Add {
+        name: String,
+        /// reviewer (decides violations), ops (tunes thresholds), or admin (both, reopens decisions, manages users).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from the first line of standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create a bearer token for a machine (metrics scraper, integration); prints it once.
+    Token {
+        /// The user the token acts as (its role applies).
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "machine")]
+        label: String,
+    },
+    /// List users and roles.
+    List,
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no terminal to ask for the password on; pass --password-stdin to read it from standard input"
+        );
+    }
+    let pw = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Password again: ").context("reading the password")?;
+    if pw != again {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(pw)
+}
+
+pub fn run(args: UserArgs) -> Result<ExitCode> {
+    // Ask before touching the store, so a typo leaves nothing behind.
+    let password = match &args.command {
+        UserCommand::Add { password_stdin, .. } => Some(read_password(*password_stdin)?),
+        _ => None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let (store, _data) = args.store.open().await?;
+        let actor = format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        );
+        let result = match args.command {
+            UserCommand::Add { name, role, .. } => {
+                let password = password.unwrap_or_default();
+                let hash = roadwarden_server::auth::hash_password(&password)?;
+                let existed = store.user_by_name(&name).await?.is_some();
+                store.put_user(&name, role, &hash, &actor).await?;
+                println!(
+                    "user {name} ({role}) {}",
+                    if existed { "updated" } else { "added" }
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCommand::Token { name, label } => {
+                let Some(user) = store.user_by_name(&name).await? else {
+                    bail!("no user `{name}` (add it first: roadwarden user add {name} --role R)");
+                };
+                let token = roadwarden_server::auth::new_bearer_token();
+                store
+                    .create_api_token(
+                        &user,
+                        &label,
+                        &roadwarden_server::auth::token_hash(&token),
+                        &actor,
+                    )
+                    .await?;
+                eprintln!(
+                    "bearer token for {name} ({}); it is shown only now:",
+                    user.role
+                );
+                println!("{token}");
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCommand::List => {
+                for u in store.users().await? {
+                    let login = if u.password_hash.is_some() {
+                        ""
+                    } else {
+                        "  (no password)"
+                    };
+                    println!("{}\t{}{login}", u.name, u.role);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+        store.close().await;
+        result
+    })
+}

@@ -1,0 +1,377 @@
+//! Who is asking and what they may do: argon2id password hashes, session
+//! cookies (HttpOnly, SameSite=Strict, Secure by option) with a CSRF token
+//! that every state-changing request must echo in `X-CSRF-Token`, bearer
+//! tokens for machines, rate-limited login, and role checks.
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng as PhOsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use rand::RngCore;
+use roadwarden_store::{Role, UserRecord};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{ApiError, AppState};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "rw_session";
+/// The header that must carry the session's CSRF token on state-changing requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the password must be at least {MIN_PASSWORD_LEN} characters")]
+    TooShort,
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+/// An argon2id PHC string for `password` (fresh random salt, default parameters).
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(PasswordError::TooShort);
+    }
+    let salt = SaltString::generate(&mut PhOsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash`.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash no password matches, verified against for unknown users so that a
+/// login takes as long whether or not the name exists.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| {
+        let mut pw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut pw);
+        hash_password(&hex::encode(pw)).unwrap_or_default()
+    })
+}
+
+/// 32 random bytes, hex.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// What the store keeps of a cookie value or bearer token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new bearer token for a machine: `rwt_` and 64 hex digits.
+pub fn new_bearer_token() -> String {
+    format!("rwt_{}", random_token())
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    Session { token_hash: String, csrf: String },
+    Bearer,
+}
+
+/// The authenticated caller, put in the request's extensions by [`require_auth`].
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: UserRecord,
+    pub via: Via,
+}
+
+impl Principal {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.user.role) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::forbidden(format!(
+                "{what} needs the role {}; {} is {}",
+                names.join(" or "),
+                self.user.name,
+                self.user.role
+            )))
+        }
+    }
+}
+
+/// The client's address, put in the request's extensions by the outermost layer.
+#[derive(Debug, Clone)]
+pub struct RemoteAddr(pub String);
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn is_state_changing(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn plausible_token(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Authenticates every request under it: a bearer token (`Authorization:
+/// Bearer ...`), else the session cookie; a cookie-authenticated request that
+/// changes state must also carry the session's CSRF token. 401 without
+/// valid credentials, 403 for a missing or wrong CSRF token.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let store = &state.0.store;
+    let principal = if let Some(v) = req.headers().get(header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| ApiError::unauthorized())?;
+        let Some(token) = v.strip_prefix("Bearer ").map(str::trim) else {
+            return Err(ApiError::unauthorized());
+        };
+        if !plausible_token(token) {
+            return Err(ApiError::unauthorized());
+        }
+        let user = store
+            .api_token_user(&token_hash(token))
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Principal {
+            user,
+            via: Via::Bearer,
+        }
+    } else if let Some(cookie) = cookie_value(req.headers(), SESSION_COOKIE) {
+        if !plausible_token(cookie) {
+            return Err(ApiError::unauthorized());
+        }
+        let th = token_hash(cookie);
+        let session = store
+            .session(&th)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if is_state_changing(req.method()) {
+            let sent = req
+                .headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let ok: bool = sent.as_bytes().ct_eq(session.csrf_token.as_bytes()).into();
+            if sent.is_empty() || !ok {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "missing or wrong X-CSRF-Token header (GET /api/me gives the session's token)",
+                ));
+            }
+        }
+        Principal {
+            user: session.user,
+            via: Via::Session {
+                token_hash: th,
+                csrf: session.csrf_token,
+            },
+        }
+    } else {
+        return Err(ApiError::unauthorized());
+    };
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub name: String,
+    pub password: String,
+}
+
+/// `POST /api/login`: a session cookie and the session's CSRF token.
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(remote): Extension<RemoteAddr>,
+    body: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let cfg = &state.0.config;
+    let store = &state.0.store;
+    if body.name.len() > 64 || body.password.len() > 1024 {
+        return Err(ApiError::bad_request("name or password too long"));
+    }
+    let window_us = i64::try_from(cfg.login_window.as_micros()).unwrap_or(i64::MAX);
+    let since = roadwarden_store::to_micros(chrono::Utc::now()).saturating_sub(window_us);
+    let failures = store.login_failures(&body.name, &remote.0, since).await?;
+    if failures.by_name >= cfg.max_failures_per_name
+        || failures.by_remote >= cfg.max_failures_per_remote
+    {
+        state.0.metrics.login_refused();
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed logins; try again later",
+        );
+        e.retry_after = Some(cfg.login_window.as_secs().max(1));
+        return Err(e);
+    }
+    let user = store.user_by_name(&body.name).await?;
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_owned());
+    let password = body.password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal("password check", e))?;
+    let user = match user {
+        Some(u) if ok && u.password_hash.is_some() => u,
+        _ => {
+            store
+                .record_login_attempt(&body.name, &remote.0, false)
+                .await?;
+            state.0.metrics.login_failed();
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong user name or password",
+            ));
+        }
+    };
+    store
+        .record_login_attempt(&body.name, &remote.0, true)
+        .await?;
+    let token = random_token();
+    let csrf = random_token();
+    let ttl_us = i64::try_from(cfg.session_ttl.as_micros()).unwrap_or(i64::MAX);
+    let expires = roadwarden_store::to_micros(chrono::Utc::now()).saturating_add(ttl_us);
+    store
+        .create_session(&token_hash(&token), user.id, &csrf, expires)
+        .await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        cfg.session_ttl.as_secs(),
+        if cfg.secure_cookies { "; Secure" } else { "" }
+    );
+    let mut resp = Json(serde_json::json!({
+        "user": user.name,
+        "role": user.role,
+        "csrf_token": csrf,
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal("cookie", e))?,
+    );
+    Ok(resp)
+}
+
+/// `POST /api/logout`: ends the session and clears the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    if let Via::Session { token_hash, .. } = &p.via {
+        state.0.store.delete_session(token_hash).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("rw_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(resp)
+}
+
+/// `GET /api/me`: the caller, and the session's CSRF token.
+pub async fn me(Extension(p): Extension<Principal>) -> Json<serde_json::Value> {
+    let csrf = match &p.via {
+        Via::Session { csrf, .. } => Some(csrf.clone()),
+        Via::Bearer => None,
+    };
+    Json(serde_json::json!({
+        "user": p.user.name,
+        "role": p.user.role,
+        "auth": match p.via { Via::Session { .. } => "session", Via::Bearer => "bearer" },
+        "csrf_token": csrf,
+    }))
+}
+
+/// `GET /api/users` (admin).
+pub async fn list_users(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    p.require(&[Role::Admin], "listing users")?;
+    let users = state.0.store.users().await?;
+    let list: Vec<_> = users
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "name": u.name,
+                "role": u.role,
+                "can_log_in": u.password_hash.is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "users": list })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddUserBody {
+    pub name: String,
+    pub role: Role,
+    pub password: String,
+}
+
+/// `POST /api/users` (admin): creates a user or sets an existing one's role and password.
+pub async fn add_user(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    body: Result<Json<AddUserBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    p.require(&[Role::Admin], "managing users")?;
+    let Json(body) = body?;
+    if body.password.len() > 1024 {
+        return Err(ApiError::bad_request("password too long"));
+    }
+    let password = body.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hash", e))?
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state
+        .0
+        .store
+        .put_user(&body.name, body.role, &hash, &p.user.name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "name": body.name, "role": body.role })),
+    )
+        .into_response())
+}

@@ -1,0 +1,243 @@
+//! The HTTP service of roadwarden (axum): the violations list with keyset
+//! pagination, a violation's detail with evidence links, evidence download
+//! by evidence id, final review decisions (an admin may reopen), thresholds
+//! per camera and class, cameras with their live status, health, readiness,
+//! Prometheus metrics and the OpenAPI document; users with roles, session
+//! cookies with CSRF tokens, bearer tokens, and rate-limited login; the
+//! embedded review page; violation and review events on MQTT.
+//!
+//! Owns: routes, authentication and authorisation, the JSON shapes of the API,
+//! the live channels the service feeds and follows (camera status board,
+//! threshold watch, event broadcast). Must not: issue SQL (every statement is
+//! the store's), open a file a client names (evidence is looked up by its row
+//! and resolved inside the data folder), run cameras or decide what a
+//! violation is.
+
+mod api;
+pub mod auth;
+mod error;
+mod live;
+mod metrics;
+pub mod mqtt;
+mod openapi;
+mod page;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use roadwarden_rules::SiteConfig;
+use roadwarden_store::{DataDir, Store};
+use tokio::sync::{broadcast, watch};
+
+pub use error::ApiError;
+pub use live::{CameraBoard, CameraStatus, Event, Thresholds};
+
+/// The smallest and largest score threshold the API accepts.
+pub const THRESHOLD_RANGE: std::ops::RangeInclusive<f64> = 0.05..=0.95;
+
+/// Reason codes a rejection must carry.
+pub const REJECT_REASONS: &[&str] = &[
+    "not_a_violation",
+    "helmet_worn",
+    "not_two_wheeler",
+    "signal_not_red",
+    "wrong_track",
+    "duplicate",
+    "unusable_evidence",
+    "other",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] roadwarden_store::StoreError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("HTTP server failed: {0}")]
+    Serve(String),
+}
+
+/// How the service behaves; [`ServerConfig::default`] suits production.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark the session cookie `Secure` (serve behind TLS).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// The window over which failed logins are counted.
+    pub login_window: Duration,
+    /// Failed logins for one user name in the window before logins are refused.
+    pub max_failures_per_name: i64,
+    /// Failed logins from one remote address in the window before logins are refused.
+    pub max_failures_per_remote: i64,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+            login_window: Duration::from_secs(15 * 60),
+            max_failures_per_name: 5,
+            max_failures_per_remote: 20,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) data: DataDir,
+    pub(crate) site: SiteConfig,
+    pub(crate) config: ServerConfig,
+    pub(crate) cameras: CameraBoard,
+    pub(crate) thresholds: watch::Sender<Arc<Thresholds>>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) metrics: metrics::Metrics,
+}
+
+/// The service's shared state: cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+impl AppState {
+    /// Builds the state; the thresholds in force are the site file's
+    /// overlaid with those stored over the API.
+    pub async fn new(
+        store: Store,
+        data: DataDir,
+        site: SiteConfig,
+        config: ServerConfig,
+    ) -> Result<AppState, ServerError> {
+        let stored = store.thresholds(None).await?;
+        let thresholds = Thresholds::from_site(&site, &stored);
+        let (tx, _) = watch::channel(Arc::new(thresholds));
+        let (events, _) = broadcast::channel(1024);
+        Ok(AppState(Arc::new(Inner {
+            store,
+            data,
+            site,
+            config,
+            cameras: CameraBoard::default(),
+            thresholds: tx,
+            events,
+            metrics: metrics::Metrics::default(),
+        })))
+    }
+
+    /// The thresholds in force, updated on every accepted PUT: camera
+    /// runners follow this and apply a change from their next frame.
+    pub fn thresholds(&self) -> watch::Receiver<Arc<Thresholds>> {
+        self.0.thresholds.subscribe()
+    }
+
+    /// Where camera runners publish their live status.
+    pub fn camera_board(&self) -> CameraBoard {
+        self.0.cameras.clone()
+    }
+
+    /// Review decisions (and, once the service records them, new
+    /// violations) as they happen: the MQTT and webhook publishers follow this.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.0.events.subscribe()
+    }
+
+    /// Publishes an event to every subscriber (none is fine).
+    pub fn publish(&self, event: Event) {
+        let _ = self.0.events.send(event);
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+}
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/openapi.json", get(openapi::openapi))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
+        .route("/api/users", get(auth::list_users).post(auth::add_user))
+        .route("/api/violations", get(api::list_violations))
+        .route("/api/violations/{id}", get(api::violation))
+        .route("/api/violations/{id}/review", post(api::review))
+        .route("/api/violations/{id}/reopen", post(api::reopen))
+        .route("/api/review-reasons", get(api::review_reasons))
+        .route("/api/evidence/{id}", get(api::evidence))
+        .route("/api/cameras", get(api::cameras))
+        .route("/api/cameras/{camera}", get(api::camera))
+        .route("/api/thresholds", get(api::all_thresholds))
+        .route(
+            "/api/cameras/{camera}/thresholds",
+            get(api::camera_thresholds),
+        )
+        .route(
+            "/api/cameras/{camera}/thresholds/{class}",
+            put(api::put_threshold),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ));
+    let public = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/api/login", post(auth::login))
+        .route("/", get(page::index))
+        .route("/static/app.js", get(page::app_js))
+        .route("/static/style.css", get(page::style));
+    let body_limit = state.0.config.max_body_bytes;
+    Router::new()
+        .merge(public)
+        .merge(protected)
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| ServerError::Serve(e.to_string()))
+}
+
+/// Resolves on SIGINT or SIGTERM: the service's graceful shutdown trigger.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

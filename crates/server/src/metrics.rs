@@ -1,0 +1,175 @@
+//! Prometheus text exposition: HTTP requests by route and status, login
+//! failures and refusals, violations by camera, kind and status (from the
+//! store), and each camera's live status from the board.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::RemoteAddr;
+use crate::{ApiError, AppState};
+
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    /// (route, method, status) → count.
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    login_failures: AtomicU64,
+    login_refused: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn login_failed(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn login_refused(&self) {
+        self.login_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count(&self, route: String, method: String, status: u16) {
+        let mut m = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((route, method, status)).or_default() += 1;
+    }
+}
+
+/// The outermost layer: records the client address for the handlers,
+/// counts each request by its route template (never the raw path, so
+/// hostile URLs cannot grow the label set) and sets defensive headers.
+pub(crate) async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let remote = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    req.extensions_mut().insert(RemoteAddr(remote));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
+    let mut resp = next.run(req).await;
+    state.0.metrics.count(route, method, resp.status().as_u16());
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let m = &state.0.metrics;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_http_requests_total HTTP requests by route template, method and status.\n\
+         # TYPE roadwarden_http_requests_total counter"
+    );
+    {
+        let reqs = m.requests.lock().unwrap_or_else(|p| p.into_inner());
+        for ((route, method, status), n) in reqs.iter() {
+            let _ = writeln!(
+                out,
+                "roadwarden_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                label(route)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_login_failures_total Logins refused for a wrong name or password.\n\
+         # TYPE roadwarden_login_failures_total counter\n\
+         roadwarden_login_failures_total {}\n\
+         # HELP roadwarden_login_rate_limited_total Logins refused by the rate limit.\n\
+         # TYPE roadwarden_login_rate_limited_total counter\n\
+         roadwarden_login_rate_limited_total {}",
+        m.login_failures.load(Ordering::Relaxed),
+        m.login_refused.load(Ordering::Relaxed)
+    );
+    let counts = state.0.store.violation_counts().await?;
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_violations Stored violations by camera, kind and review status.\n\
+         # TYPE roadwarden_violations gauge"
+    );
+    for (camera, kind, status, n) in counts {
+        let _ = writeln!(
+            out,
+            "roadwarden_violations{{camera=\"{}\",kind=\"{}\",status=\"{}\"}} {n}",
+            label(&camera),
+            label(&kind),
+            status.as_str()
+        );
+    }
+    let board = state.0.cameras.snapshot();
+    type Gauge = (&'static str, &'static str, &'static str);
+    let gauges: [Gauge; 5] = [
+        (
+            "roadwarden_camera_input_fps",
+            "gauge",
+            "Frames per second arriving from the camera.",
+        ),
+        (
+            "roadwarden_camera_analysed_fps",
+            "gauge",
+            "Frames per second analysed.",
+        ),
+        (
+            "roadwarden_camera_reconnects_total",
+            "counter",
+            "Reconnects of the camera's source.",
+        ),
+        (
+            "roadwarden_camera_dropped_frames_total",
+            "counter",
+            "Frames dropped before analysis.",
+        ),
+        (
+            "roadwarden_camera_up",
+            "gauge",
+            "1 while the camera is running.",
+        ),
+    ];
+    for (i, (name, kind, help)) in gauges.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (camera, s) in &board {
+            let v = match i {
+                0 => s.input_fps,
+                1 => s.analysed_fps,
+                2 => s.reconnects as f64,
+                3 => s.dropped_frames as f64,
+                _ => f64::from(u8::from(s.state == "running")),
+            };
+            let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", label(camera));
+        }
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,209 @@
+//! The OpenAPI 3.1 document of the API, written by hand beside the routes.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn op(summary: &str, roles: &str, responses: &[(&str, &str)]) -> Value {
+    let mut r = serde_json::Map::new();
+    for (code, what) in responses {
+        r.insert((*code).to_owned(), json!({ "description": what }));
+    }
+    json!({ "summary": summary, "description": format!("Roles: {roles}."), "responses": r })
+}
+
+fn id_param(name: &str, what: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": what, "schema": { "type": "string" } })
+}
+
+fn query(name: &str, what: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": what, "schema": { "type": "string" } })
+}
+
+/// The JSON Schema of the events published on MQTT (`roadwarden/{camera}/violations`, QoS 1).
+pub fn event_schema() -> Value {
+    let s = |t: &str| json!({ "type": t });
+    let time = json!({ "type": "string", "format": "date-time" });
+    json!({
+        "description": "An event on MQTT: a new violation, or a review decision (status `pending` after an admin reopens).",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "id", "camera", "kind", "occurred_at", "confidence"],
+                "additionalProperties": false,
+                "properties": {
+                    "event": { "const": "violation" },
+                    "id": { "type": "string", "format": "uuid" },
+                    "camera": s("string"),
+                    "kind": { "enum": ["no_helmet", "red_light"] },
+                    "occurred_at": time,
+                    "confidence": { "type": "number", "minimum": 0, "maximum": 1 }
+                }
+            },
+            {
+                "type": "object",
+                "required": ["event", "id", "camera", "kind", "status", "reason", "by", "at"],
+                "additionalProperties": false,
+                "properties": {
+                    "event": { "const": "review" },
+                    "id": { "type": "string", "format": "uuid" },
+                    "camera": s("string"),
+                    "kind": { "enum": ["no_helmet", "red_light"] },
+                    "status": { "enum": ["pending", "confirmed", "rejected"] },
+                    "reason": { "type": ["string", "null"], "description": "the reason code of a rejection" },
+                    "by": s("string"),
+                    "at": time
+                }
+            }
+        ]
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let auth = "any logged-in user";
+    let mut list = op(
+        "Violations, oldest first, keyset-paginated",
+        auth,
+        &[
+            (
+                "200",
+                "`{items, next}`; pass `next` as `after` for the next page",
+            ),
+            ("400", "bad filter"),
+            ("401", "not logged in"),
+        ],
+    );
+    list["parameters"] = json!([
+        query("status", "pending | confirmed | rejected"),
+        query("kind", "no_helmet | red_light"),
+        query("camera", "camera id"),
+        query("from", "occurred at or after (RFC 3339 or µs)"),
+        query("to", "occurred before (RFC 3339 or µs)"),
+        query("after", "cursor from a previous page's `next`"),
+        query("limit", "1..500, default 50"),
+    ]);
+    let mut detail = op(
+        "A violation with its evidence links and reviews",
+        auth,
+        &[
+            ("200", "the violation"),
+            ("400", "not a UUID"),
+            ("404", "unknown"),
+        ],
+    );
+    detail["parameters"] = json!([id_param("id", "violation id (UUID)")]);
+    let mut review = op(
+        "A final decision: `{decision: confirm|reject, reason?, note?}`; rejections need a reason code",
+        "reviewer, admin",
+        &[
+            ("200", "decided"),
+            ("400", "bad body"),
+            ("403", "role or CSRF"),
+            ("404", "unknown"),
+            ("409", "already decided"),
+            ("413", "body too large"),
+        ],
+    );
+    review["parameters"] = json!([id_param("id", "violation id (UUID)")]);
+    let mut reopen = op(
+        "Back to pending: `{note?}`",
+        "admin",
+        &[
+            ("200", "reopened"),
+            ("403", "role or CSRF"),
+            ("404", "unknown"),
+            ("409", "already pending"),
+        ],
+    );
+    reopen["parameters"] = json!([id_param("id", "violation id (UUID)")]);
+    let mut evidence = op(
+        "One evidence file, by evidence id (from a violation's `evidence[].href`)",
+        auth,
+        &[
+            (
+                "200",
+                "the file; `X-Evidence-SHA256` carries its recorded hash",
+            ),
+            ("400", "not an id"),
+            ("404", "unknown or missing"),
+            ("410", "purged by retention"),
+        ],
+    );
+    evidence["parameters"] = json!([id_param("id", "evidence id (integer)")]);
+    let mut camera = op(
+        "One camera: config and live status",
+        auth,
+        &[("200", "the camera"), ("404", "not configured")],
+    );
+    camera["parameters"] = json!([id_param("camera", "camera id")]);
+    let mut cam_thr = op(
+        "A camera's thresholds in force, by class",
+        auth,
+        &[("200", "thresholds"), ("404", "not configured")],
+    );
+    cam_thr["parameters"] = json!([id_param("camera", "camera id")]);
+    let mut put_thr = op(
+        "Set a camera's score threshold for a class: `{value}`; applied from the next frame, audited",
+        "ops, admin",
+        &[
+            ("200", "`{camera, class, before, value}`"),
+            ("400", "unknown class"),
+            ("403", "role or CSRF"),
+            ("404", "not configured"),
+            ("422", "out of range"),
+        ],
+    );
+    put_thr["parameters"] = json!([
+        id_param("camera", "camera id"),
+        id_param("class", "class role (no_helmet, helmet, two_wheeler, ...)")
+    ]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "roadwarden",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Review helmet and red-light violations, download their evidence, tune thresholds. \
+                Every endpoint except /healthz, /readyz and /api/login needs a session cookie (from /api/login) or \
+                `Authorization: Bearer <token>`. With a cookie, POST/PUT/DELETE also need `X-CSRF-Token` \
+                (from the login answer or GET /api/me). Errors are `{error, message}`."
+        },
+        "components": {
+            "schemas": { "Event": event_schema() },
+            "securitySchemes": {
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
+                "bearer": { "type": "http", "scheme": "bearer" }
+            }
+        },
+        "security": [{ "session": [] }, { "bearer": [] }],
+        "paths": {
+            "/healthz": { "get": op("Liveness", "none", &[("200", "alive")]) },
+            "/readyz": { "get": op("Readiness: the store answers", "none", &[("200", "ready"), ("503", "store unreachable")]) },
+            "/metrics": { "get": op("Prometheus text exposition", auth, &[("200", "metrics"), ("401", "not logged in")]) },
+            "/api/openapi.json": { "get": op("This document", auth, &[("200", "the document")]) },
+            "/api/login": { "post": op("`{name, password}` → session cookie and `csrf_token`", "none",
+                &[("200", "logged in"), ("401", "wrong name or password"), ("429", "too many failed logins (Retry-After)")]) },
+            "/api/logout": { "post": op("End the session", auth, &[("204", "logged out")]) },
+            "/api/me": { "get": op("The caller and the session's CSRF token", auth, &[("200", "`{user, role, auth, csrf_token}`")]) },
+            "/api/users": {
+                "get": op("Users", "admin", &[("200", "`{users}`"), ("403", "not admin")]),
+                "post": op("Create a user or set role and password: `{name, role, password}`", "admin", &[("201", "created"), ("400", "bad body"), ("403", "not admin")])
+            },
+            "/api/violations": { "get": list },
+            "/api/violations/{id}": { "get": detail },
+            "/api/violations/{id}/review": { "post": review },
+            "/api/violations/{id}/reopen": { "post": reopen },
+            "/api/review-reasons": { "get": op("Reason codes a rejection may carry", auth, &[("200", "`{reject: [...]}`")]) },
+            "/api/evidence/{id}": { "get": evidence },
+            "/api/cameras": { "get": op("Configured cameras with live status", auth, &[("200", "`{cameras}`")]) },
+            "/api/cameras/{camera}": { "get": camera },
+            "/api/thresholds": { "get": op("Every camera's thresholds in force", auth, &[("200", "`{range, cameras}`")]) },
+            "/api/cameras/{camera}/thresholds": { "get": cam_thr },
+            "/api/cameras/{camera}/thresholds/{class}": { "put": put_thr },
+        }
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,1836 @@
+//! The HTTP API over real HTTP: a server on 127.0.0.1:0 over a real store
+//! (an SQLite file, or a PostgreSQL database of its own at 127.0.0.1:5432),
+//! violations seeded through the store's insert with real files on disk, and
+//! a real HTTP client. Every test body runs on both dialects.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use reqwest::{Method, StatusCode};
+use roadwarden_server::auth::{hash_password, new_bearer_token, token_hash};
+use roadwarden_server::{AppState, CameraStatus, Event, ServerConfig};
+use roadwarden_store::*;
+use roadwarden_types::{CameraId, FrameRole, Violation, ViolationId, ViolationKind};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+const SITE: &str = r#"
+[[camera]]
+id = "cam-a"
+frame = [640, 384]
+source = { url = "rtsp://viewer:hunter2@10.0.0.7:554/stream" }
+[camera.models]
+helmet = "models/helmet.toml"
+[camera.stop_line]
+a = [420.0, 384.0]
+b = [420.0, 40.0]
+before = "left"
+[camera.signal]
+source = "video"
+rois = [[600.0, 6.0, 632.0, 90.0]]
+[camera.thresholds]
+no_helmet = 0.4
+two_wheeler = 0.3
+
+[[camera]]
+id = "cam-b"
+frame = [640, 384]
+[camera.models]
+helmet = "models/helmet.toml"
+[camera.stop_line]
+a = [420.0, 384.0]
+b = [420.0, 40.0]
+before = "left"
+[camera.signal]
+source = "video"
+rois = [[600.0, 6.0, 632.0, 90.0]]
+"#;
+
+fn test_hasher(f: &ChainFields) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(f).expect("chain fields serialize"),
+    ))
+}
+
+/// Who calls.
+#[derive(Debug, Clone)]
+enum Caller {
+    Anon,
+    /// A logged-in browser: cookie and CSRF token.
+    Session {
+        role: &'static str,
+        cookie: String,
+        csrf: String,
+    },
+    /// A machine's bearer token (an ops user).
+    Bearer(String),
+}
+
+impl Caller {
+    fn name(&self) -> String {
+        match self {
+            Caller::Anon => "anonymous".into(),
+            Caller::Session { role, .. } => format!("{role} (session)"),
+            Caller::Bearer(_) => "ops (bearer)".into(),
+        }
+    }
+}
+
+struct Seeded {
+    id: String,
+    camera: String,
+    kind: ViolationKind,
+    occurred_at_us: i64,
+    /// (relative path, bytes)
+    files: Vec<(String, Vec<u8>)>,
+}
+
+struct Harness {
+    base: String,
+    addr: std::net::SocketAddr,
+    http: reqwest::Client,
+    store: Store,
+    data: DataDir,
+    state: AppState,
+    seeded: Vec<Seeded>,
+    ops_token: String,
+    dialect: &'static str,
+    pg_name: Option<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+const PASSWORDS: [(&str, &str, Role); 3] = [
+    ("rita", "rita-reviews-all-day", Role::Reviewer),
+    ("otto", "otto-tunes-the-cameras", Role::Ops),
+    ("ada", "ada-administers-it-all", Role::Admin),
+];
+
+fn role_user(role: &str) -> (&'static str, &'static str) {
+    let (n, p, _) = PASSWORDS
+        .iter()
+        .find(|(_, _, r)| r.as_str() == role)
+        .expect("known role");
+    (n, p)
+}
+
+async fn seed(
+    store: &Store,
+    data: &DataDir,
+    camera: &str,
+    kind: ViolationKind,
+    at_s: i64,
+    conf: f32,
+) -> Seeded {
+    let v = Violation {
+        id: ViolationId::new(),
+        kind,
+        camera: CameraId::new(camera),
+        track_id: 7,
+        occurred_at: Utc
+            .timestamp_opt(1_780_000_000 + at_s, 0)
+            .single()
+            .expect("time"),
+        confidence: conf,
+        frames: vec![],
+        signal: vec![],
+        thresholds: BTreeMap::from([("class.no_helmet".to_owned(), 0.4)]),
+    };
+    let id = v.id.0.to_string();
+    let mut files = Vec::new();
+    let mut evidence = Vec::new();
+    for (name, kind, role) in [
+        ("key.jpg", EvidenceKind::Photo, Some(FrameRole::Key)),
+        ("clip.mp4", EvidenceKind::Clip, None),
+    ] {
+        let rel = format!("evidence/{camera}/{id}/{name}");
+        let bytes: Vec<u8> = format!("{name} of {id}: ")
+            .bytes()
+            .chain((0..=255u8).cycle().take(3000))
+            .collect();
+        let abs = data.resolve(&rel).expect("inside");
+        std::fs::create_dir_all(abs.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&abs, &bytes).expect("write evidence");
+        let sha = hex::encode(Sha256::digest(&bytes));
+        evidence.push(EvidenceItem::new(
+            kind,
+            role,
+            rel.clone(),
+            sha,
+            bytes.len() as u64,
+        ));
+        files.push((rel, bytes));
+    }
+    let occurred_at_us = to_micros(v.occurred_at);
+    let out = store
+        .insert(
+            &NewViolation {
+                violation: v,
+                evidence,
+            },
+            test_hasher,
+        )
+        .await
+        .expect("insert");
+    assert!(matches!(out, InsertOutcome::Inserted { .. }));
+    Seeded {
+        id,
+        camera: camera.to_owned(),
+        kind,
+        occurred_at_us,
+        files,
+    }
+}
+
+impl Harness {
+    async fn start(dialect: &'static str) -> Harness {
+        Harness::start_with(
+            dialect,
+            ServerConfig {
+                max_failures_per_name: 3,
+                max_failures_per_remote: 8,
+                max_body_bytes: 16 * 1024,
+                ..ServerConfig::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_with(dialect: &'static str, config: ServerConfig) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path().join("data"));
+        data.create().expect("data dir");
+        let (store, pg_name) = if dialect == "postgres" {
+            let name = format!("rw_server_{}", uuid::Uuid::new_v4().simple());
+            let url = pgadmin::create_database(PG_ADMIN, &name)
+                .await
+                .expect("create pg database");
+            (Store::connect(&url).await.expect("connect pg"), Some(name))
+        } else {
+            (
+                Store::open_data_dir(&data).await.expect("open sqlite"),
+                None,
+            )
+        };
+        assert_eq!(store.dialect(), dialect);
+        for (name, pw, role) in PASSWORDS {
+            let h = hash_password(pw).expect("hash");
+            store.put_user(name, role, &h, "test").await.expect("user");
+        }
+        let ops_token = new_bearer_token();
+        let otto = store
+            .user_by_name("otto")
+            .await
+            .expect("query")
+            .expect("otto");
+        store
+            .create_api_token(&otto, "prometheus", &token_hash(&ops_token), "test")
+            .await
+            .expect("token");
+        let mut seeded = Vec::new();
+        for i in 0..6 {
+            seeded.push(
+                seed(
+                    &store,
+                    &data,
+                    "cam-a",
+                    ViolationKind::NoHelmet,
+                    i * 60,
+                    0.5 + i as f32 * 0.05,
+                )
+                .await,
+            );
+        }
+        for i in 0..3 {
+            seeded.push(
+                seed(
+                    &store,
+                    &data,
+                    "cam-b",
+                    ViolationKind::RedLight,
+                    30 + i * 60,
+                    0.9,
+                )
+                .await,
+            );
+        }
+        let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site config");
+        let state = AppState::new(store.clone(), data.clone(), site, config)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            roadwarden_server::serve(listener, st, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Harness {
+            base: format!("http://{addr}"),
+            addr,
+            http,
+            store,
+            data,
+            state,
+            seeded,
+            ops_token,
+            dialect,
+            pg_name,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    async fn login(&self, role: &'static str) -> Caller {
+        let (name, pw) = role_user(role);
+        let r = self
+            .http
+            .post(format!("{}/api/login", self.base))
+            .json(&json!({ "name": name, "password": pw }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status(), StatusCode::OK, "{role} login");
+        let set = r
+            .headers()
+            .get("set-cookie")
+            .expect("set-cookie")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Strict"), "{set}");
+        assert!(!set.contains("Secure"), "Secure is off by default: {set}");
+        let cookie = set.split(';').next().expect("pair").trim().to_owned();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["role"], role);
+        Caller::Session {
+            role,
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
+        }
+    }
+
+    fn request(&self, caller: &Caller, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, format!("{}{path}", self.base));
+        match caller {
+            Caller::Anon => rb,
+            Caller::Session { cookie, csrf, .. } => {
+                rb.header("cookie", cookie).header("x-csrf-token", csrf)
+            }
+            Caller::Bearer(t) => rb.bearer_auth(t),
+        }
+    }
+
+    async fn call(
+        &self,
+        caller: &Caller,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self.request(caller, method, path);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, caller: &Caller, path: &str) -> (StatusCode, Value) {
+        self.call(caller, Method::GET, path, None).await
+    }
+
+    /// A raw HTTP/1.1 request, sent byte for byte (no client-side normalisation of the path).
+    async fn raw(&self, request_line_path: &str, headers: &str) -> u16 {
+        let mut s = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let req = format!(
+            "GET {request_line_path} HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n",
+            self.addr
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        let text = String::from_utf8_lossy(&buf);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"))
+    }
+
+    async fn finish(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.store.close().await;
+        if let Some(name) = self.pg_name.take() {
+            pgadmin::drop_database(PG_ADMIN, &name)
+                .await
+                .expect("drop pg database");
+        }
+    }
+}
+
+macro_rules! dual_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let h = super::Harness::start("sqlite").await;
+                super::$name(&h).await;
+                h.finish().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let h = super::Harness::start("postgres").await;
+                super::$name(&h).await;
+                h.finish().await;
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------- the authorisation matrix
+
+/// Expected status for anonymous, reviewer, ops, admin; the bearer column (ops) expects the ops value.
+struct Row {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    expect: [u16; 4],
+}
+
+async fn authorisation_matrix(h: &Harness) {
+    let callers = [
+        Caller::Anon,
+        h.login("reviewer").await,
+        h.login("ops").await,
+        h.login("admin").await,
+        Caller::Bearer(h.ops_token.clone()),
+    ];
+    let v0 = &h.seeded[0].id;
+    let detail = h.get(&callers[3], &format!("/api/violations/{v0}")).await.1;
+    let ev = detail["evidence"][0]["id"].as_i64().expect("evidence id");
+    // Review targets: a fresh pending violation per caller, so an allowed call always succeeds.
+    let pending: Vec<String> = h.seeded[1..6].iter().map(|s| s.id.clone()).collect();
+    // A decided violation per caller for reopen: the admin's must succeed.
+    let decided: Vec<String> = h.seeded[6..9].iter().map(|s| s.id.clone()).collect();
+    for id in &decided {
+        assert!(matches!(
+            h.store
+                .decide(id, "rita", Decision::Confirm, "", "")
+                .await
+                .expect("decide"),
+            DecideOutcome::Changed { .. }
+        ));
+    }
+    let ok = |code: u16| [401, code, code, code];
+    let mut rows = vec![
+        Row {
+            method: Method::GET,
+            path: "/healthz".into(),
+            body: None,
+            expect: [200; 4],
+        },
+        Row {
+            method: Method::GET,
+            path: "/readyz".into(),
+            body: None,
+            expect: [200; 4],
+        },
+        Row {
+            method: Method::GET,
+            path: "/metrics".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/openapi.json".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/me".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/users".into(),
+            body: None,
+            expect: [401, 403, 403, 200],
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/users".into(),
+            body: Some(
+                json!({ "name": "newbie", "role": "reviewer", "password": "a-long-enough-password" }),
+            ),
+            expect: [401, 403, 403, 201],
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/violations".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: format!("/api/violations/{v0}"),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/review-reasons".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: format!("/api/evidence/{ev}"),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/cameras".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/cameras/cam-a".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/thresholds".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/cameras/cam-a/thresholds".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/cameras/cam-a/thresholds/no_helmet".into(),
+            body: Some(json!({ "value": 0.55 })),
+            expect: [401, 403, 200, 200],
+        },
+    ];
+    let mut cells = 0;
+    for row in rows.drain(..) {
+        for (i, c) in callers.iter().enumerate() {
+            let want = row.expect[if i == 4 { 2 } else { i }];
+            let (got, body) = h
+                .call(c, row.method.clone(), &row.path, row.body.clone())
+                .await;
+            assert_eq!(
+                got.as_u16(),
+                want,
+                "{} {} as {}: {body}",
+                row.method,
+                row.path,
+                c.name()
+            );
+            cells += 1;
+        }
+    }
+    // Review: one fresh pending violation per caller.
+    let review_expect = [401, 200, 403, 200, 403];
+    for (i, c) in callers.iter().enumerate() {
+        let path = format!("/api/violations/{}/review", pending[i]);
+        let (got, body) = h
+            .call(
+                c,
+                Method::POST,
+                &path,
+                Some(json!({ "decision": "confirm" })),
+            )
+            .await;
+        assert_eq!(
+            got.as_u16(),
+            review_expect[i],
+            "POST {path} as {}: {body}",
+            c.name()
+        );
+        let st = h
+            .store
+            .get(&pending[i])
+            .await
+            .expect("get")
+            .expect("row")
+            .status;
+        let want = if review_expect[i] == 200 {
+            Status::Confirmed
+        } else {
+            Status::Pending
+        };
+        assert_eq!(st, want, "status after review as {}", c.name());
+        cells += 1;
+    }
+    // Reopen: admin only; the refused callers try the first decided violation, the admin the second.
+    let reopen_expect = [401, 403, 403, 200, 403];
+    for (i, c) in callers.iter().enumerate() {
+        let target = if i == 3 { &decided[1] } else { &decided[0] };
+        let path = format!("/api/violations/{target}/reopen");
+        let (got, body) = h
+            .call(
+                c,
+                Method::POST,
+                &path,
+                Some(json!({ "note": "second look" })),
+            )
+            .await;
+        assert_eq!(
+            got.as_u16(),
+            reopen_expect[i],
+            "POST {path} as {}: {body}",
+            c.name()
+        );
+        cells += 1;
+    }
+    assert_eq!(
+        h.store
+            .get(&decided[0])
+            .await
+            .expect("get")
+            .expect("row")
+            .status,
+        Status::Confirmed
+    );
+    assert_eq!(
+        h.store
+            .get(&decided[1])
+            .await
+            .expect("get")
+            .expect("row")
+            .status,
+        Status::Pending
+    );
+    // Logout: every caller with credentials; afterwards the session no longer works.
+    let logout_expect = [401, 204, 204, 204, 204];
+    for (i, c) in callers.iter().enumerate() {
+        let (got, body) = h.call(c, Method::POST, "/api/logout", None).await;
+        assert_eq!(
+            got.as_u16(),
+            logout_expect[i],
+            "POST /api/logout as {}: {body}",
+            c.name()
+        );
+        cells += 1;
+        if let Caller::Session { .. } = c {
+            let (after, _) = h.get(c, "/api/me").await;
+            assert_eq!(
+                after,
+                StatusCode::UNAUTHORIZED,
+                "session of {} survives logout",
+                c.name()
+            );
+        }
+    }
+    assert_eq!(cells, 19 * 5, "every endpoint × every caller");
+    // The bearer token is not a session: it still works after its "logout".
+    assert_eq!(h.get(&callers[4], "/api/me").await.0, StatusCode::OK);
+}
+dual_test!(authorisation_matrix);
+
+// ---------------------------------------------------------------- violations
+
+async fn list_filters_and_pages(h: &Harness) {
+    let r = h.login("reviewer").await;
+    // All nine, oldest first, across pages of two.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &after {
+            Some(a) => format!("/api/violations?limit=2&after={a}"),
+            None => "/api/violations?limit=2".to_owned(),
+        };
+        let (s, body) = h.get(&r, &path).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        for it in body["items"].as_array().expect("items") {
+            seen.push((
+                it["occurred_at_us"].as_i64().expect("t"),
+                it["id"].as_str().expect("id").to_owned(),
+            ));
+            assert_eq!(
+                it["href"],
+                format!("/api/violations/{}", it["id"].as_str().expect("id"))
+            );
+        }
+        match body["next"].as_str() {
+            Some(n) => after = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    let mut expected: Vec<(i64, String)> = h
+        .seeded
+        .iter()
+        .map(|s| (s.occurred_at_us, s.id.clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "keyset pages cover every violation once, in order"
+    );
+
+    let count = |body: &Value| body["items"].as_array().expect("items").len();
+    let (_, b) = h.get(&r, "/api/violations?kind=red_light").await;
+    assert_eq!(count(&b), 3);
+    assert!(
+        b["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["kind"] == "red_light" && i["camera"] == "cam-b")
+    );
+    let (_, b) = h
+        .get(&r, "/api/violations?camera=cam-a&kind=no_helmet")
+        .await;
+    assert_eq!(count(&b), 6);
+    let (_, b) = h
+        .get(&r, "/api/violations?camera=cam-a&kind=red_light")
+        .await;
+    assert_eq!(count(&b), 0);
+    // Time window [t1, t3) by RFC 3339 and by microseconds.
+    let cam_a: Vec<&Seeded> = h.seeded.iter().filter(|s| s.camera == "cam-a").collect();
+    let t1 = roadwarden_store::from_micros(cam_a[1].occurred_at_us).to_rfc3339();
+    let t3 = cam_a[3].occurred_at_us;
+    let (s, b) = h
+        .get(
+            &r,
+            &format!(
+                "/api/violations?camera=cam-a&from={}&to={t3}",
+                t1.replace('+', "%2B")
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ids: Vec<&str> = b["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![cam_a[1].id.as_str(), cam_a[2].id.as_str()]);
+    // Status: decide one, then filter.
+    h.store
+        .decide(&cam_a[0].id, "rita", Decision::Reject, "helmet_worn", "")
+        .await
+        .expect("decide");
+    let (_, b) = h.get(&r, "/api/violations?status=rejected").await;
+    assert_eq!(count(&b), 1);
+    assert_eq!(b["items"][0]["id"], cam_a[0].id.as_str());
+    let (_, b) = h.get(&r, "/api/violations?status=pending").await;
+    assert_eq!(count(&b), 8);
+
+    // Bad and hostile filters: 400 or an empty answer, never a 500.
+    for bad in [
+        "status=open",
+        "kind=speeding",
+        "from=yesterday",
+        "to=2026-13-45T00:00:00Z",
+        "after=not-a-cursor",
+        "after=12_notauuid",
+        "limit=0",
+        "limit=100000",
+        "limit=-1",
+        "limit=abc",
+    ] {
+        let (s, b) = h.get(&r, &format!("/api/violations?{bad}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
+        assert!(b["error"].is_string(), "{bad}: {b}");
+    }
+    let long = "x".repeat(500);
+    let (s, _) = h.get(&r, &format!("/api/violations?camera={long}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    for hostile in [
+        "%27%20OR%20%271%27%3D%271",
+        "cam-a%27%3B%20DROP%20TABLE%20violations%3B%20--",
+        "%E2%80%AE%F0%9F%9A%B2",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%25s%25n%25x",
+    ] {
+        let (s, b) = h
+            .get(&r, &format!("/api/violations?camera={hostile}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{hostile}: {b}");
+        assert_eq!(count(&b), 0, "{hostile}");
+    }
+    assert_eq!(
+        h.store.count_violations().await.expect("count"),
+        9,
+        "nothing dropped"
+    );
+}
+dual_test!(list_filters_and_pages);
+
+async fn detail_and_evidence(h: &Harness) {
+    let r = h.login("reviewer").await;
+    let s0 = &h.seeded[6];
+    let (st, d) = h.get(&r, &format!("/api/violations/{}", s0.id)).await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(d["camera"], "cam-b");
+    assert_eq!(d["kind"], s0.kind.as_str());
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["thresholds"]["class.no_helmet"], 0.4);
+    let ev = d["evidence"].as_array().expect("evidence");
+    assert_eq!(ev.len(), 2);
+    for e in ev {
+        let href = e["href"].as_str().expect("href");
+        let resp = h
+            .request(&r, Method::GET, href)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let ct = resp.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .to_owned();
+        assert_eq!(
+            resp.headers()["x-evidence-sha256"].to_str().expect("sha"),
+            e["sha256"].as_str().expect("sha")
+        );
+        let bytes = resp.bytes().await.expect("bytes");
+        let (path, want) = s0
+            .files
+            .iter()
+            .find(|(p, _)| {
+                hex::encode(Sha256::digest(&bytes)) == e["sha256"]
+                    && p.ends_with(if ct == "video/mp4" {
+                        "clip.mp4"
+                    } else {
+                        "key.jpg"
+                    })
+            })
+            .expect("the served bytes are one of this violation's files");
+        assert_eq!(&bytes[..], &want[..], "{path}");
+        assert!(ct == "image/jpeg" || ct == "video/mp4", "{ct}");
+    }
+    // Unknown and malformed ids.
+    let (st, _) = h
+        .get(&r, &format!("/api/violations/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = h.get(&r, "/api/violations/not-a-uuid").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        h.get(&r, "/api/evidence/999999").await.0,
+        StatusCode::NOT_FOUND
+    );
+    for bad in ["0", "-1", "abc", "1.5", "99999999999999999999999"] {
+        assert_eq!(
+            h.get(&r, &format!("/api/evidence/{bad}")).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+
+    // Path traversal, sent raw so no client normalises it: refused, never a file, never a 500.
+    let Caller::Session { cookie, .. } = &r else {
+        unreachable!()
+    };
+    let hdr = format!("Cookie: {cookie}\r\n");
+    for p in [
+        "/api/evidence/../../../../etc/passwd",
+        "/api/evidence/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/evidence/%2e%2e%2f%2e%2e%2froadwarden.sqlite3",
+        "/api/evidence/1%00.jpg",
+        "/api/evidence/1/../../../etc/passwd",
+        "/api/evidence//etc/passwd",
+        "/api/evidence/evidence%2Fcam-a%2Fx%2Fkey.jpg",
+        "/api/../evidence/cam-a",
+        "/evidence/cam-a",
+    ] {
+        let code = h.raw(p, &hdr).await;
+        assert!(matches!(code, 400 | 404), "{p}: {code}");
+    }
+
+    // A row whose stored path leaves the data folder, and one whose file is a link out of it:
+    // the server refuses both (the path of a row is never trusted).
+    let outside = h.data.root().parent().expect("parent").join("secret.txt");
+    std::fs::write(&outside, b"not evidence").expect("write");
+    let evil = Violation {
+        id: ViolationId::new(),
+        kind: ViolationKind::NoHelmet,
+        camera: CameraId::new("cam-a"),
+        track_id: 1,
+        occurred_at: Utc::now(),
+        confidence: 0.9,
+        frames: vec![],
+        signal: vec![],
+        thresholds: BTreeMap::new(),
+    };
+    let link_rel = format!("evidence/cam-a/{}/link.jpg", evil.id.0);
+    let link_abs = h.data.resolve(&link_rel).expect("inside");
+    std::fs::create_dir_all(link_abs.parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(&outside, &link_abs).expect("symlink");
+    let evil_id = evil.id.0.to_string();
+    h.store
+        .insert(
+            &NewViolation {
+                violation: evil,
+                evidence: vec![
+                    EvidenceItem::new(
+                        EvidenceKind::Photo,
+                        Some(FrameRole::Key),
+                        "../secret.txt".into(),
+                        "00".into(),
+                        12,
+                    ),
+                    EvidenceItem::new(
+                        EvidenceKind::Raw,
+                        Some(FrameRole::Key),
+                        link_rel,
+                        "00".into(),
+                        12,
+                    ),
+                ],
+            },
+            test_hasher,
+        )
+        .await
+        .expect("insert hostile rows");
+    let (_, d) = h.get(&r, &format!("/api/violations/{evil_id}")).await;
+    for e in d["evidence"].as_array().expect("evidence") {
+        let (st, body) = h.get(&r, e["href"].as_str().expect("href")).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{e}: {body}");
+        assert!(!body.to_string().contains("not evidence"));
+    }
+
+    // A missing file is a 404; a purged one is 410.
+    let s1 = &h.seeded[7];
+    std::fs::remove_file(h.data.resolve(&s1.files[0].0).expect("inside")).expect("rm");
+    let (_, d1) = h.get(&r, &format!("/api/violations/{}", s1.id)).await;
+    assert!(s1.files[0].0.ends_with("key.jpg"));
+    let missing = d1["evidence"]
+        .as_array()
+        .expect("ev")
+        .iter()
+        .find(|e| e["kind"] == "photo")
+        .expect("row");
+    assert_eq!(
+        h.get(&r, missing["href"].as_str().expect("href")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let s2 = &h.seeded[8];
+    let (_, d2) = h.get(&r, &format!("/api/violations/{}", s2.id)).await;
+    h.store
+        .decide(&s2.id, "rita", Decision::Reject, "duplicate", "")
+        .await
+        .expect("decide");
+    let report = h
+        .store
+        .purge(&h.data, Status::Rejected, Utc::now(), "retention")
+        .await
+        .expect("purge");
+    assert_eq!(report.tombstoned, vec![s2.id.clone()]);
+    let old_href = d2["evidence"][0]["href"].as_str().expect("href").to_owned();
+    assert_eq!(h.get(&r, &old_href).await.0, StatusCode::GONE);
+    let (_, d2) = h.get(&r, &format!("/api/violations/{}", s2.id)).await;
+    assert_eq!(d2["tombstoned"], true);
+    assert!(d2["evidence"][0]["href"].is_null());
+}
+dual_test!(detail_and_evidence);
+
+async fn review_decisions(h: &Harness) {
+    let mut events = h.state.events();
+    let rev = h.login("reviewer").await;
+    let admin = h.login("admin").await;
+    let v = &h.seeded[0].id;
+    let path = format!("/api/violations/{v}/review");
+    // Rejections need a known reason code; confirmations take none.
+    for (body, want) in [
+        (json!({ "decision": "reject" }), 400),
+        (json!({ "decision": "reject", "reason": "looks fine" }), 400),
+        (
+            json!({ "decision": "confirm", "reason": "helmet_worn" }),
+            400,
+        ),
+        (json!({ "decision": "maybe" }), 422),
+        (json!({ "decision": "confirm", "extra": 1 }), 422),
+        (
+            json!({ "decision": "confirm", "note": "x".repeat(2001) }),
+            400,
+        ),
+    ] {
+        let (s, b) = h.call(&rev, Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(s.as_u16(), want, "{body}: {b}");
+    }
+    let (s, b) = h.call(&rev, Method::POST, &path, Some(json!({ "decision": "reject", "reason": "helmet_worn", "note": "cap, not a helmet?" }))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "rejected");
+    // Final: a second decision, by anyone, is a conflict.
+    let (s, b) = h
+        .call(
+            &rev,
+            Method::POST,
+            &path,
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (s, _) = h
+        .call(
+            &admin,
+            Method::POST,
+            &path,
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // An admin reopens, then the decision can be made again.
+    let (s, b) = h
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/api/violations/{v}/reopen"),
+            Some(json!({ "note": "appeal" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = h
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/api/violations/{v}/reopen"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "already pending");
+    let (s, _) = h
+        .call(
+            &rev,
+            Method::POST,
+            &path,
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Unknown and malformed ids.
+    let (s, _) = h
+        .call(
+            &rev,
+            Method::POST,
+            &format!("/api/violations/{}/review", uuid::Uuid::now_v7()),
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = h
+        .call(
+            &rev,
+            Method::POST,
+            "/api/violations/nope/review",
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The store and its audit log have all of it.
+    let (_, d) = h.get(&rev, &format!("/api/violations/{v}")).await;
+    assert_eq!(d["status"], "confirmed");
+    let reviews = d["reviews"].as_array().expect("reviews");
+    assert_eq!(reviews.len(), 2);
+    assert_eq!(reviews[0]["reviewer"], "rita");
+    assert_eq!(reviews[0]["status"], "rejected");
+    assert_eq!(reviews[0]["reason"], "helmet_worn");
+    assert_eq!(reviews[0]["note"], "cap, not a helmet?");
+    assert_eq!(reviews[1]["status"], "confirmed");
+    let log = h.store.audit_log(Some(v)).await.expect("audit");
+    let actions: Vec<(&str, &str)> = log
+        .iter()
+        .map(|(a, act, ..)| (a.as_str(), act.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![("rita", "review"), ("ada", "reopen"), ("rita", "review")]
+    );
+    let after: Value = serde_json::from_str(log[0].4.as_deref().expect("after")).expect("json");
+    assert_eq!(
+        after,
+        json!({ "status": "rejected", "reason": "helmet_worn", "note": "cap, not a helmet?" })
+    );
+    let before: Value = serde_json::from_str(log[1].3.as_deref().expect("before")).expect("json");
+    assert_eq!(before["status"], "rejected");
+
+    // Each decision went out as an event.
+    let mut got = Vec::new();
+    while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+        got.push(e);
+        if got.len() == 3 {
+            break;
+        }
+    }
+    let statuses: Vec<String> = got
+        .iter()
+        .map(|e| match e {
+            Event::Review {
+                id, status, camera, ..
+            } => {
+                assert_eq!(id, v);
+                assert_eq!(camera, "cam-a");
+                status.clone()
+            }
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    assert_eq!(statuses, vec!["rejected", "pending", "confirmed"]);
+}
+dual_test!(review_decisions);
+
+// ---------------------------------------------------------------- thresholds and cameras
+
+async fn thresholds(h: &Harness) {
+    let ops = h.login("ops").await;
+    let mut watch = h.state.thresholds();
+    let (s, b) = h.get(&ops, "/api/cameras/cam-a/thresholds").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        b["thresholds"]["no_helmet"]["value"]
+            .as_f64()
+            .map(|v| (v * 100.0).round()),
+        Some(40.0)
+    );
+    assert_eq!(b["thresholds"]["no_helmet"]["source"], "config");
+    let put = "/api/cameras/cam-a/thresholds/no_helmet";
+    let (s, b) = h
+        .call(&ops, Method::PUT, put, Some(json!({ "value": 0.6 })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["value"], 0.6);
+    // The runners' channel has the new value.
+    tokio::time::timeout(Duration::from_secs(2), watch.changed())
+        .await
+        .expect("in time")
+        .expect("changed");
+    assert_eq!(watch.borrow().get("cam-a", "no_helmet"), Some(0.6));
+    let (_, b) = h.get(&ops, "/api/thresholds").await;
+    assert_eq!(b["cameras"]["cam-a"]["no_helmet"]["value"], 0.6);
+    assert_eq!(b["cameras"]["cam-a"]["no_helmet"]["source"], "api");
+    assert_eq!(b["cameras"]["cam-a"]["no_helmet"]["updated_by"], "otto");
+    assert_eq!(b["cameras"]["cam-a"]["two_wheeler"]["source"], "config");
+    // Out of range, unknown class, unknown camera, bad bodies.
+    for (path, body, want) in [
+        (put, json!({ "value": 1.5 }), 422),
+        (put, json!({ "value": 0.0 }), 422),
+        (put, json!({ "value": -0.2 }), 422),
+        (put, json!({ "value": "high" }), 422),
+        (put, json!({}), 422),
+        (
+            "/api/cameras/cam-a/thresholds/other",
+            json!({ "value": 0.5 }),
+            400,
+        ),
+        (
+            "/api/cameras/cam-a/thresholds/unicorn",
+            json!({ "value": 0.5 }),
+            400,
+        ),
+        (
+            "/api/cameras/cam-z/thresholds/no_helmet",
+            json!({ "value": 0.5 }),
+            404,
+        ),
+    ] {
+        let (s, b) = h.call(&ops, Method::PUT, path, Some(body.clone())).await;
+        assert_eq!(s.as_u16(), want, "{path} {body}: {b}");
+    }
+    let (s, _) = h.get(&ops, "/api/cameras/cam-z/thresholds").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A second change: audited with the value before and after.
+    let (s, _) = h
+        .call(&ops, Method::PUT, put, Some(json!({ "value": 0.45 })))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let log: Vec<_> = h
+        .store
+        .audit_log(None)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.1 == "threshold")
+        .collect();
+    assert_eq!(log.len(), 2, "refused PUTs are not audited");
+    let vals: Vec<(Value, Value)> = log
+        .iter()
+        .map(|e| {
+            let b: Value = serde_json::from_str(e.3.as_deref().expect("before")).expect("json");
+            let a: Value = serde_json::from_str(e.4.as_deref().expect("after")).expect("json");
+            assert_eq!(e.0, "otto");
+            (b["value"].clone(), a["value"].clone())
+        })
+        .collect();
+    let f = |v: &Value| v.as_f64().map(|x| (x * 100.0).round() as i64);
+    assert_eq!(
+        vals.iter().map(|(b, a)| (f(b), f(a))).collect::<Vec<_>>(),
+        vec![(Some(40), Some(60)), (Some(60), Some(45))]
+    );
+    // Stored: a new service over the same store starts from it.
+    let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site");
+    let again = AppState::new(
+        h.store.clone(),
+        h.data.clone(),
+        site,
+        ServerConfig::default(),
+    )
+    .await
+    .expect("state");
+    assert_eq!(
+        again.thresholds().borrow().get("cam-a", "no_helmet"),
+        Some(0.45)
+    );
+    assert_eq!(
+        again
+            .thresholds()
+            .borrow()
+            .get("cam-a", "two_wheeler")
+            .map(|v| (v * 100.0).round()),
+        Some(30.0)
+    );
+}
+dual_test!(thresholds);
+
+async fn cameras_status_and_metrics(h: &Harness) {
+    let ops = Caller::Bearer(h.ops_token.clone());
+    let (s, b) = h.get(&ops, "/api/cameras").await;
+    assert_eq!(s, StatusCode::OK);
+    let cams = b["cameras"].as_array().expect("cameras");
+    assert_eq!(cams.len(), 2);
+    assert_eq!(cams[0]["id"], "cam-a");
+    assert_eq!(
+        cams[0]["source"], "rtsp://viewer:***@10.0.0.7:554/stream",
+        "credentials never leave"
+    );
+    assert!(cams[0]["status"].is_null(), "no runner has reported yet");
+    h.state.camera_board().set(
+        "cam-a",
+        CameraStatus {
+            state: "running".into(),
+            input_fps: 25.0,
+            analysed_fps: 5.0,
+            last_frame_at: Some(Utc::now()),
+            reconnects: 2,
+            dropped_frames: 11,
+            signal: Some("red".into()),
+            last_error: None,
+        },
+    );
+    let (_, c) = h.get(&ops, "/api/cameras/cam-a").await;
+    assert_eq!(c["status"]["state"], "running");
+    assert_eq!(c["status"]["reconnects"], 2);
+    assert_eq!(c["status"]["signal"], "red");
+    assert_eq!(
+        h.get(&ops, "/api/cameras/nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, m) = h.get(&ops, "/metrics").await;
+    assert_eq!(s, StatusCode::OK);
+    let m = m.as_str().expect("text").to_owned();
+    assert!(
+        m.contains("roadwarden_camera_input_fps{camera=\"cam-a\"} 25"),
+        "{m}"
+    );
+    assert!(
+        m.contains("roadwarden_camera_reconnects_total{camera=\"cam-a\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("roadwarden_camera_up{camera=\"cam-a\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "roadwarden_violations{camera=\"cam-a\",kind=\"no_helmet\",status=\"pending\"} 6"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "roadwarden_violations{camera=\"cam-b\",kind=\"red_light\",status=\"pending\"} 3"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("roadwarden_http_requests_total{route=\"/api/cameras/{camera}\",method=\"GET\",status=\"200\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("roadwarden_http_requests_total{route=\"/api/cameras/{camera}\",method=\"GET\",status=\"404\"} 1"), "{m}");
+    // Health, readiness and the OpenAPI document.
+    assert_eq!(h.get(&Caller::Anon, "/healthz").await.1["status"], "ok");
+    assert_eq!(h.get(&Caller::Anon, "/readyz").await.1["ready"], true);
+    let (s, doc) = h.get(&ops, "/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/openapi.json",
+        "/api/login",
+        "/api/logout",
+        "/api/me",
+        "/api/users",
+        "/api/violations",
+        "/api/violations/{id}",
+        "/api/violations/{id}/review",
+        "/api/violations/{id}/reopen",
+        "/api/review-reasons",
+        "/api/evidence/{id}",
+        "/api/cameras",
+        "/api/cameras/{camera}",
+        "/api/thresholds",
+        "/api/cameras/{camera}/thresholds",
+        "/api/cameras/{camera}/thresholds/{class}",
+    ] {
+        assert!(paths.contains_key(p), "{p} documented");
+    }
+    assert_eq!(
+        h.get(&ops, "/api/nothing-here").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Readiness follows the store.
+    h.store.close().await;
+    assert_eq!(
+        h.get(&Caller::Anon, "/readyz").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(h.get(&Caller::Anon, "/healthz").await.0, StatusCode::OK);
+}
+dual_test!(cameras_status_and_metrics);
+
+// ---------------------------------------------------------------- security
+
+async fn csrf(h: &Harness) {
+    let rev = h.login("reviewer").await;
+    let other = h.login("reviewer").await;
+    let Caller::Session { cookie, csrf, .. } = &rev else {
+        unreachable!()
+    };
+    let Caller::Session {
+        csrf: other_csrf, ..
+    } = &other
+    else {
+        unreachable!()
+    };
+    let v = &h.seeded[0].id;
+    let url = format!("{}/api/violations/{v}/review", h.base);
+    let body = json!({ "decision": "confirm" });
+    for (name, token) in [
+        ("missing", None),
+        ("empty", Some(String::new())),
+        ("forged", Some("00".repeat(32))),
+        ("another session's", Some(other_csrf.clone())),
+    ] {
+        let mut rb = h.http.post(&url).header("cookie", cookie).json(&body);
+        if let Some(t) = token {
+            rb = rb.header("x-csrf-token", t);
+        }
+        let r = rb.send().await.expect("send");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name} token");
+        let b: Value = r.json().await.expect("json");
+        assert_eq!(b["error"], "csrf", "{name}");
+    }
+    assert_eq!(
+        h.store.get(v).await.expect("get").expect("row").status,
+        Status::Pending,
+        "nothing decided"
+    );
+    // Logout, and a threshold PUT by ops, need it too.
+    let r = h
+        .http
+        .post(format!("{}/api/logout", h.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let ops = h.login("ops").await;
+    let Caller::Session {
+        cookie: ops_cookie, ..
+    } = &ops
+    else {
+        unreachable!()
+    };
+    let r = h
+        .http
+        .put(format!("{}/api/cameras/cam-a/thresholds/no_helmet", h.base))
+        .header("cookie", ops_cookie)
+        .json(&json!({ "value": 0.5 }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // GETs need no token; the /api/me answer gives it back.
+    let r = h
+        .http
+        .get(format!("{}/api/me", h.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.expect("json");
+    assert_eq!(me["csrf_token"], csrf.as_str());
+    // The right token works.
+    let r = h
+        .http
+        .post(&url)
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    // Bearer tokens are not cookies: no CSRF token needed, and a forged cookie or token is a 401.
+    let r = h
+        .http
+        .put(format!("{}/api/cameras/cam-a/thresholds/no_helmet", h.base))
+        .bearer_auth(&h.ops_token)
+        .json(&json!({ "value": 0.5 }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    for (hdr, val) in [
+        ("cookie", format!("rw_session={}", "ab".repeat(32))),
+        ("cookie", "rw_session=../../etc".to_owned()),
+        ("authorization", format!("Bearer rwt_{}", "cd".repeat(32))),
+        ("authorization", "Basic cml0YTpwdw==".to_owned()),
+        ("authorization", "Bearer ".to_owned()),
+    ] {
+        let r = h
+            .http
+            .get(format!("{}/api/me", h.base))
+            .header(hdr, &val)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{hdr}: {val}");
+    }
+}
+dual_test!(csrf);
+
+async fn login_rate_limit(h: &Harness) {
+    let url = format!("{}/api/login", h.base);
+    let try_login = |name: &str, pw: &str| {
+        let rb = h
+            .http
+            .post(&url)
+            .json(&json!({ "name": name, "password": pw }));
+        async move { rb.send().await.expect("send") }
+    };
+    // Unknown users and wrong passwords are the same 401.
+    assert_eq!(
+        try_login("nobody", "whatever-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for _ in 0..3 {
+        let r = try_login("rita", "wrong-password!").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let b: Value = r.json().await.expect("json");
+        assert_eq!(b["error"], "bad_credentials");
+    }
+    // Rita is locked out now, even with the right password.
+    let r = try_login("rita", role_user("reviewer").1).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    // Others still log in, until this address has failed too often.
+    h.login("ops").await;
+    for i in 0..4 {
+        let _ = try_login(&format!("guess{i}"), "wrong-password!").await;
+    }
+    let r = try_login("ada", role_user("admin").1).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "per-address limit"
+    );
+    // Malformed logins are client errors, never 500.
+    for (ct, body) in [
+        ("application/json", "{"),
+        ("application/json", "{\"name\": 1}"),
+        (
+            "application/json",
+            "{\"name\": \"a\", \"password\": \"b\", \"admin\": true}",
+        ),
+        ("text/plain", "name=rita&password=x"),
+    ] {
+        let r = h
+            .http
+            .post(&url)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert!(r.status().is_client_error(), "{ct} {body}: {}", r.status());
+    }
+    let r = try_login(&"n".repeat(100), "x").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (_, m) = h
+        .get(&Caller::Bearer(h.ops_token.clone()), "/metrics")
+        .await;
+    let m = m.as_str().expect("text");
+    assert!(m.contains("roadwarden_login_failures_total 8"), "{m}");
+    assert!(m.contains("roadwarden_login_rate_limited_total 2"), "{m}");
+}
+dual_test!(login_rate_limit);
+
+async fn oversized_bodies(h: &Harness) {
+    let ops = h.login("ops").await;
+    let Caller::Session { cookie, csrf, .. } = &ops else {
+        unreachable!()
+    };
+    let big = format!("{{\"value\": 0.5, \"pad\": \"{}\"}}", "x".repeat(64 * 1024));
+    // The server answers 413 without reading the rest of the body, so the
+    // client may see the connection reset before the answer: retry that, but
+    // any answer must be a 413.
+    for (path, method) in [
+        ("/api/cameras/cam-a/thresholds/no_helmet", Method::PUT),
+        ("/api/login", Method::POST),
+    ] {
+        let mut answered = None;
+        for _ in 0..5 {
+            let sent = h
+                .http
+                .request(method.clone(), format!("{}{path}", h.base))
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .header("content-type", "application/json")
+                .body(big.clone())
+                .send()
+                .await;
+            if let Ok(r) = sent {
+                answered = Some(r.status());
+                break;
+            }
+        }
+        assert_eq!(
+            answered,
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        h.get(&ops, "/api/cameras/cam-a/thresholds").await.1["thresholds"]["no_helmet"]["source"],
+        "config"
+    );
+    // Admins manage users over the API; short passwords are refused.
+    let admin = h.login("admin").await;
+    let (s, _) = h
+        .call(
+            &admin,
+            Method::POST,
+            "/api/users",
+            Some(json!({ "name": "kim", "role": "ops", "password": "short" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = h
+        .call(
+            &admin,
+            Method::POST,
+            "/api/users",
+            Some(json!({ "name": "kim", "role": "root", "password": "long-enough-password" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = h
+        .call(
+            &admin,
+            Method::POST,
+            "/api/users",
+            Some(json!({ "name": "kim", "role": "ops", "password": "long-enough-password" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r = h
+        .http
+        .post(format!("{}/api/login", h.base))
+        .json(&json!({ "name": "kim", "password": "long-enough-password" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, users) = h.get(&admin, "/api/users").await;
+    let names: Vec<&str> = users["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, vec!["ada", "kim", "otto", "rita"]);
+    let audit = h.store.audit_log(None).await.expect("audit");
+    let add = audit
+        .iter()
+        .find(|e| e.1 == "user_add" && e.4.as_deref().is_some_and(|a| a.contains("kim")))
+        .expect("audited");
+    assert_eq!(add.0, "ada");
+    assert!(
+        !audit
+            .iter()
+            .any(|e| e.4.as_deref().is_some_and(|a| a.contains("argon2"))),
+        "hashes stay out of the log"
+    );
+    assert_eq!(h.dialect, h.store.dialect());
+}
+dual_test!(oversized_bodies);
+
+// ---------------------------------------------------------------- the review page and MQTT events
+
+async fn review_page(h: &Harness) {
+    for (path, ct, needle) in [
+        ("/", "text/html; charset=utf-8", "/static/app.js"),
+        (
+            "/static/app.js",
+            "text/javascript; charset=utf-8",
+            "X-CSRF-Token",
+        ),
+        ("/static/style.css", "text/css; charset=utf-8", "kbd"),
+    ] {
+        let r = h
+            .http
+            .get(format!("{}{path}", h.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], ct, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        let body = r.text().await.expect("text");
+        assert!(body.contains(needle), "{path} lacks {needle}");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} loads nothing from elsewhere"
+        );
+    }
+    let js = h
+        .http
+        .get(format!("{}/static/app.js", h.base))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    for key in ["k === \"c\"", "k === \"r\"", "k === \"j\"", "k === \"k\""] {
+        assert!(js.contains(key), "keyboard handler {key}");
+    }
+    // The page itself holds no data: the queue needs a login.
+    assert_eq!(
+        h.get(&Caller::Anon, "/api/violations?status=pending")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+dual_test!(review_page);
+
+/// The branch of the documented event schema for this payload; asserts it matches.
+fn check_event_schema(schema: &Value, payload: &Value) {
+    let obj = payload.as_object().expect("an event is an object");
+    let branch = schema["oneOf"]
+        .as_array()
+        .expect("oneOf")
+        .iter()
+        .find(|b| b["properties"]["event"]["const"] == payload["event"])
+        .unwrap_or_else(|| panic!("no schema for {payload}"));
+    let props = branch["properties"].as_object().expect("properties");
+    for req in branch["required"].as_array().expect("required") {
+        assert!(
+            obj.contains_key(req.as_str().expect("name")),
+            "{payload} lacks {req}"
+        );
+    }
+    for (k, v) in obj {
+        let p = props
+            .get(k)
+            .unwrap_or_else(|| panic!("{payload}: undocumented key {k}"));
+        if let Some(allowed) = p["enum"].as_array() {
+            assert!(allowed.contains(v), "{k}={v} not in {allowed:?}");
+        }
+    }
+}
+
+async fn mqtt_events(h: &Harness) {
+    use rumqttc::{AsyncClient, Event as MqEvent, MqttOptions, Packet, QoS};
+    let prefix = format!("rwtest-{}", uuid::Uuid::new_v4().simple());
+    let mut opts = MqttOptions::new(format!("{prefix}-sub"), "127.0.0.1", 1883);
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (sub, mut el) = AsyncClient::new(opts, 64);
+    sub.subscribe(format!("{prefix}/+/violations"), QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (subacked_tx, subacked) = tokio::sync::oneshot::channel();
+    let poller = tokio::spawn(async move {
+        let mut subacked_tx = Some(subacked_tx);
+        loop {
+            match el.poll().await {
+                Ok(MqEvent::Incoming(Packet::SubAck(_))) => {
+                    if let Some(t) = subacked_tx.take() {
+                        let _ = t.send(());
+                    }
+                }
+                Ok(MqEvent::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send((p.topic.clone(), p.qos, p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(e) => panic!("subscriber lost Mosquitto at 127.0.0.1:1883: {e}"),
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), subacked)
+        .await
+        .expect("suback in time")
+        .expect("suback");
+
+    let mut cfg = roadwarden_server::mqtt::MqttConfig::new("127.0.0.1", 1883);
+    cfg.client_id = format!("{prefix}-pub");
+    cfg.topic_template = format!("{prefix}/{{camera}}/violations");
+    let publisher = tokio::spawn(roadwarden_server::mqtt::publish_events(
+        cfg,
+        h.state.events(),
+    ));
+
+    // A new violation (announced by whoever records it), then two decisions over HTTP.
+    let a = &h.seeded[0];
+    h.state.publish(Event::Violation {
+        id: a.id.clone(),
+        camera: a.camera.clone(),
+        kind: a.kind.as_str().to_owned(),
+        occurred_at: from_micros(a.occurred_at_us),
+        confidence: 0.5,
+    });
+    let rev = h.login("reviewer").await;
+    let (s, _) = h
+        .call(
+            &rev,
+            Method::POST,
+            &format!("/api/violations/{}/review", a.id),
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let b = &h.seeded[6];
+    let (s, _) = h
+        .call(
+            &rev,
+            Method::POST,
+            &format!("/api/violations/{}/review", b.id),
+            Some(json!({ "decision": "reject", "reason": "signal_not_red" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // A threshold change is not a violation event.
+    let ops = h.login("ops").await;
+    let (s, _) = h
+        .call(
+            &ops,
+            Method::PUT,
+            "/api/cameras/cam-a/thresholds/no_helmet",
+            Some(json!({ "value": 0.5 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while got.len() < 3 {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => got.push(m),
+            _ => panic!("only {} of 3 events arrived: {got:?}", got.len()),
+        }
+    }
+    // Nothing more comes: each event arrives once.
+    if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_millis(800), rx.recv()).await {
+        panic!("unexpected extra message {extra:?}");
+    }
+    let (_, doc) = h.get(&rev, "/api/openapi.json").await;
+    let schema = &doc["components"]["schemas"]["Event"];
+    let mut seen = Vec::new();
+    for (topic, qos, payload) in &got {
+        assert_eq!(*qos, QoS::AtLeastOnce);
+        let v: Value = serde_json::from_slice(payload).expect("JSON payload");
+        check_event_schema(schema, &v);
+        assert_eq!(
+            topic,
+            &format!(
+                "{prefix}/{}/violations",
+                v["camera"].as_str().expect("camera")
+            )
+        );
+        seen.push((
+            v["event"].as_str().expect("event").to_owned(),
+            v["id"].as_str().expect("id").to_owned(),
+            v["status"].as_str().map(str::to_owned),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("violation".to_owned(), a.id.clone(), None),
+            (
+                "review".to_owned(),
+                a.id.clone(),
+                Some("confirmed".to_owned())
+            ),
+            (
+                "review".to_owned(),
+                b.id.clone(),
+                Some("rejected".to_owned())
+            ),
+        ]
+    );
+    let v: Value = serde_json::from_slice(&got[2].2).expect("json");
+    assert_eq!(v["reason"], "signal_not_red");
+    assert_eq!(v["by"], "rita");
+    assert_eq!(got[2].0, format!("{prefix}/cam-b/violations"));
+    publisher.abort();
+    poller.abort();
+}
+dual_test!(mqtt_events);
