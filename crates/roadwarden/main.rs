@@ -5,6 +5,7 @@
 //! its own; each subcommand wires crates together and reports.
 
 mod analyze;
+mod bench;
 mod config_cmd;
 mod detect;
 mod eval;
@@ -70,6 +71,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Users of the service (reviewer, ops, admin) and bearer tokens for machines.
     User(user::UserArgs),
+    /// Throughput on one clip: decode-only, inference-only and full-pipeline fps, memory at 1/2/4 cameras.
+    Bench(bench::BenchArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(args),
         Command::User(args) => user::run(args),
+        Command::Bench(args) => bench::run(&cli.runtime, args),
     };
     match result {
         Ok(code) => code,

@@ -17,7 +17,7 @@ mod nms;
 mod preprocess;
 mod runtime;
 
-pub use decode::{Candidate, OutputLayout};
+pub use decode::{Candidate, OutputLayout, decode};
 pub use detector::{DetectOptions, Detector, InputShape, ScoreMode};
 pub use error::InferError;
 pub use manifest::{ClassSpec, ColorOrder, InputSpec, Manifest, ModelFormat, ResizeMode};
