@@ -8,14 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use roadwarden_evidence::{Capture, DataDir, Recorded, Recorder};
-use roadwarden_infer::DetectOptions;
-use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
+use roadwarden_infer::{DetectOptions, InputShape, ScoreMode};
+use roadwarden_media::{
+    CameraState, CameraSupervisor, FrameQueue, Replay, SourceConfig, SourceKind,
+};
 use roadwarden_pipeline::{
     CameraPipeline, ClipOptions, EvidenceOptions, ViolationFrames, run_source_with,
 };
@@ -23,13 +25,21 @@ use roadwarden_rules::{CameraConfig, SiteConfig};
 use roadwarden_types::Violation;
 use serde::Serialize;
 
+use crate::output::{JsonBox, json_boxes};
 use crate::runtime::RuntimeArgs;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  roadwarden analyze clip.mp4 --model models/helmet-yolov12m.toml --fps 5
+  roadwarden analyze rtsp://127.0.0.1:8554/stream --model models/fastestdet-352.toml --camera gate
+  roadwarden analyze scene.mp4 --config examples/site.toml --data /tmp/rw-data
+  roadwarden verify --data /tmp/rw-data")]
 pub struct AnalyzeArgs {
-    /// A video file or an rtsp:// URL.
+    /// A video file (MP4, MKV, TS; H.264/H.265) or an rtsp:// URL.
+    #[arg(value_name = "SOURCE")]
     source: String,
-    /// Site file: run the rules and print violations.
+    /// Site file: run the whole pipeline (tracking, signal, rules), record and print violations.
     #[arg(
         long,
         value_name = "SITE",
@@ -37,15 +47,26 @@ pub struct AnalyzeArgs {
         required_unless_present = "model"
     )]
     config: Option<PathBuf>,
-    /// Which camera of the site file [default: the first].
-    #[arg(long, value_name = "ID", requires = "config")]
+    /// With --config: which camera of the site file [default: the first]. With --model: the camera name
+    /// carried by every line [default: cli].
+    #[arg(long, value_name = "ID")]
     camera: Option<String>,
-    /// A model manifest: print its detections per analysed frame instead.
+    /// A model manifest (TOML), e.g. models/helmet-yolov12m.toml: print its detections per analysed frame.
     #[arg(long, short, value_name = "MANIFEST")]
     model: Option<PathBuf>,
-    /// Analysed frames per second with --model [default: 5].
-    #[arg(long, value_name = "FPS", default_value_t = 5.0)]
-    fps: f64,
+    /// With --model: frames per second to analyse, spread evenly [default: every frame]. With --config the
+    /// camera's `analysis_fps` applies.
+    #[arg(long, value_name = "FPS", requires = "model")]
+    fps: Option<f64>,
+    /// With --model: replay a file at its own speed, as a camera would deliver it.
+    #[arg(long, requires = "model")]
+    realtime: bool,
+    /// With --model: one score threshold for every class, instead of the manifest's per-class thresholds.
+    #[arg(long, value_name = "SCORE", requires = "model")]
+    conf: Option<f32>,
+    /// With --model: stop after this many analysed frames.
+    #[arg(long, value_name = "N", requires = "model")]
+    max_frames: Option<u64>,
     /// With --config: the data folder the violations and their evidence go to [default:
     /// $XDG_DATA_HOME/roadwarden or ~/.local/share/roadwarden].
     #[arg(long, value_name = "DIR", env = "ROADWARDEN_DATA")]
@@ -67,18 +88,14 @@ pub struct AnalyzeArgs {
 }
 
 #[derive(Serialize)]
-struct JsonDet<'a> {
-    class: &'a str,
-    class_id: usize,
-    score: f32,
-    bbox: [f32; 4],
-}
-
-#[derive(Serialize)]
 struct JsonFrame<'a> {
+    camera: &'a str,
     frame: u64,
-    captured_at: chrono::DateTime<chrono::Utc>,
-    detections: Vec<JsonDet<'a>>,
+    /// Milliseconds since the Unix epoch, wall clock of capture.
+    captured_at_ms: u128,
+    width: u32,
+    height: u32,
+    detections: Vec<JsonBox<'a>>,
 }
 
 fn progress(quiet: bool, live: bool) -> ProgressBar {
@@ -98,68 +115,91 @@ pub fn run(rt: &RuntimeArgs, args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(site) = &args.config {
         return run_config(rt, &args, site);
     }
-    let stdout = std::io::stdout();
     let Some(model) = &args.model else {
         bail!("give --config SITE or --model MANIFEST")
     };
-    if !(args.fps.is_finite() && args.fps > 0.0) {
-        bail!("--fps must be positive");
+    run_model(rt, &args, model)
+}
+
+/// `--model`: detections per analysed frame.
+fn run_model(rt: &RuntimeArgs, args: &AnalyzeArgs, model: &Path) -> Result<ExitCode> {
+    if let Some(fps) = args.fps
+        && !(fps.is_finite() && fps > 0.0)
+    {
+        bail!("--fps {fps} must be a positive number");
     }
-    let mut det = rt.detector(model)?;
-    let mut source = SourceConfig::from_arg("analyze", &args.source)?;
-    source.analysis_fps = Some(args.fps);
-    source.pre_event = None;
-    if !source.is_live() {
-        source.max_attempts = Some(1);
-    }
-    let pb = progress(args.quiet, source.is_live());
-    let queue = Arc::new(FrameQueue::new(4));
-    let sup = CameraSupervisor::start(source, queue.clone())?;
-    let opts = DetectOptions::default();
-    let mut out = stdout.lock();
-    let mut frames = 0u64;
-    loop {
-        match queue.pop_timeout(Duration::from_millis(200)) {
-            Some(frame) => {
-                let dets = det.detect(&frame.image(), &opts)?;
-                let json = JsonFrame {
-                    frame: frame.index(),
-                    captured_at: frame.captured_at().into(),
-                    detections: dets
-                        .iter()
-                        .map(|d| JsonDet {
-                            class: det.class_name(d.class_id),
-                            class_id: d.class_id.0,
-                            score: d.score,
-                            bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
-                        })
-                        .collect(),
-                };
-                writeln!(out, "{}", serde_json::to_string(&json)?)
-                    .context("cannot write to stdout")?;
-                frames += 1;
-                pb.inc(1);
-            }
-            None => {
-                let st = sup.status();
-                if matches!(
-                    st.state,
-                    CameraState::Finished | CameraState::Failed | CameraState::Stopped
-                ) && queue.is_empty()
-                {
-                    if st.state == CameraState::Failed && frames == 0 {
-                        bail!(
-                            "{}",
-                            st.last_error.unwrap_or_else(|| "source failed".into())
-                        );
-                    }
-                    break;
-                }
-            }
+    let camera_name = args.camera.clone().unwrap_or_else(|| "cli".into());
+    let mut config = SourceConfig::from_arg(camera_name.as_str(), &args.source)?;
+    config.analysis_fps = args.fps;
+    config.pre_event = None;
+    let is_file = !config.is_live();
+    if let SourceKind::File { path, replay, .. } = &mut config.kind {
+        if !path.is_file() {
+            bail!("{}: no such video file", path.display());
+        }
+        if args.realtime {
+            *replay = Replay::RealTime;
         }
     }
-    pb.finish_and_clear();
-    sup.stop();
+    let display = config.describe();
+    let mut detector = rt.detector(model)?;
+    let opts = DetectOptions {
+        score: args
+            .conf
+            .map(ScoreMode::Fixed)
+            .unwrap_or(ScoreMode::ClassThresholds),
+        shape: InputShape::Rect,
+        ..DetectOptions::default()
+    };
+    let queue = Arc::new(FrameQueue::new(8));
+    let camera = CameraSupervisor::start(config, queue.clone())?;
+    let progress = progress(args.quiet, !is_file);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut analysed = 0u64;
+    loop {
+        if args.max_frames.is_some_and(|m| analysed >= m) {
+            break;
+        }
+        let Some(frame) = queue.pop_timeout(Duration::from_millis(200)) else {
+            let status = camera.status();
+            match status.state {
+                CameraState::Finished | CameraState::Stopped => break,
+                CameraState::Failed => {
+                    progress.finish_and_clear();
+                    camera.stop();
+                    bail!(
+                        "{display}: {}",
+                        status.last_error.unwrap_or_else(|| "source failed".into())
+                    );
+                }
+                _ => continue,
+            }
+        };
+        let detections = detector.detect(&frame.image(), &opts)?;
+        let line = JsonFrame {
+            camera: &camera_name,
+            frame: frame.index(),
+            captured_at_ms: frame
+                .captured_at()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            width: frame.width(),
+            height: frame.height(),
+            detections: json_boxes(&detector, &detections),
+        };
+        progress.suspend(|| -> Result<()> {
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out).context("cannot write to stdout")?;
+            Ok(())
+        })?;
+        analysed += 1;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    out.flush()?;
+    camera.stop();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -330,6 +370,11 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
     let runtime = rt.runtime()?;
     let mut pipeline = CameraPipeline::new(cam, &runtime)?;
     let mut source = SourceConfig::from_arg(cam.id.clone(), &args.source)?;
+    if let SourceKind::File { path, .. } = &source.kind
+        && !path.is_file()
+    {
+        bail!("{}: no such video file", path.display());
+    }
     if let Some(d) = cam.source.as_ref().and_then(|s| s.decoder.clone()) {
         source.decoder = d;
     }
