@@ -117,24 +117,7 @@ impl Store {
                 q = q.bind(a.occurred_at_us).bind(&a.id);
             }
             let rows = q.bind(limit).fetch_all(p).await?;
-            let mut items = Vec::with_capacity(rows.len());
-            for r in &rows {
-                items.push(QueueItem {
-                    id: r.try_get(0)?,
-                    camera: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    track_id: r.try_get(3)?,
-                    occurred_at_us: r.try_get(4)?,
-                    confidence: r.try_get(5)?,
-                    status: Status::parse(&r.try_get::<String, _>(6)?)?,
-                });
-            }
-            let next = if items.len() as i64 == limit {
-                items.last().map(|i| QueueCursor { occurred_at_us: i.occurred_at_us, id: i.id.clone() })
-            } else {
-                None
-            };
-            Ok(QueuePage { items, next })
+            queue_page!(rows, limit)
         })
     }
 
