@@ -226,13 +226,161 @@ struct Tally {
     clips: u64,
 }
 
-fn stop_line(cam: &CameraConfig) -> [(f32, f32); 2] {
+/// The camera's stop line in frame pixels, drawn on red-light photos.
+pub(crate) fn stop_line(cam: &CameraConfig) -> [(f32, f32); 2] {
     let l = &cam.stop_line;
     [(l.a[0], l.a[1]), (l.b[0], l.b[1])]
 }
 
-/// Records what the pipeline hands out, in order, on its own thread (waiting for each clip there, so the
-/// analysis keeps feeding the stream the clip's post window needs); prints one JSON line per violation.
+/// Where clips are written while their post window runs, before the recorder copies them in.
+pub(crate) fn clip_dir(data: &DataDir) -> PathBuf {
+    data.root().join("clips-in-progress")
+}
+
+/// What the pipeline keeps for evidence: the camera's frame ring, and (given a folder) a clip per
+/// violation, 5 s before it and 2 s after.
+pub(crate) fn evidence_options(clips: Option<PathBuf>) -> EvidenceOptions {
+    EvidenceOptions {
+        ring: None,
+        clips: clips.map(|dir| ClipOptions {
+            dir,
+            pre: Duration::from_secs(5),
+            post: Duration::from_secs(2),
+        }),
+    }
+}
+
+/// The recording glue `analyze --config` and `serve` share: the process's one evidence [`Recorder`] (the
+/// single writer of the hash chains) on its own current-thread runtime, so it must live on a thread of
+/// its own. Each violation's clip is awaited here, so the analysis keeps feeding the stream the clip's
+/// post window needs.
+pub(crate) struct Recording {
+    rt: tokio::runtime::Runtime,
+    recorder: Recorder,
+    clip_dir: PathBuf,
+}
+
+/// One violation, recorded.
+pub(crate) struct RecordedOne {
+    pub(crate) how: Recorded,
+    /// Whether its clip made it into the evidence.
+    pub(crate) clip: bool,
+}
+
+impl Recording {
+    /// Opens the data folder's recorder and store (replaying the spool, reconciling orphan evidence);
+    /// also returns the lines worth showing about what it found.
+    pub(crate) fn open(
+        data: &DataDir,
+        database_url: Option<&str>,
+        clip_dir: PathBuf,
+    ) -> Result<(Recording, Vec<String>)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let (recorder, startup) = rt
+            .block_on(Recorder::open(data.clone(), database_url))
+            .with_context(|| format!("cannot open the data folder {}", data.root().display()))?;
+        let mut notes = Vec::new();
+        if let Some(e) = &startup.connect_error {
+            notes.push(format!(
+                "warning: {e}; violations go to the spool until it is back"
+            ));
+        }
+        if let Some(r) = &startup.replayed
+            && r.inserted + r.already_present > 0
+        {
+            notes.push(format!(
+                "spool replayed: {} inserted, {} already present",
+                r.inserted, r.already_present
+            ));
+        }
+        if let Some(r) = &startup.reconcile {
+            for (from, to) in &r.quarantined {
+                notes.push(format!(
+                    "warning: orphan evidence file {from} quarantined as {to}"
+                ));
+            }
+            for m in &r.missing {
+                notes.push(format!("warning: evidence file {m} is missing"));
+            }
+        }
+        let rec = Recording {
+            rt,
+            recorder,
+            clip_dir,
+        };
+        Ok((rec, notes))
+    }
+
+    /// Waits for the violation's clip (`warn` hears why there is none), writes its evidence and commits
+    /// it, or spools it while the store is down.
+    pub(crate) fn record(
+        &mut self,
+        vf: ViolationFrames,
+        line: [(f32, f32); 2],
+        warn: impl Fn(String),
+    ) -> Result<RecordedOne> {
+        let id = vf.violation.id.to_string();
+        let clip = vf.clip.and_then(|job| {
+            let path = self.clip_dir.join(format!("{id}.mp4"));
+            match job.wait(Duration::from_secs(20)) {
+                Ok(report) => Some(report.path),
+                Err(e) => {
+                    warn(format!("violation {id}: no clip: {e}"));
+                    let _ = std::fs::remove_file(path);
+                    None
+                }
+            }
+        });
+        let clip_file = clip.clone();
+        let capture = Capture::new(vf.violation, vf.images)
+            .with_stop_line(line)
+            .with_clip(clip);
+        let how = self
+            .rt
+            .block_on(self.recorder.record(capture))
+            .with_context(|| format!("cannot record violation {id}"))?;
+        if let Some(c) = &clip_file {
+            let _ = std::fs::remove_file(c);
+        }
+        Ok(RecordedOne {
+            how,
+            clip: clip_file.is_some(),
+        })
+    }
+
+    /// The evidence files of a committed violation, relative to the data folder.
+    pub(crate) fn evidence(&self, id: &str) -> Vec<String> {
+        match self.recorder.store().map(|s| self.rt.block_on(s.get(id))) {
+            Some(Ok(Some(r))) => r.evidence.into_iter().map(|e| e.item.path).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records waiting in the spool.
+    pub(crate) fn spooled(&self) -> usize {
+        self.recorder.spooled()
+    }
+
+    /// Replays the spool if the store is reachable and closes it; a warning when records are left in
+    /// the spool.
+    pub(crate) fn close(mut self) -> Option<String> {
+        let left = self.rt.block_on(self.recorder.flush());
+        if let Some(store) = self.recorder.store() {
+            self.rt.block_on(store.close());
+        }
+        (left > 0).then(|| {
+            format!(
+                "warning: {left} violation(s) wait in the spool {} for the store to come back",
+                self.recorder.data().spool_path().display()
+            )
+        })
+    }
+}
+
+/// Records what the pipeline hands out, in order, on its own thread; prints one JSON line per violation.
 fn record_all(
     data: DataDir,
     database_url: Option<String>,
@@ -242,75 +390,29 @@ fn record_all(
     pb: ProgressBar,
     ready: mpsc::Sender<Result<()>>,
 ) -> Result<Tally> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let opened = rt.block_on(Recorder::open(data.clone(), database_url.as_deref()));
-    let (mut recorder, startup) = match opened {
+    let (mut recording, notes) = match Recording::open(&data, database_url.as_deref(), clip_dir) {
         Ok(x) => {
             let _ = ready.send(Ok(()));
             x
         }
         Err(e) => {
-            let e = anyhow::Error::new(e).context(format!(
-                "cannot open the data folder {}",
-                data.root().display()
-            ));
             let _ = ready.send(Err(anyhow::anyhow!("{e:#}")));
             return Err(e);
         }
     };
-    if let Some(e) = &startup.connect_error {
-        pb.suspend(|| eprintln!("warning: {e}; violations go to the spool until it is back"));
-    }
-    if let Some(r) = &startup.replayed
-        && r.inserted + r.already_present > 0
-    {
-        pb.suspend(|| {
-            eprintln!(
-                "spool replayed: {} inserted, {} already present",
-                r.inserted, r.already_present
-            )
-        });
-    }
-    if let Some(r) = &startup.reconcile {
-        for (from, to) in &r.quarantined {
-            pb.suspend(|| eprintln!("warning: orphan evidence file {from} quarantined as {to}"));
-        }
-        for m in &r.missing {
-            pb.suspend(|| eprintln!("warning: evidence file {m} is missing"));
-        }
+    for n in &notes {
+        pb.suspend(|| eprintln!("{n}"));
     }
     let mut tally = Tally::default();
     let stdout = std::io::stdout();
     for vf in rx {
-        let clip = vf.clip.and_then(|job| {
-            let path = clip_dir.join(format!("{}.mp4", vf.violation.id));
-            match job.wait(Duration::from_secs(20)) {
-                Ok(report) => Some(report.path),
-                Err(e) => {
-                    pb.suspend(|| {
-                        eprintln!("warning: violation {}: no clip: {e}", vf.violation.id)
-                    });
-                    let _ = std::fs::remove_file(path);
-                    None
-                }
-            }
-        });
-        let clip_file = clip.clone();
-        let capture = Capture::new(vf.violation.clone(), vf.images)
-            .with_stop_line(line)
-            .with_clip(clip);
-        let id = vf.violation.id.to_string();
-        let how = rt
-            .block_on(recorder.record(capture))
-            .with_context(|| format!("cannot record violation {id}"))?;
-        if let Some(c) = clip_file {
+        let (violation, missing) = (vf.violation.clone(), vf.missing.clone());
+        let id = violation.id.to_string();
+        let one = recording.record(vf, line, |w| pb.suspend(|| eprintln!("warning: {w}")))?;
+        if one.clip {
             tally.clips += 1;
-            let _ = std::fs::remove_file(c);
         }
-        let (recorded, seq) = match how {
+        let (recorded, seq) = match one.how {
             Recorded::Committed { seq } => {
                 tally.committed += 1;
                 ("committed", Some(seq))
@@ -324,19 +426,16 @@ fn record_all(
                 ("already_recorded", None)
             }
         };
-        let mut evidence = Vec::new();
-        if seq.is_some()
-            && let Some(store) = recorder.store()
-            && let Ok(Some(r)) = rt.block_on(store.get(&id))
-        {
-            evidence = r.evidence.into_iter().map(|e| e.item.path).collect();
-        }
+        let evidence = match seq {
+            Some(_) => recording.evidence(&id),
+            None => Vec::new(),
+        };
         let json = serde_json::to_string(&RecordedLine {
-            violation: &vf.violation,
+            violation: &violation,
             recorded,
             seq,
             evidence,
-            missing_frames: vf.missing,
+            missing_frames: missing,
         })?;
         pb.suspend(|| writeln!(stdout.lock(), "{json}"))
             .context("cannot write to stdout")?;
@@ -345,15 +444,8 @@ fn record_all(
             tally.committed + tally.spooled + tally.already
         ));
     }
-    let left = rt.block_on(recorder.flush());
-    if left > 0 {
-        eprintln!(
-            "warning: {left} violation(s) wait in the spool {} for the store to come back",
-            data.spool_path().display()
-        );
-    }
-    if let Some(store) = recorder.store() {
-        rt.block_on(store.close());
+    if let Some(w) = recording.close() {
+        eprintln!("{w}");
     }
     Ok(tally)
 }
@@ -379,15 +471,8 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
         source.decoder = d;
     }
     let pb = progress(args.quiet, source.is_live());
-    let clip_dir = data.root().join("clips-in-progress");
-    let opts = EvidenceOptions {
-        ring: None,
-        clips: (!args.no_clip).then(|| ClipOptions {
-            dir: clip_dir.clone(),
-            pre: Duration::from_secs(5),
-            post: Duration::from_secs(2),
-        }),
-    };
+    let clip_dir = clip_dir(&data);
+    let opts = evidence_options((!args.no_clip).then(|| clip_dir.clone()));
     if opts.clips.is_some() {
         std::fs::create_dir_all(&clip_dir)
             .with_context(|| format!("cannot create {}", clip_dir.display()))?;

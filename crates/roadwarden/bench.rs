@@ -1,7 +1,8 @@
 //! `roadwarden bench`: whole-pipeline throughput on one clip, in one run: decode-only fps (GStreamer, the
 //! media crate), inference-only fps (the same model, input shape and threads, on frames decoded beforehand),
 //! full-pipeline fps (decode → inference → ByteTrack → rules with `--config`) and peak memory, at 1, 2 and 4
-//! cameras.
+//! cameras. With `--config` naming a camera whose `[camera.gating]` is on, the 1-camera pipeline also runs
+//! with gating off, and both analysed-frame rates are reported (`gating`).
 //!
 //! Thread budget (documented in benches/RESULTS.md): with N cores (`available_parallelism`, or `--threads N`),
 //! each of K cameras gets `max(1, N / K)` ONNX Runtime intra-op threads; the decoder runs on GStreamer's own
@@ -20,7 +21,7 @@ use roadwarden_media::{
     CameraState, CameraSupervisor, Frame, FrameQueue, SourceConfig, SourceKind,
 };
 use roadwarden_pipeline::CameraPipeline;
-use roadwarden_rules::{CameraConfig, SiteConfig};
+use roadwarden_rules::{CameraConfig, GatingConfig, SiteConfig};
 use roadwarden_track::{Tracker, TrackerConfig};
 use roadwarden_types::{ImageView, PixelFormat, Plane};
 use serde::Serialize;
@@ -159,6 +160,18 @@ struct Report {
     peak_rss_mb: f64,
     peak_rss_per_camera_mb: f64,
     runs: Vec<CameraRun>,
+    /// Only for a camera with `[camera.gating]` on: its 1-camera pipeline with and without gating.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gating: Option<GatingRun>,
+}
+
+#[derive(Debug, Serialize)]
+struct GatingRun {
+    /// Analysed frames per second, gated (the camera as configured) and with gating off.
+    gated_fps: f64,
+    ungated_fps: f64,
+    /// gated_fps / ungated_fps.
+    speedup: f64,
 }
 
 fn proc_status_kb(key: &str) -> Option<f64> {
@@ -440,6 +453,23 @@ pub fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
         });
     }
     let one = runs.iter().find(|r| r.cameras == 1).unwrap_or(&runs[0]);
+    let gating = match cam.filter(|c| c.gating.enabled()) {
+        Some(c) => {
+            let gated = match runs.iter().find(|r| r.cameras == 1) {
+                Some(r) => r.pipeline_fps,
+                None => pipeline_run(&args, Some(c), &runtime, 1, budget)?.0,
+            };
+            let mut off = c.clone();
+            off.gating = GatingConfig::default();
+            let (ungated, _) = pipeline_run(&args, Some(&off), &runtime, 1, budget)?;
+            Some(GatingRun {
+                gated_fps: round2(gated),
+                ungated_fps: round2(ungated),
+                speedup: round2(gated / ungated),
+            })
+        }
+        None => None,
+    };
     let report = Report {
         clip: args.clip.display().to_string(),
         model: args.model.display().to_string(),
@@ -463,6 +493,7 @@ pub fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
         peak_rss_mb: one.peak_rss_mb,
         peak_rss_per_camera_mb: one.peak_rss_per_camera_mb,
         runs,
+        gating,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -501,6 +532,12 @@ pub fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
                 r.pipeline_fps_per_camera,
                 r.peak_rss_mb,
                 r.peak_rss_per_camera_mb
+            );
+        }
+        if let Some(g) = &report.gating {
+            println!(
+                "gating (1 camera): {:.2} fps gated, {:.2} fps ungated = {:.2} ×",
+                g.gated_fps, g.ungated_fps, g.speedup
             );
         }
     }

@@ -6,6 +6,7 @@
 
 mod analyze;
 mod bench;
+mod cameras;
 mod config_cmd;
 mod detect;
 mod eval;
@@ -103,7 +104,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&cli.runtime, args),
         Command::SimCamera(args) => sim_camera::run(args),
         Command::Verify(args) => verify::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(&cli.runtime, args),
         Command::User(args) => user::run(args),
         Command::Bench(args) => bench::run(&cli.runtime, args),
     };

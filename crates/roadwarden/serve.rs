@@ -1,25 +1,33 @@
 //! `roadwarden serve`: the HTTP service (review API, thresholds, cameras,
-//! metrics) over the store.
-//!
-//! Running the configured cameras inside the service (media → inference →
-//! tracking → rules → evidence and store) is not wired here yet; see
-//! [`start_cameras`], the one seam it plugs into.
+//! metrics) over the store, and the site's cameras (media → inference →
+//! tracking → rules → evidence and store, see [`crate::cameras`]); SIGHUP and
+//! `POST /api/cameras/reload` re-read the site file, SIGINT and SIGTERM stop
+//! the cameras, let the recorder finish and exit.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use roadwarden_infer::RuntimeConfig;
 use roadwarden_rules::SiteConfig;
-use roadwarden_server::{AppState, ServerConfig};
+use roadwarden_server::{AppState, ControlRequest, ReloadReport, ServerConfig};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
+use crate::cameras::{Cameras, Setup};
+use crate::runtime::RuntimeArgs;
 use crate::user::StoreArgs;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Every endpoint except /healthz and /readyz needs a login (roadwarden user add NAME --role R) or a bearer token
-(roadwarden user token NAME). The API is described at /api/openapi.json. SIGINT or SIGTERM stops it gracefully.
+Runs every camera of the site file that has a `source.url` (an rtsp:// URL, or a video file, relative to the site file, played at its own pace as a live camera; it is `finished` at its end): violations are recorded with their evidence into the data folder (or --database-url) and published on MQTT. The cameras follow the thresholds set over the API from their next frame; GET /api/cameras/ID/pipeline shows what each does.
+
+SIGHUP (or POST /api/cameras/reload, admin) re-reads the site file: new cameras start, removed ones stop, changed ones restart, the others run on; a file that does not validate is refused and nothing changes. SIGINT or SIGTERM stops the cameras, lets the violations in flight be recorded (their clips cut short), flushes the spool and exits 0.
+
+Every endpoint except /healthz and /readyz needs a login (roadwarden user add NAME --role R) or a bearer token (roadwarden user token NAME). The API is described at /api/openapi.json.
 
 Examples:
   roadwarden serve --config site.toml
@@ -50,25 +58,92 @@ pub struct ServeArgs {
     )]
     pub mqtt_topic: String,
 
+    /// POST every event (violation, review, threshold) as JSON to this http:// URL, with retries
+    /// (docs/events.md; for an https receiver, point this at a local TLS-originating proxy).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+
+    /// Sign webhook bodies with the shared secret in FILE (X-Roadwarden-Signature: sha256=<hex HMAC>).
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    pub webhook_secret_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
-/// The seam for running the site's cameras inside the service: each camera's
-/// runner publishes its status on `state.camera_board()`, follows
-/// `state.thresholds()` (applying a change from its next frame), records
-/// violations through the evidence `Recorder` and announces each with
-/// `state.publish(Event::Violation { .. })`. Until the recording glue lands,
-/// the service serves the store only.
-fn start_cameras(_state: &AppState, site: &SiteConfig) {
-    tracing::warn!(
-        "serving the store only: running the {} configured camera(s) inside `serve` is not wired yet",
-        site.cameras.len()
-    );
+/// Re-reads the site file and makes its cameras the running ones; a file
+/// that does not load is refused and nothing changes.
+async fn reload(
+    cameras: &mut Cameras,
+    state: &AppState,
+    site_file: &Path,
+    by: &str,
+) -> Result<ReloadReport, String> {
+    let refused = |e: String| {
+        eprintln!(
+            "warning: reload ({by}) refused, the cameras run on: {}: {e}",
+            site_file.display()
+        );
+        e
+    };
+    let site = SiteConfig::load(site_file).map_err(|e| refused(e.to_string()))?;
+    state
+        .replace_site(site.clone())
+        .await
+        .map_err(|e| refused(format!("cannot read the stored thresholds: {e}")))?;
+    let report = tokio::task::block_in_place(|| cameras.apply(&site));
+    eprintln!("reloaded {} ({by}): {report}", site_file.display());
+    Ok(report)
 }
 
-pub fn run(args: ServeArgs) -> Result<ExitCode> {
+/// Serves control requests and signals until SIGINT or SIGTERM (or the
+/// HTTP server ends).
+async fn follow(
+    cameras: &mut Cameras,
+    state: &AppState,
+    site_file: &Path,
+    mut control: mpsc::Receiver<ControlRequest>,
+    server: &mut tokio::task::JoinHandle<Result<(), roadwarden_server::ServerError>>,
+) -> Result<()> {
+    let watch =
+        |kind: SignalKind, name: &str| signal(kind).with_context(|| format!("cannot watch {name}"));
+    let mut hup = watch(SignalKind::hangup(), "SIGHUP")?;
+    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = watch(SignalKind::interrupt(), "SIGINT")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                if let Ok(r) = reload(cameras, state, site_file, "SIGHUP").await {
+                    let after = serde_json::to_string(&r).ok();
+                    let audit = state.store().audit("SIGHUP", "reload_site", None, None, after);
+                    if let Err(e) = audit.await {
+                        eprintln!("warning: cannot audit the reload: {e}");
+                    }
+                }
+            }
+            Some(req) = control.recv() => match req {
+                ControlRequest::Reload { reply } => {
+                    let _ = reply.send(reload(cameras, state, site_file, "API").await);
+                }
+                ControlRequest::Signal { camera, state: s, at, reply } => {
+                    let _ = reply.send(cameras.signal(&camera, at, s));
+                }
+            },
+            r = &mut *server => return Ok(r.context("the HTTP server task failed")??),
+        }
+    }
+}
+
+pub fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
     let site = SiteConfig::load(&args.config)?;
+    let ort = RuntimeConfig {
+        library: runtime.ort_lib.clone(),
+        provider: runtime.provider,
+        allow_cpu_fallback: runtime.allow_cpu_fallback,
+        threads: runtime.threads,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,7 +155,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             secure_cookies: args.secure_cookies,
             ..ServerConfig::default()
         };
-        let state = AppState::new(store.clone(), data, site.clone(), config).await?;
+        let state = AppState::new(store.clone(), data.clone(), site.clone(), config).await?;
         if let Some(broker) = &args.mqtt {
             let (host, port) = broker
                 .rsplit_once(':')
@@ -90,14 +165,47 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             cfg.topic_template = args.mqtt_topic.clone();
             tokio::spawn(roadwarden_server::mqtt::publish_events(cfg, state.events()));
         }
-        start_cameras(&state, &site);
+        if let Some(url) = &args.webhook {
+            let mut cfg = roadwarden_server::webhook::WebhookConfig::new(url)?;
+            if let Some(file) = &args.webhook_secret_file {
+                cfg = cfg.with_secret_file(file)?;
+            }
+            tokio::spawn(roadwarden_server::webhook::publish_events(cfg, state.events()));
+        }
+        let control = state.control_requests();
+        let setup = Setup {
+            base: args.config.parent().unwrap_or(Path::new(".")).to_owned(),
+            ort,
+            data: data.clone(),
+            database_url: args.store.database_url.clone(),
+        };
+        let mut cameras =
+            tokio::task::block_in_place(|| Cameras::start(state.clone(), &site, setup))?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr().context("listening address")?;
         // One line on stdout, for people and for scripts that asked for port 0.
         println!("listening on http://{addr}");
-        roadwarden_server::serve(listener, state, roadwarden_server::shutdown_signal()).await?;
+        let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut server = tokio::spawn(roadwarden_server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        let followed = follow(&mut cameras, &state, &args.config, control, &mut server).await;
+        let _ = stop_http.send(());
+        let tally = tokio::task::block_in_place(|| cameras.shutdown())?;
+        eprintln!(
+            "cameras stopped: {} violation(s) handed to the recorder: {} committed, {} spooled, {} already recorded, {} failed",
+            tally.handed, tally.committed, tally.spooled, tally.already, tally.failed
+        );
+        if args.mqtt.is_some() && tally.committed + tally.spooled > 0 {
+            // The MQTT client publishes from its own queue: give the last events a moment to leave.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        followed?;
+        if !server.is_finished() {
+            server.await.context("the HTTP server task failed")??;
+        }
         store.close().await;
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)

@@ -1,12 +1,13 @@
 //! `roadwarden verify`: recomputes every evidence file's SHA-256 and every
-//! camera's hash chain, and names exactly which record or file is broken.
+//! camera's hash chain, and names exactly which record or file is broken;
+//! with `--package`, checks one violation's evidence package on its own.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use roadwarden_evidence::{DataDir, Store, verify};
+use roadwarden_evidence::{DataDir, Store, check_package, verify};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -15,7 +16,8 @@ Exit status: 0 when everything verifies, 1 when anything is broken (each problem
 Examples:
   roadwarden verify
   roadwarden verify --data /srv/roadwarden --camera gate-north
-  roadwarden verify --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden")]
+  roadwarden verify --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden
+  roadwarden verify --package violation-0190f0e0-....zip")]
 pub struct VerifyArgs {
     /// The data folder with the evidence files (and the SQLite store) [default: $XDG_DATA_HOME/roadwarden or ~/.local/share/roadwarden].
     #[arg(long, value_name = "DIR", env = "ROADWARDEN_DATA")]
@@ -34,6 +36,11 @@ pub struct VerifyArgs {
     )]
     pub database_url: Option<String>,
 
+    /// Check this evidence package (a ZIP from GET /api/violations/{id}/package.zip) instead of the store:
+    /// every file against the manifest, nothing unlisted, and the record hash recomputed from violation.json.
+    #[arg(long, value_name = "FILE.zip", conflicts_with = "camera")]
+    pub package: Option<PathBuf>,
+
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -50,7 +57,60 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     }
 }
 
+/// `--package FILE.zip`: 0 when it checks, 1 naming each problem, an error when it is no package.
+fn check_package_file(path: &Path, json: bool) -> Result<ExitCode> {
+    let file = std::fs::File::open(path).with_context(|| {
+        format!(
+            "{}: cannot open the package (expected a ZIP from GET /api/violations/{{id}}/package.zip)",
+            path.display()
+        )
+    })?;
+    let report = check_package(std::io::BufReader::new(file))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if json {
+        let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": report.ok(),
+                "package": path.display().to_string(),
+                "violation": report.violation,
+                "record_hash": report.record_hash,
+                "files": report.files,
+                "problems": problems,
+            })
+        );
+    } else {
+        for p in &report.problems {
+            println!("{p}");
+        }
+        if report.ok() {
+            println!(
+                "package verified: {}, {} files, record hash {}",
+                report.violation,
+                report.files,
+                report.record_hash.as_deref().unwrap_or("-")
+            );
+        } else {
+            println!(
+                "package BROKEN: {} ({}), {} problems",
+                report.violation,
+                path.display(),
+                report.problems.len()
+            );
+        }
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn check(args: VerifyArgs) -> Result<ExitCode> {
+    if let Some(package) = &args.package {
+        return check_package_file(package, args.json);
+    }
     let data = DataDir::new(args.data.clone().unwrap_or_else(DataDir::default_root));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

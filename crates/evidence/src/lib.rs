@@ -2,22 +2,30 @@
 //! burned-in overlay, and the unmarked frame beside it), the offender crop
 //! (the head for no-helmet, the rider for red light) and clip written
 //! crash-safely into the data folder, the SHA-256 of every file, the
-//! per-camera hash chain over the records, and `verify`, which recomputes all
-//! of it and names exactly which record or file is broken.
+//! per-camera hash chain over the records, `verify`, which recomputes all
+//! of it and names exactly which record or file is broken, and evidence
+//! packages (one violation's files, record and manifest in a ZIP) with their
+//! stand-alone check.
 //!
 //! Owns: the evidence file layout and writing (temp file, fsync, rename, fsync
 //! of the folder, all before the row commits), the chain's canonical hash, the
 //! [`Recorder`] (files, then the store, or the spool while the store is
-//! unreachable), and verification. Must not: issue SQL (that is the store's),
+//! unreachable), verification, and the package format. Must not: issue SQL (that is the store's),
 //! decide what a violation is (the rules'), or call OpenCV except through the
 //! imaging crate.
 
 pub mod chain;
 mod files;
+pub mod package;
+#[cfg(feature = "capture")]
 mod recorder;
 mod verify;
 
 pub use files::{sha256_file, write_atomic};
+pub use package::{
+    Package, PackageError, PackageProblem, PackageReport, build_package, check_package,
+};
+#[cfg(feature = "capture")]
 pub use recorder::{Capture, FrameImage, Recorded, Recorder, StartupReport};
 pub use roadwarden_store::{DataDir, Store};
 pub use verify::{Problem, VerifyReport, verify};
@@ -28,6 +36,7 @@ use thiserror::Error;
 pub enum EvidenceError {
     #[error(transparent)]
     Store(#[from] roadwarden_store::StoreError),
+    #[cfg(feature = "capture")]
     #[error(transparent)]
     Imaging(#[from] roadwarden_imaging::ImagingError),
     #[error("{}: {reason}", path.display())]

@@ -1,15 +1,18 @@
 //! Image files and drawing, through OpenCV: decode a photo into a BGR buffer,
 //! draw labelled boxes, encode JPEG or PNG.
 //!
-//! Owns: every OpenCV call in roadwarden (later also signal-lamp colour and
-//! evidence overlays). Must not: run models, know about rules, or touch video
-//! streams (that is the media crate's, through GStreamer).
+//! Owns: every OpenCV call in roadwarden (also signal-lamp colour, evidence
+//! overlays and motion in a masked region by background subtraction, [`motion`]).
+//! Must not: run models, know about rules, or touch video streams (that is the
+//! media crate's, through GStreamer).
 
 mod canvas;
 mod lamp;
+pub mod motion;
 mod overlay;
 
 pub use lamp::{LampClassifier, LampReading};
+pub use motion::{MotionDetector, MotionParams};
 pub use overlay::EvidenceOverlay;
 
 use std::path::{Path, PathBuf};

@@ -1,9 +1,11 @@
-//! The per-camera runner of roadwarden, used by `analyze --config` now and `serve` later: media frames →
+//! The per-camera runner of roadwarden, used by `analyze --config` and `serve`: media frames →
 //! detectors (the helmet model; optionally FastestDet for two-wheelers) → ByteTrack trackers → signal
 //! state (video ROI or external feed) → rules → violations, handed to a callback with the unmarked images of
 //! their evidence frames ([`frames`]: a ring of the last analysed frames) and their clips. One code path for
 //! files and RTSP cameras. Also synthetic test scenes ([`synth`]: real backgrounds and rider crops, a scheduled
 //! signal head, H.264 MP4 plus ground truth) and violation-level scoring against that truth ([`score`]).
+//! Optional per-camera gating ([`gating`]): skip inference while nothing moves in the rule region (the
+//! trackers coast) and run the detectors on the crop around it.
 //!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
@@ -11,6 +13,7 @@
 
 mod error;
 pub mod frames;
+pub mod gating;
 mod runner;
 pub mod score;
 pub mod synth;
@@ -18,6 +21,6 @@ pub mod synth;
 pub use error::PipelineError;
 pub use frames::{FrameRing, ViolationFrames};
 pub use runner::{
-    CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, run_source,
-    run_source_with,
+    CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, SourceTick, run_source,
+    run_source_observed, run_source_with,
 };

@@ -15,9 +15,13 @@ use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Viola
 
 use crate::PipelineError;
 use crate::frames::{FrameRing, ViolationFrames};
+use crate::gating::{CropRect, MotionGating, detector_crop};
 
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
 const HEAD_DETECT_FLOOR: f32 = 0.1;
+
+/// Under ROI crop, detections this close to a side of the crop inside the frame are dropped (cut objects).
+const CROP_EDGE_PX: f32 = 1.0;
 
 fn scale_box(b: &BBox, k: f32) -> BBox {
     let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
@@ -34,6 +38,24 @@ pub struct FrameReport {
     pub heads: Vec<TrackedObject>,
     pub two_wheelers: Vec<TrackedObject>,
     pub violations: Vec<Violation>,
+    /// Motion gating skipped the detectors on this frame (nothing moved in the rule region): the
+    /// trackers coasted and the signal and rules still saw it.
+    pub gated: bool,
+    /// Network input (width, height) of the helmet detector on this frame (`None` when gated).
+    pub helmet_input: Option<(u32, u32)>,
+    /// Network input of the two-wheeler detector (`None` when gated or without one).
+    pub two_wheeler_input: Option<(u32, u32)>,
+}
+
+impl FrameReport {
+    /// Network input pixels this frame's inference ran on (all detectors), a measure of its work.
+    pub fn inference_pixels(&self) -> u64 {
+        [self.helmet_input, self.two_wheeler_input]
+            .iter()
+            .flatten()
+            .map(|(w, h)| *w as u64 * *h as u64)
+            .sum()
+    }
 }
 
 /// One camera's detectors, trackers and rules.
@@ -47,6 +69,55 @@ pub struct CameraPipeline {
     rois: Vec<BBox>,
     rules: CameraRules,
     two_wheeler_threshold: Option<f32>,
+    /// `[camera.gating]`: the motion gate, and the crops the helmet / two-wheeler detectors run on.
+    motion: Option<MotionGating>,
+    helmet_crop: Option<CropRect>,
+    wheel_crop: Option<CropRect>,
+}
+
+/// `det` again, with the letterbox target that runs `config`'s ROI crop at the whole frame's scale, and
+/// that crop; `det` itself when it gets no crop (see [`detector_crop`]).
+fn with_crop(
+    det: Detector,
+    config: &CameraConfig,
+    runtime: &Runtime,
+) -> Result<(Detector, Option<CropRect>), PipelineError> {
+    let Some((crop, (tw, th))) = detector_crop(&det, config) else {
+        return Ok((det, None));
+    };
+    let mut manifest = det.manifest().clone();
+    drop(det);
+    manifest.input.width = Some(tw);
+    manifest.input.height = Some(th);
+    Ok((Detector::from_manifest(manifest, runtime)?, Some(crop)))
+}
+
+/// Runs `det` on `crop` of `image` (or the whole image) and maps the boxes to frame pixels; also
+/// returns the network input size used.
+fn detect_in(
+    camera: &str,
+    det: &mut Detector,
+    image: &ImageView<'_>,
+    crop: Option<&CropRect>,
+    opts: &DetectOptions,
+) -> Result<(Vec<Detection>, (u32, u32)), PipelineError> {
+    let view = match crop {
+        Some(c) => c.view(image).map_err(|e| PipelineError::Camera {
+            camera: camera.to_string(),
+            reason: format!("key `gating.roi_crop`: cannot crop {c:?} from the frame: {e}"),
+        })?,
+        None => *image,
+    };
+    let lb = det.letterbox(view.width(), view.height(), opts.shape);
+    let mut dets = det.detect(&view, opts)?;
+    if let Some(c) = crop {
+        let frame = [image.width(), image.height()];
+        dets.retain(|d| !c.cuts(&d.bbox, frame, CROP_EDGE_PX));
+        for d in &mut dets {
+            d.bbox = c.to_frame(&d.bbox);
+        }
+    }
+    Ok((dets, (lb.width, lb.height)))
 }
 
 impl std::fmt::Debug for CameraPipeline {
@@ -76,7 +147,11 @@ impl CameraPipeline {
     /// class; the two-wheeler model a `two_wheeler` one).
     pub fn new(config: &CameraConfig, runtime: &Runtime) -> Result<CameraPipeline, PipelineError> {
         config.validate()?;
-        let helmet = Detector::load(&config.models.helmet, runtime)?;
+        let (helmet, helmet_crop) = with_crop(
+            Detector::load(&config.models.helmet, runtime)?,
+            config,
+            runtime,
+        )?;
         let Some((nh, nh_name)) = class_of_role(&helmet, ClassRole::NoHelmet) else {
             return Err(camera_err(
                 config,
@@ -92,9 +167,12 @@ impl CameraPipeline {
                 .unwrap_or_else(|| helmet.threshold(roadwarden_types::ClassId(nh))),
             name: nh_name,
         };
-        let two_wheeler = match &config.models.two_wheeler {
-            Some(p) => Some(Detector::load(p, runtime)?),
-            None => None,
+        let (two_wheeler, wheel_crop) = match &config.models.two_wheeler {
+            Some(p) => {
+                let (d, c) = with_crop(Detector::load(p, runtime)?, config, runtime)?;
+                (Some(d), c)
+            }
+            None => (None, None),
         };
         let mut tw_threshold = None;
         let mut tw_class = None;
@@ -128,6 +206,9 @@ impl CameraPipeline {
             helmet,
             two_wheeler,
             two_wheeler_threshold: tw_threshold,
+            motion: MotionGating::for_camera(config)?,
+            helmet_crop,
+            wheel_crop,
         })
     }
 
@@ -185,13 +266,49 @@ impl CameraPipeline {
             let reading = self.lamps.classify_all(image, &self.rois)?;
             self.rules.signal_mut().observe_video(at, reading);
         }
+        // Motion gating: nothing moves in the rule region, so no inference; the trackers coast (their
+        // confirmed tracks stay confirmed, keeping their ids) and the rules still see the frame, so the
+        // signal timeline and the rules' timers advance.
+        let run = match &mut self.motion {
+            Some(m) => m.analyse(image)?,
+            None => true,
+        };
+        if !run {
+            self.head_tracker.coast();
+            self.wheel_tracker.coast();
+            let obs = FrameObservation {
+                frame_index,
+                at,
+                heads: Vec::new(),
+                two_wheelers: Vec::new(),
+            };
+            let violations = self.rules.observe(&obs);
+            return Ok(FrameReport {
+                frame_index,
+                at,
+                signal: self.rules.signal().current(),
+                heads: obs.heads,
+                two_wheelers: obs.two_wheelers,
+                violations,
+                gated: true,
+                helmet_input: None,
+                two_wheeler_input: None,
+            });
+        }
         let opts = DetectOptions {
             score: ScoreMode::Fixed(
                 HEAD_DETECT_FLOOR.min(self.config.tracker.track_low_thresh.max(0.01)),
             ),
             ..DetectOptions::default()
         };
-        let heads = self.helmet.detect(image, &opts)?;
+        let camera = self.config.id.as_str();
+        let (heads, helmet_input) = detect_in(
+            camera,
+            &mut self.helmet,
+            image,
+            self.helmet_crop.as_ref(),
+            &opts,
+        )?;
         let k = self.config.track_box_scale;
         let buffered: Vec<Detection> = heads
             .iter()
@@ -212,16 +329,21 @@ impl CameraPipeline {
             };
         }
         let mut wheel_tracks = Vec::new();
+        let mut two_wheeler_input = None;
         if let Some(d) = &mut self.two_wheeler {
             let min = self.two_wheeler_threshold.unwrap_or(0.4);
-            let dets: Vec<Detection> = d
-                .detect(
-                    image,
-                    &DetectOptions {
-                        score: ScoreMode::Fixed(min),
-                        ..DetectOptions::default()
-                    },
-                )?
+            let (found, input) = detect_in(
+                camera,
+                d,
+                image,
+                self.wheel_crop.as_ref(),
+                &DetectOptions {
+                    score: ScoreMode::Fixed(min),
+                    ..DetectOptions::default()
+                },
+            )?;
+            two_wheeler_input = Some(input);
+            let dets: Vec<Detection> = found
                 .into_iter()
                 .filter(|x| {
                     d.classes()
@@ -248,12 +370,38 @@ impl CameraPipeline {
             heads: obs.heads,
             two_wheelers: obs.two_wheelers,
             violations,
+            gated: false,
+            helmet_input: Some(helmet_input),
+            two_wheeler_input,
         })
     }
 
     /// End of stream: violations still waiting for their last evidence frame.
     pub fn finish(&mut self) -> Vec<Violation> {
         self.rules.finish()
+    }
+
+    /// Sets the score threshold of a class role (`no_helmet`; `two_wheeler` with a two-wheeler model: its
+    /// detections and the rules), in force from the next analysed frame. False for a role it does not use
+    /// or a value outside (0, 1].
+    pub fn set_class_threshold(&mut self, role: ClassRole, value: f32) -> bool {
+        let in_range = value > 0.0 && value <= 1.0;
+        if !(in_range && self.rules.set_class_threshold(role, value)) {
+            return false;
+        }
+        if role == ClassRole::TwoWheeler {
+            self.two_wheeler_threshold = Some(value);
+        }
+        true
+    }
+
+    /// The class thresholds in force, by role name (`no_helmet`, `two_wheeler`).
+    pub fn class_thresholds(&self) -> Vec<(&'static str, f32)> {
+        self.rules
+            .class_thresholds()
+            .into_iter()
+            .map(|(role, c)| (role.as_str(), c.value))
+            .collect()
     }
 }
 
@@ -308,8 +456,31 @@ pub struct EvidenceOptions {
 /// their evidence frames (from a [`FrameRing`]) and, with `opts.clips`, their clips being recorded.
 pub fn run_source_with(
     pipeline: &mut CameraPipeline,
+    source: SourceConfig,
+    opts: &EvidenceOptions,
+    on_frame: impl FnMut(&FrameReport, Vec<ViolationFrames>),
+    stop: impl Fn() -> bool,
+) -> Result<RunSummary, PipelineError> {
+    run_source_observed(pipeline, source, opts, |_, _| {}, on_frame, stop)
+}
+
+/// What [`run_source_observed`] shows its `tick`.
+#[derive(Debug, Clone)]
+pub struct SourceTick {
+    /// The camera's supervisor: state, counters, last error (credentials redacted).
+    pub status: roadwarden_media::CameraStatus,
+    /// Frames waiting for analysis.
+    pub queued: usize,
+}
+
+/// [`run_source_with`], calling `tick` before each analysed frame (and every 200 ms while none comes) with
+/// the pipeline, so a service can apply threshold changes and signal reports from the next frame on, and
+/// with the source's status.
+pub fn run_source_observed(
+    pipeline: &mut CameraPipeline,
     mut source: SourceConfig,
     opts: &EvidenceOptions,
+    mut tick: impl FnMut(&mut CameraPipeline, &SourceTick),
     mut on_frame: impl FnMut(&FrameReport, Vec<ViolationFrames>),
     stop: impl Fn() -> bool,
 ) -> Result<RunSummary, PipelineError> {
@@ -356,6 +527,9 @@ pub fn run_source_with(
         if stop() {
             break;
         }
+        let status = sup.status();
+        let queued = queue.len();
+        tick(pipeline, &SourceTick { status, queued });
         match queue.pop_timeout(Duration::from_millis(200)) {
             Some(frame) => {
                 if ring.capacity() > 0 {
@@ -392,6 +566,9 @@ pub fn run_source_with(
                 heads: Vec::new(),
                 two_wheelers: Vec::new(),
                 violations: rest,
+                gated: false,
+                helmet_input: None,
+                two_wheeler_input: None,
             },
             evidence,
         );

@@ -215,4 +215,26 @@ impl CameraRules {
     pub fn finish(&mut self) -> Vec<Violation> {
         self.red_light.flush(&self.camera, &self.signal)
     }
+
+    /// Sets the score threshold of a class role the rules use (`no_helmet`; `two_wheeler` with a
+    /// two-wheeler model), in force from the next observed frame; false for a role they do not use.
+    pub fn set_class_threshold(&mut self, role: ClassRole, value: f32) -> bool {
+        let slot = match role {
+            ClassRole::NoHelmet => Some(self.helmet.class_threshold_mut()),
+            ClassRole::TwoWheeler => self.red_light.class_threshold_mut(),
+            _ => None,
+        };
+        slot.map(|c| c.value = value).is_some()
+    }
+
+    /// The class thresholds in force, by role.
+    pub fn class_thresholds(&self) -> Vec<(ClassRole, &ClassThreshold)> {
+        let mut out = vec![(ClassRole::NoHelmet, self.helmet.class_threshold())];
+        out.extend(
+            self.red_light
+                .class_threshold()
+                .map(|c| (ClassRole::TwoWheeler, c)),
+        );
+        out
+    }
 }

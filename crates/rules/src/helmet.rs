@@ -85,6 +85,15 @@ impl HelmetRule {
         }
     }
 
+    /// The `no_helmet` class and the score threshold its votes need.
+    pub(crate) fn class_threshold(&self) -> &ClassThreshold {
+        &self.no_helmet
+    }
+
+    pub(crate) fn class_threshold_mut(&mut self) -> &mut ClassThreshold {
+        &mut self.no_helmet
+    }
+
     fn thresholds(&self) -> BTreeMap<String, f64> {
         BTreeMap::from([
             (

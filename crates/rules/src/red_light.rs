@@ -102,6 +102,15 @@ impl RedLightRule {
         }
     }
 
+    /// The two-wheeler class and its threshold, when the camera has a two-wheeler model.
+    pub(crate) fn class_threshold(&self) -> Option<&ClassThreshold> {
+        self.class.as_ref()
+    }
+
+    pub(crate) fn class_threshold_mut(&mut self) -> Option<&mut ClassThreshold> {
+        self.class.as_mut()
+    }
+
     fn thresholds(&self) -> BTreeMap<String, f64> {
         let mut t = BTreeMap::from([
             ("red_light.grace_s".to_string(), self.params.grace_s),

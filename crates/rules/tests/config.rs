@@ -102,3 +102,17 @@ fn other_mistakes_are_named_too() {
     assert!(msg.contains("twice"), "{msg}");
     assert!(refused("").contains("no [[camera]]"));
 }
+
+#[test]
+fn camera_ids_must_fit_a_url_path_segment() {
+    let msg = refused(&GOOD.replace("id = \"gate-north\"", "id = \"reload\""));
+    assert!(msg.contains("`id`") && msg.contains("reserved"), "{msg}");
+    for bad in ["gate north", "../etc", "", "gate/north"] {
+        let msg = refused(&GOOD.replace("id = \"gate-north\"", &format!("id = \"{bad}\"")));
+        assert!(
+            msg.contains("`id`") && msg.contains("A-Z a-z 0-9"),
+            "{bad}: {msg}"
+        );
+    }
+    assert!(SiteConfig::parse(&GOOD.replace("gate-north", "Gate_North.2")).is_ok());
+}

@@ -56,8 +56,8 @@ pub(crate) struct ListQuery {
     camera: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    after: Option<String>,
-    limit: Option<u32>,
+    pub(crate) after: Option<String>,
+    pub(crate) limit: Option<u32>,
 }
 
 fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
@@ -97,12 +97,9 @@ fn item_json(i: &QueueItem) -> Value {
     })
 }
 
-/// `GET /api/violations?status&kind&camera&from&to&after&limit`.
-pub(crate) async fn list_violations(
-    State(state): State<AppState>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q?;
+/// The filter of a list or an export (`status`, `kind`, `camera`, `from`,
+/// `to`), each value bounded and checked: a bad one is a 400, never a 500.
+pub(crate) fn filter_of(q: &ListQuery) -> Result<ViolationFilter, ApiError> {
     let status = bounded("status", &q.status)?
         .map(|s| {
             Status::parse(s).map_err(|_| {
@@ -118,13 +115,40 @@ pub(crate) async fn list_violations(
             )),
         })
         .transpose()?;
-    let camera = bounded("camera", &q.camera)?.map(str::to_owned);
+    let camera = bounded("camera", &q.camera)?
+        .map(|c| {
+            // PostgreSQL refuses NUL in text; no camera id has control characters.
+            if c.chars().any(char::is_control) {
+                Err(ApiError::bad_request(
+                    "`camera` must not contain control characters",
+                ))
+            } else {
+                Ok(c.to_owned())
+            }
+        })
+        .transpose()?;
     let from_us = bounded("from", &q.from)?
         .map(|v| parse_time("from", v))
         .transpose()?;
     let to_us = bounded("to", &q.to)?
         .map(|v| parse_time("to", v))
         .transpose()?;
+    Ok(ViolationFilter {
+        status,
+        kind,
+        camera,
+        from_us,
+        to_us,
+    })
+}
+
+/// `GET /api/violations?status&kind&camera&from&to&after&limit`.
+pub(crate) async fn list_violations(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q?;
+    let filter = filter_of(&q)?;
     let after = bounded("after", &q.after)?
         .map(|t| {
             QueueCursor::from_token(t)
@@ -135,13 +159,6 @@ pub(crate) async fn list_violations(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be 1 to 500"));
     }
-    let filter = ViolationFilter {
-        status,
-        kind,
-        camera,
-        from_us,
-        to_us,
-    };
     let page = state
         .0
         .store
@@ -153,7 +170,7 @@ pub(crate) async fn list_violations(
     })))
 }
 
-fn violation_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn violation_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(id) = id?;
     uuid::Uuid::parse_str(&id).map_err(|_| ApiError::bad_request("a violation id is a UUID"))?;
     Ok(id)
@@ -437,6 +454,7 @@ pub(crate) async fn cameras(State(state): State<AppState>) -> Json<Value> {
     let list: Vec<Value> = state
         .0
         .site
+        .get()
         .cameras
         .iter()
         .map(|c| camera_json(&state, c))
@@ -444,11 +462,12 @@ pub(crate) async fn cameras(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "cameras": list }))
 }
 
-fn known_camera<'a>(
-    state: &'a AppState,
+/// The camera's config in the site in force, or 404.
+pub(crate) fn known_camera(
+    state: &AppState,
     camera: &str,
-) -> Result<&'a roadwarden_rules::CameraConfig, ApiError> {
-    state.0.site.camera(camera).ok_or_else(|| {
+) -> Result<roadwarden_rules::CameraConfig, ApiError> {
+    state.0.site.get().camera(camera).cloned().ok_or_else(|| {
         ApiError::not_found(format!(
             "no camera `{}` in the site config",
             camera.escape_debug()
@@ -463,7 +482,7 @@ pub(crate) async fn camera(
 ) -> Result<Json<Value>, ApiError> {
     let Path(camera) = camera?;
     let c = known_camera(&state, &camera)?;
-    Ok(Json(camera_json(&state, c)))
+    Ok(Json(camera_json(&state, &c)))
 }
 
 fn thresholds_json(map: Option<&std::collections::BTreeMap<String, Threshold>>) -> Value {

@@ -1,26 +1,33 @@
 //! The HTTP service of roadwarden (axum): the violations list with keyset
 //! pagination, a violation's detail with evidence links, evidence download
-//! by evidence id, final review decisions (an admin may reopen), thresholds
+//! by evidence id, a violation's evidence package (ZIP), the filtered list
+//! as CSV, final review decisions (an admin may reopen), thresholds
 //! per camera and class, cameras with their live status, health, readiness,
 //! Prometheus metrics and the OpenAPI document; users with roles, session
 //! cookies with CSRF tokens, bearer tokens, and rate-limited login; the
-//! embedded review page; violation and review events on MQTT.
+//! embedded review and ops page; threshold previews over the stored
+//! violations; violation and review events on MQTT, every event on a webhook.
 //!
 //! Owns: routes, authentication and authorisation, the JSON shapes of the API,
 //! the live channels the service feeds and follows (camera status board,
-//! threshold watch, event broadcast). Must not: issue SQL (every statement is
+//! threshold watch, event broadcast, the site in force, camera control
+//! requests for the process that runs the cameras). Must not: issue SQL (every statement is
 //! the store's), open a file a client names (evidence is looked up by its row
 //! and resolved inside the data folder), run cameras or decide what a
 //! violation is.
 
 mod api;
 pub mod auth;
+mod control;
 mod error;
+mod export;
 mod live;
 mod metrics;
 pub mod mqtt;
 mod openapi;
 mod page;
+mod preview;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,8 +40,12 @@ use roadwarden_rules::SiteConfig;
 use roadwarden_store::{DataDir, Store};
 use tokio::sync::{broadcast, watch};
 
+pub use control::{ControlRequest, ReloadReport};
 pub use error::ApiError;
-pub use live::{CameraBoard, CameraStatus, Event, Thresholds};
+pub use live::{
+    CameraBoard, CameraStatus, Event, LATENCY_BOUNDS, LatencyHistogram, PipelineStatus,
+    RecorderStatus, Thresholds,
+};
 
 /// The smallest and largest score threshold the API accepts.
 pub const THRESHOLD_RANGE: std::ops::RangeInclusive<f64> = 0.05..=0.95;
@@ -94,12 +105,13 @@ impl Default for ServerConfig {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) data: DataDir,
-    pub(crate) site: SiteConfig,
+    pub(crate) site: live::LiveSite,
     pub(crate) config: ServerConfig,
     pub(crate) cameras: CameraBoard,
     pub(crate) thresholds: watch::Sender<Arc<Thresholds>>,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) metrics: metrics::Metrics,
+    pub(crate) control: control::ControlHook,
 }
 
 /// The service's shared state: cheap to clone.
@@ -122,12 +134,13 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             store,
             data,
-            site,
+            site: live::LiveSite::new(site),
             config,
             cameras: CameraBoard::default(),
             thresholds: tx,
             events,
             metrics: metrics::Metrics::default(),
+            control: control::ControlHook::default(),
         })))
     }
 
@@ -170,9 +183,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/violations/{id}", get(api::violation))
         .route("/api/violations/{id}/review", post(api::review))
         .route("/api/violations/{id}/reopen", post(api::reopen))
+        .route("/api/violations/{id}/package.zip", get(export::package))
+        .route("/api/export/violations.csv", get(export::violations_csv))
         .route("/api/review-reasons", get(api::review_reasons))
         .route("/api/evidence/{id}", get(api::evidence))
         .route("/api/cameras", get(api::cameras))
+        .route("/api/cameras/reload", post(control::reload))
+        .route("/api/cameras/{camera}/signal", post(control::signal))
+        .route("/api/cameras/{camera}/pipeline", get(control::pipeline))
         .route("/api/cameras/{camera}", get(api::camera))
         .route("/api/thresholds", get(api::all_thresholds))
         .route(
@@ -182,6 +200,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/cameras/{camera}/thresholds/{class}",
             put(api::put_threshold),
+        )
+        .route(
+            "/api/cameras/{camera}/thresholds/{class}/preview",
+            get(preview::preview),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

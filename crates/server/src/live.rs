@@ -1,6 +1,7 @@
 //! The live channels between the HTTP service and the camera runners: the
-//! status board the runners fill, the thresholds in force they follow, and the
-//! events the publishers (MQTT, webhooks) forward.
+//! status board the runners fill, the thresholds in force they follow, the
+//! site in force (replaced on a reload), and the events the publishers (MQTT,
+//! webhooks) forward.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -26,28 +27,159 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
 }
 
-/// The status of every running camera, by camera id.
+/// Upper bounds (seconds) of the [`LatencyHistogram`] buckets; the last bucket is `+Inf`.
+pub const LATENCY_BOUNDS: [f64; 11] = [0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0];
+
+/// A latency histogram over [`LATENCY_BOUNDS`] (Prometheus style, counts not cumulative).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyHistogram {
+    /// One count per bound, then the `+Inf` bucket.
+    pub counts: Vec<u64>,
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: vec![0; LATENCY_BOUNDS.len() + 1],
+            sum_seconds: 0.0,
+            count: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn observe(&mut self, seconds: f64) {
+        let s = if seconds.is_finite() {
+            seconds.max(0.0)
+        } else {
+            0.0
+        };
+        let i = LATENCY_BOUNDS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+        self.sum_seconds += s;
+        self.count += 1;
+    }
+}
+
+/// What a camera's pipeline did, as its runner last reported it (beside its [`CameraStatus`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStatus {
+    /// When this run of the camera started: a restart (config change) changes it.
+    pub started_at: Option<DateTime<Utc>>,
+    pub frames_analysed: u64,
+    /// The source's index of the last analysed frame.
+    pub last_frame_index: Option<u64>,
+    /// Frames decoded and waiting for analysis.
+    pub queue_depth: u64,
+    /// The class thresholds the pipeline applies, by class role.
+    pub thresholds: BTreeMap<String, f64>,
+    /// The first analysed frame the current `thresholds` applied to (`None`: from the start, or no frame
+    /// analysed yet since they changed).
+    pub thresholds_from_frame: Option<u64>,
+    /// Matched tracks scoring at or above their class threshold, by class role, summed over frames.
+    pub detections: BTreeMap<String, u64>,
+    /// Violations the rules raised and handed to the recorder, by kind.
+    pub violations: BTreeMap<String, u64>,
+    /// Seconds from a frame's capture to the end of its analysis.
+    pub frame_latency: LatencyHistogram,
+}
+
+/// The process's one evidence recorder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecorderStatus {
+    /// Violations handed to the recorder and not recorded yet.
+    pub queued: u64,
+    /// Records in the spool, waiting for the store.
+    pub spooled: u64,
+    /// Violations recorded (committed, or spooled), by camera and kind.
+    pub recorded: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Default)]
+struct Board {
+    cameras: RwLock<BTreeMap<String, CameraStatus>>,
+    pipelines: RwLock<BTreeMap<String, PipelineStatus>>,
+    recorder: RwLock<Option<RecorderStatus>>,
+}
+
+/// The status of every running camera, by camera id, and of the recorder.
 #[derive(Debug, Clone, Default)]
-pub struct CameraBoard(Arc<RwLock<BTreeMap<String, CameraStatus>>>);
+pub struct CameraBoard(Arc<Board>);
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
 
 impl CameraBoard {
     pub fn set(&self, camera: &str, status: CameraStatus) {
-        let mut m = self.0.write().unwrap_or_else(|p| p.into_inner());
-        m.insert(camera.to_owned(), status);
+        write(&self.0.cameras).insert(camera.to_owned(), status);
     }
 
+    /// Forgets a camera (its status and pipeline status).
     pub fn remove(&self, camera: &str) {
-        let mut m = self.0.write().unwrap_or_else(|p| p.into_inner());
-        m.remove(camera);
+        write(&self.0.cameras).remove(camera);
+        write(&self.0.pipelines).remove(camera);
     }
 
     pub fn get(&self, camera: &str) -> Option<CameraStatus> {
-        let m = self.0.read().unwrap_or_else(|p| p.into_inner());
-        m.get(camera).cloned()
+        read(&self.0.cameras).get(camera).cloned()
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, CameraStatus> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        read(&self.0.cameras).clone()
+    }
+
+    pub fn set_pipeline(&self, camera: &str, status: PipelineStatus) {
+        write(&self.0.pipelines).insert(camera.to_owned(), status);
+    }
+
+    pub fn pipeline(&self, camera: &str) -> Option<PipelineStatus> {
+        read(&self.0.pipelines).get(camera).cloned()
+    }
+
+    pub fn pipelines(&self) -> BTreeMap<String, PipelineStatus> {
+        read(&self.0.pipelines).clone()
+    }
+
+    pub fn set_recorder(&self, status: RecorderStatus) {
+        *write(&self.0.recorder) = Some(status);
+    }
+
+    /// The recorder's status, once one runs.
+    pub fn recorder(&self) -> Option<RecorderStatus> {
+        read(&self.0.recorder).clone()
+    }
+}
+
+/// The site in force: a reload swaps it whole, readers keep the version
+/// they took.
+#[derive(Debug)]
+pub(crate) struct LiveSite(RwLock<Arc<SiteConfig>>);
+
+impl LiveSite {
+    pub(crate) fn new(site: SiteConfig) -> LiveSite {
+        LiveSite(RwLock::new(Arc::new(site)))
+    }
+
+    /// The site in force now.
+    pub(crate) fn get(&self) -> Arc<SiteConfig> {
+        read(&self.0).clone()
+    }
+
+    /// Makes `site` the site in force.
+    pub(crate) fn replace(&self, site: SiteConfig) {
+        *write(&self.0) = Arc::new(site);
     }
 }
 
@@ -87,7 +219,8 @@ impl Thresholds {
                 m.insert(
                     class.clone(),
                     Threshold {
-                        value: f64::from(*v),
+                        // As written in the file (0.4, not the f32's 0.4000000059604645).
+                        value: (f64::from(*v) * 1e6).round() / 1e6,
                         source: ThresholdSource::Config,
                         updated_by: None,
                         updated_at: None,

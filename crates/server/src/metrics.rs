@@ -164,6 +164,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", label(camera));
         }
     }
+    camera_pipelines(&mut out, &state.0.cameras);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -172,4 +173,92 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         out,
     )
         .into_response())
+}
+
+/// The camera-pipeline section: per camera, analysed frames, frame latency,
+/// queue depth and violations recorded by kind; the recorder's queue and spool.
+fn camera_pipelines(out: &mut String, board: &crate::CameraBoard) {
+    let pipelines = board.pipelines();
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_camera_frames_analysed_total Frames run through the camera's detectors and rules.\n\
+         # TYPE roadwarden_camera_frames_analysed_total counter"
+    );
+    for (camera, p) in &pipelines {
+        let c = label(camera);
+        let _ = writeln!(
+            out,
+            "roadwarden_camera_frames_analysed_total{{camera=\"{c}\"}} {}",
+            p.frames_analysed
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_camera_frame_latency_seconds Seconds from a frame's capture to the end of its analysis.\n\
+         # TYPE roadwarden_camera_frame_latency_seconds histogram"
+    );
+    for (camera, p) in &pipelines {
+        let (c, h) = (label(camera), &p.frame_latency);
+        let mut cumulative = 0;
+        for (i, n) in h.counts.iter().enumerate() {
+            cumulative += n;
+            let le = crate::LATENCY_BOUNDS
+                .get(i)
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "+Inf".into());
+            let _ = writeln!(
+                out,
+                "roadwarden_camera_frame_latency_seconds_bucket{{camera=\"{c}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "roadwarden_camera_frame_latency_seconds_sum{{camera=\"{c}\"}} {}",
+            h.sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "roadwarden_camera_frame_latency_seconds_count{{camera=\"{c}\"}} {}",
+            h.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_camera_queue_depth Decoded frames waiting for analysis.\n\
+         # TYPE roadwarden_camera_queue_depth gauge"
+    );
+    for (camera, p) in &pipelines {
+        let _ = writeln!(
+            out,
+            "roadwarden_camera_queue_depth{{camera=\"{}\"}} {}",
+            label(camera),
+            p.queue_depth
+        );
+    }
+    let Some(r) = board.recorder() else { return };
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_camera_violations_recorded_total Violations recorded with their evidence (committed or spooled), by camera and kind.\n\
+         # TYPE roadwarden_camera_violations_recorded_total counter"
+    );
+    for (camera, kinds) in &r.recorded {
+        for (kind, n) in kinds {
+            let _ = writeln!(
+                out,
+                "roadwarden_camera_violations_recorded_total{{camera=\"{}\",kind=\"{}\"}} {n}",
+                label(camera),
+                label(kind)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_recorder_queue_depth Violations handed to the recorder and not recorded yet.\n\
+         # TYPE roadwarden_recorder_queue_depth gauge\n\
+         roadwarden_recorder_queue_depth {}\n\
+         # HELP roadwarden_spool_depth Violations in the spool, waiting for the store.\n\
+         # TYPE roadwarden_spool_depth gauge\n\
+         roadwarden_spool_depth {}",
+        r.queued, r.spooled
+    );
 }

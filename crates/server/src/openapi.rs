@@ -19,12 +19,13 @@ fn query(name: &str, what: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": what, "schema": { "type": "string" } })
 }
 
-/// The JSON Schema of the events published on MQTT (`roadwarden/{camera}/violations`, QoS 1).
+/// The JSON Schema of the events published on MQTT (`roadwarden/{camera}/violations`, QoS 1; violation and
+/// review events) and on the webhook (every event); see docs/events.md.
 pub fn event_schema() -> Value {
     let s = |t: &str| json!({ "type": t });
     let time = json!({ "type": "string", "format": "date-time" });
     json!({
-        "description": "An event on MQTT: a new violation, or a review decision (status `pending` after an admin reopens).",
+        "description": "An event on MQTT or the webhook: a new violation, a review decision (status `pending` after an admin reopens), or (webhook only) a threshold change.",
         "oneOf": [
             {
                 "type": "object",
@@ -52,6 +53,19 @@ pub fn event_schema() -> Value {
                     "reason": { "type": ["string", "null"], "description": "the reason code of a rejection" },
                     "by": s("string"),
                     "at": time
+                }
+            },
+            {
+                "type": "object",
+                "required": ["event", "camera", "class", "before", "after", "by"],
+                "additionalProperties": false,
+                "properties": {
+                    "event": { "const": "threshold" },
+                    "camera": s("string"),
+                    "class": s("string"),
+                    "before": { "type": ["number", "null"], "description": "the value in force before (null: the model's own)" },
+                    "after": s("number"),
+                    "by": s("string")
                 }
             }
         ]
@@ -82,6 +96,47 @@ pub fn document() -> Value {
         query("after", "cursor from a previous page's `next`"),
         query("limit", "1..500, default 50"),
     ]);
+    let mut export_csv = op(
+        "The violations a filter selects, oldest first, as CSV (streamed; every match, no paging): \
+         id, camera, kind, occurred_at, confidence, status, reviewed_by, reviewed_at, reason, record_hash, \
+         evidence_count; cells a spreadsheet would run as a formula get a leading apostrophe",
+        auth,
+        &[
+            ("200", "`text/csv` with a header row"),
+            ("400", "bad filter, or `after`/`limit` given"),
+            ("401", "not logged in"),
+        ],
+    );
+    // The listing's filters, without its paging.
+    export_csv["parameters"] = list["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["name"] != "after" && p["name"] != "limit")
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let mut package = op(
+        "A violation's evidence package: a ZIP of `evidence/...` (every file of the record), `violation.json` \
+         (the stored record: chain fields, record hash, status, reviews) and `manifest.json` (format version, \
+         creation time, SHA-256 and size of every file and of violation.json); check it with \
+         `roadwarden verify --package FILE.zip`; audited as `export_package`",
+        auth,
+        &[
+            (
+                "200",
+                "`application/zip`; `X-Package-SHA256` carries the ZIP's hash",
+            ),
+            ("400", "not a UUID"),
+            ("401", "not logged in"),
+            ("404", "unknown"),
+            (
+                "409",
+                "an evidence file is missing or no longer matches its recorded hash",
+            ),
+        ],
+    );
+    package["parameters"] = json!([id_param("id", "violation id (UUID)")]);
     let mut detail = op(
         "A violation with its evidence links and reviews",
         auth,
@@ -142,6 +197,44 @@ pub fn document() -> Value {
         &[("200", "thresholds"), ("404", "not configured")],
     );
     cam_thr["parameters"] = json!([id_param("camera", "camera id")]);
+    let reload = op(
+        "Re-read the site file, as SIGHUP: new cameras start, removed ones stop, changed ones restart; audited",
+        "admin",
+        &[
+            ("200", "`{added, removed, restarted, unchanged}` camera ids"),
+            ("403", "role or CSRF"),
+            ("422", "the file does not validate; nothing changed"),
+            ("503", "this server runs no cameras"),
+        ],
+    );
+    let mut signal = op(
+        "A controller's signal report: `{state: red|amber|green|unknown, at?}` (`at` RFC 3339, default now); \
+         it wins over the video reading while fresh, from the camera's next frame",
+        "ops, admin",
+        &[
+            ("202", "`{camera, state, at}` handed to the camera"),
+            ("400", "bad `at`"),
+            ("403", "role or CSRF"),
+            ("404", "not configured"),
+            ("409", "the camera is not running"),
+            ("422", "bad body"),
+            ("503", "this server runs no cameras"),
+        ],
+    );
+    signal["parameters"] = json!([id_param("camera", "camera id")]);
+    let mut pipeline = op(
+        "A camera's pipeline: frames analysed, class thresholds applied and from which frame, confident \
+         detections and violations by kind, queue depth, frame latency; and what was recorded for it",
+        auth,
+        &[
+            (
+                "200",
+                "`{camera, status, pipeline, recorded}` (null until the runner reports)",
+            ),
+            ("404", "not configured"),
+        ],
+    );
+    pipeline["parameters"] = json!([id_param("camera", "camera id")]);
     let mut put_thr = op(
         "Set a camera's score threshold for a class: `{value}`; applied from the next frame, audited",
         "ops, admin",
@@ -156,6 +249,31 @@ pub fn document() -> Value {
     put_thr["parameters"] = json!([
         id_param("camera", "camera id"),
         id_param("class", "class role (no_helmet, helmet, two_wheeler, ...)")
+    ]);
+    let mut preview = op(
+        "What a new threshold would have done: of the camera's stored violations of the last `days` days of the \
+         kinds the class gates (no_helmet → no_helmet; two_wheeler → no_helmet and red_light; vehicle → red_light; \
+         other classes → none), how many have a confidence at or above `value` (kept) or below it (dropped), \
+         each split by review status. Nothing is changed",
+        "ops, admin",
+        &[
+            (
+                "200",
+                "`{camera, class, value, current, days, since, kinds, total, kept: {total, pending, confirmed, rejected}, dropped: {...}}`",
+            ),
+            (
+                "400",
+                "unknown class, `value` outside the threshold range or `days` outside 1..=365",
+            ),
+            ("403", "not ops or admin"),
+            ("404", "not configured"),
+        ],
+    );
+    preview["parameters"] = json!([
+        id_param("camera", "camera id"),
+        id_param("class", "class role (no_helmet, helmet, two_wheeler, ...)"),
+        json!({ "name": "value", "in": "query", "required": true, "description": "the threshold to try (0.05..=0.95)", "schema": { "type": "number" } }),
+        json!({ "name": "days", "in": "query", "required": false, "description": "how far back, 1..=365 (default 30)", "schema": { "type": "integer" } }),
     ]);
     json!({
         "openapi": "3.1.0",
@@ -192,13 +310,19 @@ pub fn document() -> Value {
             "/api/violations/{id}": { "get": detail },
             "/api/violations/{id}/review": { "post": review },
             "/api/violations/{id}/reopen": { "post": reopen },
+            "/api/violations/{id}/package.zip": { "get": package },
+            "/api/export/violations.csv": { "get": export_csv },
             "/api/review-reasons": { "get": op("Reason codes a rejection may carry", auth, &[("200", "`{reject: [...]}`")]) },
             "/api/evidence/{id}": { "get": evidence },
             "/api/cameras": { "get": op("Configured cameras with live status", auth, &[("200", "`{cameras}`")]) },
             "/api/cameras/{camera}": { "get": camera },
+            "/api/cameras/reload": { "post": reload },
+            "/api/cameras/{camera}/signal": { "post": signal },
+            "/api/cameras/{camera}/pipeline": { "get": pipeline },
             "/api/thresholds": { "get": op("Every camera's thresholds in force", auth, &[("200", "`{range, cameras}`")]) },
             "/api/cameras/{camera}/thresholds": { "get": cam_thr },
             "/api/cameras/{camera}/thresholds/{class}": { "put": put_thr },
+            "/api/cameras/{camera}/thresholds/{class}/preview": { "get": preview },
         }
     })
 }

@@ -509,6 +509,18 @@ async fn authorisation_matrix(h: &Harness) {
         },
         Row {
             method: Method::GET,
+            path: format!("/api/violations/{v0}/package.zip"),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/export/violations.csv?status=pending".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
             path: "/api/review-reasons".into(),
             body: None,
             expect: ok(200),
@@ -547,6 +559,31 @@ async fn authorisation_matrix(h: &Harness) {
             method: Method::PUT,
             path: "/api/cameras/cam-a/thresholds/no_helmet".into(),
             body: Some(json!({ "value": 0.55 })),
+            expect: [401, 403, 200, 200],
+        },
+        // No camera runs in this harness: allowed callers hear 503.
+        Row {
+            method: Method::POST,
+            path: "/api/cameras/reload".into(),
+            body: None,
+            expect: [401, 403, 403, 503],
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/cameras/cam-a/signal".into(),
+            body: Some(json!({ "state": "red" })),
+            expect: [401, 403, 503, 503],
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/cameras/cam-a/pipeline".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/cameras/cam-a/thresholds/no_helmet/preview?value=0.5&days=30".into(),
+            body: None,
             expect: [401, 403, 200, 200],
         },
     ];
@@ -661,7 +698,7 @@ async fn authorisation_matrix(h: &Harness) {
             );
         }
     }
-    assert_eq!(cells, 19 * 5, "every endpoint × every caller");
+    assert_eq!(cells, 25 * 5, "every endpoint × every caller");
     // The bearer token is not a session: it still works after its "logout".
     assert_eq!(h.get(&callers[4], "/api/me").await.0, StatusCode::OK);
 }
@@ -1317,6 +1354,9 @@ async fn cameras_status_and_metrics(h: &Harness) {
         "/api/thresholds",
         "/api/cameras/{camera}/thresholds",
         "/api/cameras/{camera}/thresholds/{class}",
+        "/api/cameras/{camera}/thresholds/{class}/preview",
+        "/api/violations/{id}/package.zip",
+        "/api/export/violations.csv",
     ] {
         assert!(paths.contains_key(p), "{p} documented");
     }

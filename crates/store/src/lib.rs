@@ -19,12 +19,13 @@ mod accounts;
 mod listing;
 mod model;
 pub mod pgadmin;
+pub mod preview;
 mod spool;
 
 pub use accounts::{LoginFailures, Role, SessionRecord, ThresholdRow, UserRecord};
 pub use data_dir::{DataDir, ReconcileReport, sync_dir};
 pub use db::{CameraChain, PurgeReport, ReplayReport, Store};
-pub use listing::{DecideOutcome, EvidenceRow, ReviewRow, ViolationFilter};
+pub use listing::{DecideOutcome, EvidenceRow, ExportDetail, ReviewRow, ViolationFilter};
 pub use model::{
     ChainFields, ChainHasher, Decision, EvidenceItem, EvidenceKind, GENESIS_HASH, InsertOutcome,
     NewViolation, QueueCursor, QueueFilter, QueueItem, QueuePage, Status, StoredEvidence,

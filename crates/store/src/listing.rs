@@ -2,7 +2,7 @@
 //! (status, kind, camera, time) with keyset pagination, evidence rows by
 //! their id (the only way a client names a file), final review decisions with
 //! a reason code and note, an admin's reopen, a violation's review history,
-//! and counts for metrics.
+//! the extra columns of an export, and counts for metrics.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -47,6 +47,18 @@ pub struct ReviewRow {
     pub reason: String,
     pub note: String,
     pub reviewed_at_us: i64,
+}
+
+/// What an export adds to a listed violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportDetail {
+    pub id: String,
+    pub record_hash: String,
+    /// Evidence rows, purged ones included.
+    pub evidence_count: i64,
+    /// The decision in force: the latest review while the violation is
+    /// decided; none while it is pending (also after an admin's reopen).
+    pub review: Option<ReviewRow>,
 }
 
 /// What a decision or a reopen did.
@@ -118,6 +130,60 @@ impl Store {
             }
             let rows = q.bind(limit).fetch_all(p).await?;
             queue_page!(rows, limit)
+        })
+    }
+
+    /// The export columns of the violations `ids` (a page of
+    /// [`Store::list_violations`]), in no particular order; unknown ids are left out.
+    pub async fn export_details(&self, ids: &[String]) -> Result<Vec<ExportDetail>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if ids.len() > 1000 {
+            return Err(StoreError::Invalid(format!(
+                "{} ids in one export page; at most 1000",
+                ids.len()
+            )));
+        }
+        let params: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT v.id, v.record_hash, v.status, \
+             (SELECT COUNT(*) FROM evidence e WHERE e.violation_id = v.id), \
+             u.name, r.decision, r.reason, r.note, r.reviewed_at_us \
+             FROM violations v \
+             LEFT JOIN reviews r ON r.id = (SELECT MAX(r2.id) FROM reviews r2 WHERE r2.violation_id = v.id) \
+             LEFT JOIN users u ON u.id = r.user_id \
+             WHERE v.id IN ({})",
+            params.join(", ")
+        );
+        on_pool!(&self.pool, p => {
+            let mut q = sqlx::query(&sql);
+            for id in ids {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let status = Status::parse(&r.try_get::<String, _>(2)?)?;
+                let reviewer: Option<String> = r.try_get(4)?;
+                let review = match reviewer {
+                    Some(reviewer) if status != Status::Pending => Some(ReviewRow {
+                        reviewer,
+                        status: Status::parse(&r.try_get::<String, _>(5)?)?,
+                        reason: r.try_get(6)?,
+                        note: r.try_get(7)?,
+                        reviewed_at_us: r.try_get(8)?,
+                    }),
+                    _ => None,
+                };
+                out.push(ExportDetail {
+                    id: r.try_get(0)?,
+                    record_hash: r.try_get(1)?,
+                    evidence_count: r.try_get(3)?,
+                    review,
+                });
+            }
+            Ok(out)
         })
     }
 

@@ -1,0 +1,825 @@
+//! Evidence packages: one violation's evidence files, its stored record and
+//! a manifest in one ZIP that can be handed on and checked on its own, with
+//! no store and no data folder.
+//!
+//! Layout (format version [`PACKAGE_VERSION`]):
+//! - `manifest.json`: the format and version, when the package was made, the
+//!   violation's id, the SHA-256 and size of `violation.json`, and every
+//!   evidence file with its name in the package, SHA-256, size and the path
+//!   the record knows it by;
+//! - `violation.json`: the stored record ([`PackagedViolation`]): the chain
+//!   fields (seq, prev_hash, the evidence list, ...) from which the record
+//!   hash is recomputed, the record hash, status, tombstone, purged files and
+//!   the review history;
+//! - `evidence/...`: the files themselves.
+//!
+//! The chain hash covers the violation's immutable fields and every evidence
+//! file's SHA-256, so a package whose files, fields or hashes were edited
+//! does not check, even if the manifest was rewritten to match. The status
+//! and review history are not in the chain (they change by design); the
+//! manifest's hash of `violation.json` covers them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::{Cursor, Read, Seek, Write};
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use roadwarden_store::{ChainFields, DataDir, ReviewRow, Status, StoredRecord};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+use crate::chain::record_hash;
+
+/// The package format this code writes and checks.
+pub const PACKAGE_VERSION: u32 = 1;
+/// `manifest.json`'s `format`.
+pub const PACKAGE_FORMAT: &str = "roadwarden-evidence-package";
+pub const MANIFEST_NAME: &str = "manifest.json";
+pub const VIOLATION_NAME: &str = "violation.json";
+/// Where the evidence files lie in a package.
+pub const EVIDENCE_DIR: &str = "evidence/";
+/// The largest `manifest.json` or `violation.json` read.
+const MAX_JSON_BYTES: u64 = 16 << 20;
+
+/// What an evidence package's checker was not given (no package at all,
+/// rather than a package with problems).
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// The violation's evidence file is gone although no purge deleted it.
+    #[error(
+        "evidence file {path} of violation {violation} is missing (run `roadwarden verify`); refusing to package without it"
+    )]
+    FileMissing { violation: String, path: String },
+    /// The file no longer matches the hash recorded with the violation.
+    #[error(
+        "evidence file {path} of violation {violation} no longer matches its recorded SHA-256 (run `roadwarden verify`); refusing to package it"
+    )]
+    FileAltered { violation: String, path: String },
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    /// Not a ZIP, or a ZIP that is not an evidence package.
+    #[error(
+        "not an evidence package: {0} (expected a ZIP from GET /api/violations/{{id}}/package.zip with {MANIFEST_NAME}, {VIOLATION_NAME} and {EVIDENCE_DIR})"
+    )]
+    NotAPackage(String),
+    #[error("cannot write the package: {0}")]
+    Write(String),
+}
+
+/// `violation.json`: the record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackagedViolation {
+    /// Exactly what the record hash covers (id, camera, seq, prev_hash, kind,
+    /// track_id, occurred_at_us, confidence, thresholds, detail, evidence).
+    #[serde(flatten)]
+    pub fields: ChainFields,
+    pub record_hash: String,
+    pub status: Status,
+    pub tombstoned: bool,
+    /// Evidence paths whose files retention deleted: in the record, not in the package.
+    pub purged: Vec<String>,
+    /// The review decisions, oldest first.
+    pub reviews: Vec<ReviewRow>,
+}
+
+/// One file of a package as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Its name in the package (`evidence/...`).
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    /// The path the record's evidence list knows it by.
+    pub evidence_path: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub created_at: DateTime<Utc>,
+    pub violation: String,
+    pub violation_sha256: String,
+    pub violation_size: u64,
+    /// Every evidence file in the package, by name.
+    pub files: Vec<ManifestFile>,
+}
+
+/// A built package.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub bytes: Vec<u8>,
+    pub manifest: Manifest,
+    /// SHA-256 of the whole ZIP.
+    pub sha256: String,
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The package names of `paths`: `evidence/<file name>`, or the path below
+/// `evidence/` where two files share a name.
+fn package_names(paths: &[&str]) -> Vec<String> {
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for p in paths {
+        *count.entry(base(p)).or_default() += 1;
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let b = base(p);
+            if count.get(&b) == Some(&1) {
+                format!("{EVIDENCE_DIR}{b}")
+            } else {
+                format!(
+                    "{EVIDENCE_DIR}{}",
+                    p.strip_prefix(EVIDENCE_DIR).unwrap_or(p)
+                )
+            }
+        })
+        .collect()
+}
+
+fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
+    let narrow = |v: u32| u8::try_from(v).unwrap_or(0);
+    zip::DateTime::from_date_and_time(
+        u16::try_from(t.year()).unwrap_or(1980),
+        narrow(t.month()),
+        narrow(t.day()),
+        narrow(t.hour()),
+        narrow(t.minute()),
+        narrow(t.second()),
+    )
+    .unwrap_or_default()
+}
+
+/// Builds the evidence package of `record` (with its review history), reading
+/// each evidence file from its row's path inside `data`. A file that is gone
+/// or no longer matches its recorded hash is refused, so a package this
+/// builds always checks; purged files are listed in `violation.json` and left out.
+pub fn build_package(
+    record: &StoredRecord,
+    reviews: &[ReviewRow],
+    data: &DataDir,
+    created_at: DateTime<Utc>,
+) -> Result<Package, PackageError> {
+    let id = &record.fields.id;
+    let present: Vec<_> = record.evidence.iter().filter(|e| !e.purged).collect();
+    let paths: Vec<&str> = present.iter().map(|e| e.item.path.as_str()).collect();
+    let names = package_names(&paths);
+    let mut files = Vec::with_capacity(present.len());
+    let mut contents = Vec::with_capacity(present.len());
+    for (e, name) in present.iter().zip(names) {
+        let path = &e.item.path;
+        let missing = || PackageError::FileMissing {
+            violation: id.clone(),
+            path: path.clone(),
+        };
+        let abs = data.resolve(path).map_err(|_| missing())?;
+        let bytes = match std::fs::read(&abs) {
+            Ok(b) => b,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+            Err(err) => {
+                return Err(PackageError::Io {
+                    path: abs.display().to_string(),
+                    reason: err.to_string(),
+                });
+            }
+        };
+        let sha256 = sha_hex(&bytes);
+        if sha256 != e.item.sha256 || bytes.len() as u64 != e.item.size {
+            return Err(PackageError::FileAltered {
+                violation: id.clone(),
+                path: path.clone(),
+            });
+        }
+        files.push(ManifestFile {
+            name,
+            sha256,
+            size: bytes.len() as u64,
+            evidence_path: path.clone(),
+        });
+        contents.push(bytes);
+    }
+    let violation = PackagedViolation {
+        fields: record.fields.clone(),
+        record_hash: record.record_hash.clone(),
+        status: record.status,
+        tombstoned: record.tombstoned,
+        purged: record
+            .evidence
+            .iter()
+            .filter(|e| e.purged)
+            .map(|e| e.item.path.clone())
+            .collect(),
+        reviews: reviews.to_vec(),
+    };
+    let violation_json = serde_json::to_vec_pretty(&violation)
+        .map_err(|e| PackageError::Write(format!("{VIOLATION_NAME}: {e}")))?;
+    let manifest = Manifest {
+        format: PACKAGE_FORMAT.to_owned(),
+        version: PACKAGE_VERSION,
+        created_at,
+        violation: id.clone(),
+        violation_sha256: sha_hex(&violation_json),
+        violation_size: violation_json.len() as u64,
+        files,
+    };
+    let manifest_json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| PackageError::Write(format!("{MANIFEST_NAME}: {e}")))?;
+
+    let werr = |e: &dyn fmt::Display| PackageError::Write(e.to_string());
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default().last_modified_time(zip_time(created_at));
+    let json_opts = opts.compression_method(CompressionMethod::Deflated);
+    // JPEG and MP4 are compressed already: stored as they are.
+    let file_opts = opts.compression_method(CompressionMethod::Stored);
+    let mut put = |name: &str, o: SimpleFileOptions, bytes: &[u8]| {
+        let o = o.large_file(bytes.len() as u64 >= u64::from(u32::MAX));
+        zip.start_file(name, o).map_err(|e| werr(&e))?;
+        zip.write_all(bytes).map_err(|e| werr(&e))
+    };
+    put(MANIFEST_NAME, json_opts, &manifest_json)?;
+    put(VIOLATION_NAME, json_opts, &violation_json)?;
+    for (f, bytes) in manifest.files.iter().zip(&contents) {
+        put(&f.name, file_opts, bytes)?;
+    }
+    let bytes = zip.finish().map_err(|e| werr(&e))?.into_inner();
+    Ok(Package {
+        sha256: sha_hex(&bytes),
+        bytes,
+        manifest,
+    })
+}
+
+/// One thing wrong with a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageProblem {
+    /// A file's content does not match the manifest's SHA-256.
+    ShaMismatch {
+        name: String,
+        expected: String,
+        actual: String,
+    },
+    /// A file's size does not match the manifest's.
+    SizeMismatch {
+        name: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// The manifest lists a file the package does not hold.
+    MissingFile { name: String },
+    /// The package holds a file the manifest does not list.
+    UnlistedFile { name: String },
+    /// The manifest lists a file twice.
+    ListedTwice { name: String },
+    /// `violation.json` is not a violation record.
+    BadRecord { reason: String },
+    /// The manifest and `violation.json` name different violations.
+    WrongViolation { manifest: String, record: String },
+    /// The record's chain fields do not hash to its record hash.
+    RecordHashMismatch {
+        violation: String,
+        recorded: String,
+        recomputed: String,
+    },
+    /// The record lists an evidence file the package does not hold (and no purge deleted).
+    NotPackaged { path: String },
+    /// A packaged file is not one the record lists, or not with this hash and size.
+    NotRecorded { name: String, path: String },
+}
+
+impl fmt::Display for PackageProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PackageProblem::ShaMismatch {
+                name,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{name}: sha256 mismatch (manifest {expected}, file {actual})"
+            ),
+            PackageProblem::SizeMismatch {
+                name,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{name}: size mismatch (manifest {expected} bytes, file {actual} bytes)"
+            ),
+            PackageProblem::MissingFile { name } => {
+                write!(f, "{name}: missing file (listed in {MANIFEST_NAME})")
+            }
+            PackageProblem::UnlistedFile { name } => {
+                write!(f, "{name}: unlisted file (not in {MANIFEST_NAME})")
+            }
+            PackageProblem::ListedTwice { name } => {
+                write!(f, "{name}: listed twice in {MANIFEST_NAME}")
+            }
+            PackageProblem::BadRecord { reason } => {
+                write!(f, "{VIOLATION_NAME}: not a violation record ({reason})")
+            }
+            PackageProblem::WrongViolation { manifest, record } => write!(
+                f,
+                "{VIOLATION_NAME}: violation {record}, but {MANIFEST_NAME} is for {manifest}"
+            ),
+            PackageProblem::RecordHashMismatch {
+                violation,
+                recorded,
+                recomputed,
+            } => write!(
+                f,
+                "{VIOLATION_NAME}: record hash mismatch for violation {violation} (fields hash to {recomputed}, recorded {recorded})"
+            ),
+            PackageProblem::NotPackaged { path } => write!(
+                f,
+                "{path}: missing file (in the record's evidence, not in the package)"
+            ),
+            PackageProblem::NotRecorded { name, path } => write!(
+                f,
+                "{name}: not the evidence the record lists as {path} (its SHA-256 or size differs)"
+            ),
+        }
+    }
+}
+
+/// What [`check_package`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageReport {
+    /// The violation the manifest names.
+    pub violation: String,
+    /// The record hash `violation.json` carries.
+    pub record_hash: Option<String>,
+    /// Evidence files listed in the manifest.
+    pub files: usize,
+    pub problems: Vec<PackageProblem>,
+}
+
+impl PackageReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Hashes at most `limit` bytes of `r`; (sha256 hex, bytes read, the bytes when `keep`).
+fn hash_entry(r: impl Read, limit: u64, keep: bool) -> std::io::Result<(String, u64, Vec<u8>)> {
+    let mut r = r.take(limit);
+    let mut h = Sha256::new();
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+        if keep {
+            kept.extend_from_slice(&buf[..k]);
+        }
+    }
+    Ok((hex::encode(h.finalize()), n, kept))
+}
+
+/// Checks an evidence package on its own: every file the manifest lists is
+/// there with its SHA-256 and size, nothing unlisted is, `violation.json`
+/// matches its hash, the record hash recomputed from its chain fields equals
+/// the recorded one, and the packaged files are exactly the evidence the
+/// record lists (less purged files) with the hashes the chain covers.
+/// Errors mean the input is no package (not a ZIP, no readable manifest).
+pub fn check_package<R: Read + Seek>(reader: R) -> Result<PackageReport, PackageError> {
+    let mut zip = ZipArchive::new(reader).map_err(|e| PackageError::NotAPackage(e.to_string()))?;
+    let mut entries: BTreeMap<String, usize> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for i in 0..zip.len() {
+        let f = zip
+            .by_index(i)
+            .map_err(|e| PackageError::NotAPackage(format!("entry {i}: {e}")))?;
+        if f.is_dir() {
+            continue;
+        }
+        let name = match f.name() {
+            Ok(n) => n.into_owned(),
+            Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
+        };
+        entries.insert(name, i);
+    }
+    let read_json = |zip: &mut ZipArchive<R>, idx: usize, name: &str| {
+        let f = zip
+            .by_index(idx)
+            .map_err(|e| PackageError::NotAPackage(format!("{name}: {e}")))?;
+        hash_entry(f, MAX_JSON_BYTES, true)
+            .map_err(|e| PackageError::NotAPackage(format!("{name}: {e}")))
+    };
+    let Some(&mi) = entries.get(MANIFEST_NAME) else {
+        return Err(PackageError::NotAPackage(format!("no {MANIFEST_NAME}")));
+    };
+    let (_, _, manifest_bytes) = read_json(&mut zip, mi, MANIFEST_NAME)?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| PackageError::NotAPackage(format!("{MANIFEST_NAME}: {e}")))?;
+    if manifest.format != PACKAGE_FORMAT || manifest.version != PACKAGE_VERSION {
+        return Err(PackageError::NotAPackage(format!(
+            "{MANIFEST_NAME} is format `{}` version {}; this roadwarden reads `{PACKAGE_FORMAT}` version {PACKAGE_VERSION}",
+            manifest.format, manifest.version
+        )));
+    }
+
+    // violation.json against the manifest's hash.
+    let mut record: Option<PackagedViolation> = None;
+    match entries.get(VIOLATION_NAME) {
+        None => problems.push(PackageProblem::MissingFile {
+            name: VIOLATION_NAME.to_owned(),
+        }),
+        Some(&vi) => {
+            let (sha, size, bytes) = read_json(&mut zip, vi, VIOLATION_NAME)?;
+            if sha != manifest.violation_sha256 {
+                problems.push(PackageProblem::ShaMismatch {
+                    name: VIOLATION_NAME.to_owned(),
+                    expected: manifest.violation_sha256.clone(),
+                    actual: sha,
+                });
+            } else if size != manifest.violation_size {
+                problems.push(PackageProblem::SizeMismatch {
+                    name: VIOLATION_NAME.to_owned(),
+                    expected: manifest.violation_size,
+                    actual: size,
+                });
+            }
+            match serde_json::from_slice::<PackagedViolation>(&bytes) {
+                Ok(v) => record = Some(v),
+                Err(e) => problems.push(PackageProblem::BadRecord {
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+
+    // Every listed file, present and intact.
+    let mut listed = BTreeSet::new();
+    for mf in &manifest.files {
+        if !listed.insert(mf.name.as_str()) || mf.name == MANIFEST_NAME || mf.name == VIOLATION_NAME
+        {
+            problems.push(PackageProblem::ListedTwice {
+                name: mf.name.clone(),
+            });
+            continue;
+        }
+        let Some(&idx) = entries.get(&mf.name) else {
+            problems.push(PackageProblem::MissingFile {
+                name: mf.name.clone(),
+            });
+            continue;
+        };
+        let f = zip
+            .by_index(idx)
+            .map_err(|e| PackageError::NotAPackage(format!("{}: {e}", mf.name)))?;
+        // One byte past the listed size is enough to tell that it is longer.
+        let (sha, size, _) = hash_entry(f, mf.size.saturating_add(1), false)
+            .map_err(|e| PackageError::NotAPackage(format!("{}: {e}", mf.name)))?;
+        if size != mf.size {
+            problems.push(PackageProblem::SizeMismatch {
+                name: mf.name.clone(),
+                expected: mf.size,
+                actual: size,
+            });
+        } else if sha != mf.sha256 {
+            problems.push(PackageProblem::ShaMismatch {
+                name: mf.name.clone(),
+                expected: mf.sha256.clone(),
+                actual: sha,
+            });
+        }
+    }
+    for name in entries.keys() {
+        if name != MANIFEST_NAME && name != VIOLATION_NAME && !listed.contains(name.as_str()) {
+            problems.push(PackageProblem::UnlistedFile { name: name.clone() });
+        }
+    }
+
+    // The record: its own hash, and the files it lists.
+    if let Some(v) = &record {
+        if v.fields.id != manifest.violation {
+            problems.push(PackageProblem::WrongViolation {
+                manifest: manifest.violation.clone(),
+                record: v.fields.id.clone(),
+            });
+        }
+        let recomputed = record_hash(&v.fields);
+        if recomputed != v.record_hash {
+            problems.push(PackageProblem::RecordHashMismatch {
+                violation: v.fields.id.clone(),
+                recorded: v.record_hash.clone(),
+                recomputed,
+            });
+        }
+        let by_path: BTreeMap<&str, &ManifestFile> = manifest
+            .files
+            .iter()
+            .map(|f| (f.evidence_path.as_str(), f))
+            .collect();
+        let purged: BTreeSet<&str> = v.purged.iter().map(String::as_str).collect();
+        let mut recorded = BTreeSet::new();
+        for item in &v.fields.evidence {
+            if purged.contains(item.path.as_str()) {
+                continue;
+            }
+            match by_path.get(item.path.as_str()) {
+                None => problems.push(PackageProblem::NotPackaged {
+                    path: item.path.clone(),
+                }),
+                Some(mf) if mf.sha256 == item.sha256 && mf.size == item.size => {
+                    recorded.insert(mf.name.as_str());
+                }
+                Some(_) => {}
+            }
+        }
+        for mf in &manifest.files {
+            if !recorded.contains(mf.name.as_str()) {
+                problems.push(PackageProblem::NotRecorded {
+                    name: mf.name.clone(),
+                    path: mf.evidence_path.clone(),
+                });
+            }
+        }
+    }
+    Ok(PackageReport {
+        violation: manifest.violation,
+        record_hash: record.map(|r| r.record_hash),
+        files: manifest.files.len(),
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roadwarden_store::{EvidenceItem, EvidenceKind, GENESIS_HASH, StoredEvidence};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        data: DataDir,
+        record: StoredRecord,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path().join("data"));
+        let id = "0190f0e0-0000-7000-8000-000000000001";
+        let mut evidence = Vec::new();
+        for (name, kind, purged) in [
+            ("key-photo.jpg", EvidenceKind::Photo, false),
+            ("key-raw.jpg", EvidenceKind::Raw, false),
+            ("clip.mp4", EvidenceKind::Clip, false),
+            ("old-crop.jpg", EvidenceKind::Crop, true),
+        ] {
+            let path = format!("evidence/cam/2026-05-01/{id}/{name}");
+            let bytes: Vec<u8> = name.bytes().chain(0..=255u8).collect();
+            if !purged {
+                let abs = data.resolve(&path).expect("inside");
+                std::fs::create_dir_all(abs.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&abs, &bytes).expect("write");
+            }
+            evidence.push(StoredEvidence {
+                item: EvidenceItem {
+                    kind,
+                    role: None,
+                    path,
+                    sha256: sha_hex(&bytes),
+                    size: bytes.len() as u64,
+                },
+                purged,
+            });
+        }
+        evidence.sort_by(|a, b| a.item.path.cmp(&b.item.path));
+        let fields = ChainFields {
+            camera: "cam".into(),
+            seq: 3,
+            prev_hash: GENESIS_HASH.into(),
+            id: id.into(),
+            kind: "no_helmet".into(),
+            track_id: 7,
+            occurred_at_us: 1_780_000_000_000_000,
+            confidence: 0.875,
+            thresholds: "{}".into(),
+            detail: "{}".into(),
+            evidence: evidence.iter().map(|e| e.item.clone()).collect(),
+        };
+        let record = StoredRecord {
+            record_hash: record_hash(&fields),
+            fields,
+            status: Status::Confirmed,
+            tombstoned: false,
+            evidence,
+        };
+        Fixture {
+            _dir: dir,
+            data,
+            record,
+        }
+    }
+
+    fn review() -> ReviewRow {
+        ReviewRow {
+            reviewer: "rita".into(),
+            status: Status::Confirmed,
+            reason: String::new(),
+            note: "clear".into(),
+            reviewed_at_us: 1_780_000_100_000_000,
+        }
+    }
+
+    fn entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut z = ZipArchive::new(Cursor::new(bytes)).expect("zip");
+        (0..z.len())
+            .map(|i| {
+                let mut f = z.by_index(i).expect("entry");
+                let mut b = Vec::new();
+                f.read_to_end(&mut b).expect("read");
+                (f.name().expect("name").into_owned(), b)
+            })
+            .collect()
+    }
+
+    fn rezip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut z = ZipWriter::new(Cursor::new(Vec::new()));
+        for (n, b) in entries {
+            z.start_file(n.as_str(), SimpleFileOptions::default())
+                .expect("start");
+            z.write_all(b).expect("write");
+        }
+        z.finish().expect("finish").into_inner()
+    }
+
+    fn check(bytes: &[u8]) -> PackageReport {
+        check_package(Cursor::new(bytes)).expect("a package")
+    }
+
+    #[test]
+    fn a_built_package_checks_and_holds_every_file() {
+        let fx = fixture();
+        let pkg = build_package(&fx.record, &[review()], &fx.data, Utc::now()).expect("build");
+        let report = check(&pkg.bytes);
+        assert!(report.ok(), "{:?}", report.problems);
+        assert_eq!(report.files, 3);
+        assert_eq!(report.violation, fx.record.fields.id);
+        assert_eq!(
+            report.record_hash.as_deref(),
+            Some(fx.record.record_hash.as_str())
+        );
+        let names: Vec<String> = entries(&pkg.bytes).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "manifest.json",
+                "violation.json",
+                "evidence/clip.mp4",
+                "evidence/key-photo.jpg",
+                "evidence/key-raw.jpg"
+            ]
+        );
+        let v: PackagedViolation = serde_json::from_slice(
+            &entries(&pkg.bytes)
+                .into_iter()
+                .find(|(n, _)| n == VIOLATION_NAME)
+                .expect("violation.json")
+                .1,
+        )
+        .expect("record");
+        assert_eq!(v.fields, fx.record.fields);
+        assert_eq!(v.reviews, [review()]);
+        assert_eq!(v.purged.len(), 1);
+        assert!(v.purged[0].ends_with("old-crop.jpg"));
+    }
+
+    #[test]
+    fn tampering_is_named() {
+        let fx = fixture();
+        let pkg = build_package(&fx.record, &[], &fx.data, Utc::now()).expect("build");
+        let orig = entries(&pkg.bytes);
+
+        // A flipped byte in a photo.
+        let mut e = orig.clone();
+        let photo = e
+            .iter_mut()
+            .find(|(n, _)| n == "evidence/key-photo.jpg")
+            .expect("photo");
+        photo.1[5] ^= 1;
+        let r = check(&rezip(&e));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            r.problems[0]
+                .to_string()
+                .starts_with("evidence/key-photo.jpg: sha256 mismatch"),
+            "{}",
+            r.problems[0]
+        );
+
+        // A file removed, one added.
+        let mut e: Vec<_> = orig
+            .iter()
+            .filter(|(n, _)| n != "evidence/clip.mp4")
+            .cloned()
+            .collect();
+        e.push(("evidence/extra.jpg".into(), b"x".to_vec()));
+        let r = check(&rezip(&e));
+        let lines: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            lines.contains(&"evidence/clip.mp4: missing file (listed in manifest.json)".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"evidence/extra.jpg: unlisted file (not in manifest.json)".to_owned()),
+            "{lines:?}"
+        );
+
+        // The confidence edited, and the manifest rewritten to match: the chain still tells.
+        let mut e = orig.clone();
+        let vi = e
+            .iter()
+            .position(|(n, _)| n == VIOLATION_NAME)
+            .expect("violation.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&e[vi].1).expect("json");
+        v["confidence"] = serde_json::json!(0.99);
+        e[vi].1 = serde_json::to_vec_pretty(&v).expect("json");
+        let mi = e
+            .iter()
+            .position(|(n, _)| n == MANIFEST_NAME)
+            .expect("manifest");
+        let mut m: Manifest = serde_json::from_slice(&e[mi].1).expect("manifest");
+        m.violation_sha256 = sha_hex(&e[vi].1);
+        m.violation_size = e[vi].1.len() as u64;
+        e[mi].1 = serde_json::to_vec(&m).expect("json");
+        let r = check(&rezip(&e));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(matches!(
+            r.problems[0],
+            PackageProblem::RecordHashMismatch { .. }
+        ));
+        assert!(r.problems[0].to_string().contains("record hash mismatch"));
+
+        // A photo swapped with the manifest rewritten to match: not the recorded evidence.
+        let mut e = orig.clone();
+        let pi = e
+            .iter()
+            .position(|(n, _)| n == "evidence/key-photo.jpg")
+            .expect("photo");
+        e[pi].1 = b"another picture".to_vec();
+        let mut m: Manifest = serde_json::from_slice(&e[mi].1).expect("manifest");
+        for f in &mut m.files {
+            if f.name == "evidence/key-photo.jpg" {
+                f.sha256 = sha_hex(&e[pi].1);
+                f.size = e[pi].1.len() as u64;
+            }
+        }
+        e[mi].1 = serde_json::to_vec(&m).expect("json");
+        let r = check(&rezip(&e));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            matches!(&r.problems[0], PackageProblem::NotRecorded { name, .. } if name == "evidence/key-photo.jpg")
+        );
+    }
+
+    #[test]
+    fn no_package_is_an_error() {
+        let e = check_package(Cursor::new(b"not a zip at all".to_vec())).expect_err("not a zip");
+        assert!(e.to_string().contains("not an evidence package"), "{e}");
+        let e = check_package(Cursor::new(rezip(&[("a.txt".into(), b"a".to_vec())])))
+            .expect_err("no manifest");
+        assert!(e.to_string().contains("no manifest.json"), "{e}");
+    }
+
+    #[test]
+    fn altered_or_missing_files_are_not_packaged() {
+        let fx = fixture();
+        let photo = &fx
+            .record
+            .evidence
+            .iter()
+            .find(|e| e.item.path.ends_with("key-photo.jpg"))
+            .expect("photo")
+            .item
+            .path;
+        let abs = fx.data.resolve(photo).expect("inside");
+        std::fs::write(&abs, b"edited").expect("write");
+        let e = build_package(&fx.record, &[], &fx.data, Utc::now()).expect_err("altered");
+        assert!(matches!(e, PackageError::FileAltered { .. }), "{e}");
+        std::fs::remove_file(&abs).expect("rm");
+        let e = build_package(&fx.record, &[], &fx.data, Utc::now()).expect_err("missing");
+        assert!(matches!(e, PackageError::FileMissing { .. }), "{e}");
+    }
+
+    #[test]
+    fn shared_file_names_keep_their_folders() {
+        assert_eq!(
+            package_names(&["evidence/a/x.jpg", "evidence/b/x.jpg", "evidence/b/y.jpg"]),
+            ["evidence/a/x.jpg", "evidence/b/x.jpg", "evidence/y.jpg"]
+        );
+    }
+}

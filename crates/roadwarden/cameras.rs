@@ -1,0 +1,591 @@
+//! The cameras of `roadwarden serve`: a runner thread per configured camera (its `CameraPipeline` over
+//! `run_source_observed`, stopped by a flag) and one recorder thread for the process (the evidence
+//! `Recorder` is the single writer of the hash chains), which commits each violation and then announces
+//! it with `state.publish`. Both publish their status on the service's board; runners follow the
+//! thresholds in force and take signal reports from the API.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use roadwarden_evidence::{DataDir, Recorded};
+use roadwarden_infer::{Runtime, RuntimeConfig};
+use roadwarden_media::redact::redact_url;
+use roadwarden_media::{CameraState, QueuePolicy, Replay, SourceConfig, SourceKind};
+use roadwarden_pipeline::{
+    CameraPipeline, FrameReport, SourceTick, ViolationFrames, run_source_observed,
+};
+use roadwarden_rules::{CameraConfig, SiteConfig};
+use roadwarden_server::{
+    AppState, CameraBoard, CameraStatus, Event, PipelineStatus, RecorderStatus, ReloadReport,
+    Thresholds,
+};
+use roadwarden_types::{ClassRole, SignalState};
+
+use crate::analyze::{Recording, clip_dir, evidence_options, stop_line};
+
+/// How often a runner publishes its status: between frames, so a slower frame delays it.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+type Handed = (ViolationFrames, [(f32, f32); 2]);
+type SignalReport = (DateTime<Utc>, SignalState);
+
+/// The thread budget: `--threads N` (default: every core this process may use) is shared by the site's K
+/// cameras, `max(1, N / K)` ONNX Runtime intra-op threads each, so K cameras do not oversubscribe the cores
+/// (the same split as `roadwarden bench`). Cameras started by a reload get the split of the new site.
+fn threads_per_camera(threads: Option<usize>, cameras: usize) -> usize {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    (n / cameras.max(1)).max(1)
+}
+
+/// What the recorder did with the violations handed to it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub handed: u64,
+    pub committed: u64,
+    pub spooled: u64,
+    pub already: u64,
+    pub failed: u64,
+}
+
+/// Where the cameras' evidence goes and how models run.
+pub struct Setup {
+    /// Relative file sources are found from here (the site file's folder).
+    pub base: PathBuf,
+    pub ort: RuntimeConfig,
+    pub data: DataDir,
+    pub database_url: Option<String>,
+}
+
+struct Runner {
+    config: CameraConfig,
+    stop: Arc<AtomicBool>,
+    signals: mpsc::Sender<SignalReport>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The running cameras and the recorder.
+pub struct Cameras {
+    state: AppState,
+    base: PathBuf,
+    ort: RuntimeConfig,
+    runtime: Option<Runtime>,
+    clip_dir: PathBuf,
+    runners: BTreeMap<String, Runner>,
+    to_recorder: mpsc::Sender<Handed>,
+    queued: Arc<AtomicU64>,
+    recorder: JoinHandle<Tally>,
+}
+
+impl Cameras {
+    /// Opens the recorder (refusing to run when nothing could be recorded) and starts `site`'s cameras.
+    pub fn start(state: AppState, site: &SiteConfig, setup: Setup) -> Result<Cameras> {
+        let clip_dir = clip_dir(&setup.data);
+        std::fs::create_dir_all(&clip_dir)
+            .with_context(|| format!("cannot create {}", clip_dir.display()))?;
+        let (to_recorder, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let queued = Arc::new(AtomicU64::new(0));
+        let recorder = {
+            let (state, queued, dir) = (state.clone(), queued.clone(), clip_dir.clone());
+            let (data, url) = (setup.data, setup.database_url);
+            std::thread::Builder::new()
+                .name("recorder".into())
+                .spawn(move || record_loop(data, url, dir, rx, state, queued, ready_tx))
+                .context("cannot start the recorder thread")?
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => bail!("the recorder thread ended at start"),
+        }
+        let mut cameras = Cameras {
+            state,
+            base: setup.base,
+            ort: setup.ort,
+            runtime: None,
+            clip_dir,
+            runners: BTreeMap::new(),
+            to_recorder,
+            queued,
+            recorder,
+        };
+        let started = cameras.apply(site);
+        eprintln!("cameras: {}", started.added.join(", "));
+        Ok(cameras)
+    }
+
+    /// Makes the running cameras those of `site`: starts new ones, stops removed ones, restarts those
+    /// whose config changed and leaves the others alone.
+    pub fn apply(&mut self, site: &SiteConfig) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        for (id, r) in &self.runners {
+            match site.camera(id) {
+                None => report.removed.push(id.clone()),
+                Some(c) if *c != r.config => report.restarted.push(id.clone()),
+                Some(_) => report.unchanged.push(id.clone()),
+            }
+        }
+        let going = report.removed.iter().chain(&report.restarted);
+        stop_all(going.filter_map(|id| self.runners.remove(id)).collect());
+        let board = self.state.camera_board();
+        for id in &report.removed {
+            board.remove(id);
+        }
+        let threads = threads_per_camera(self.ort.threads, site.cameras.len());
+        for cam in &site.cameras {
+            let id = cam.id.to_string();
+            if !self.runners.contains_key(&id) {
+                if !report.restarted.contains(&id) {
+                    report.added.push(id.clone());
+                }
+                let runner = self.spawn(cam, threads);
+                self.runners.insert(id, runner);
+            }
+        }
+        report
+    }
+
+    /// Hands a controller's signal report to a camera's runner, for its next frame.
+    pub fn signal(
+        &self,
+        camera: &str,
+        at: DateTime<Utc>,
+        state: SignalState,
+    ) -> Result<(), String> {
+        let not_running = || format!("camera `{camera}` is not running (see its status)");
+        let r = self.runners.get(camera).ok_or_else(not_running)?;
+        if r.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            return Err(not_running());
+        }
+        r.signals.send((at, state)).map_err(|_| not_running())
+    }
+
+    /// Stops every camera (their last violations still go to the recorder), lets the recorder commit
+    /// what it was handed and flush the spool.
+    pub fn shutdown(self) -> Result<Tally> {
+        stop_all(self.runners.into_values().collect());
+        drop(self.to_recorder);
+        self.recorder
+            .join()
+            .map_err(|_| anyhow!("the recorder thread panicked"))
+    }
+
+    /// ONNX Runtime is loaded once; each camera's sessions get their own thread count.
+    fn runtime(&mut self) -> Result<Runtime, String> {
+        if let Some(r) = &self.runtime {
+            return Ok(r.clone());
+        }
+        let r = Runtime::load(&self.ort).map_err(|e| e.to_string())?;
+        self.runtime = Some(r.clone());
+        Ok(r)
+    }
+
+    fn spawn(&mut self, cam: &CameraConfig, threads: usize) -> Runner {
+        let (signals, signal_rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let setup = source_for(cam, &self.base).and_then(|s| {
+            let mut rt = self.runtime()?;
+            rt.config.threads = Some(threads);
+            Ok((s, rt))
+        });
+        let job = Job {
+            config: cam.clone(),
+            setup,
+            state: self.state.clone(),
+            signals: signal_rx,
+            stop: stop.clone(),
+            to_recorder: self.to_recorder.clone(),
+            queued: self.queued.clone(),
+            clip_dir: self.clip_dir.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("cam-{}", cam.id))
+            .spawn(move || job.run());
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let live = Live::new(cam.id.as_str(), self.state.camera_board());
+                live.end("failed", Some(format!("cannot start its thread: {e}")));
+                None
+            }
+        };
+        Runner {
+            config: cam.clone(),
+            stop,
+            signals,
+            thread,
+        }
+    }
+}
+
+/// Raises every runner's stop flag, then waits for each.
+fn stop_all(runners: Vec<Runner>) {
+    for r in &runners {
+        r.stop.store(true, Ordering::SeqCst);
+    }
+    for r in runners {
+        if let Some(t) = r.thread
+            && t.join().is_err()
+        {
+            tracing::error!(camera = %r.config.id, "the camera's runner panicked");
+        }
+    }
+}
+
+/// The camera's source: a file (relative to `base`) played at its own pace and dropping frames when
+/// analysis lags, as a live camera does; or an RTSP URL.
+fn source_for(cam: &CameraConfig, base: &Path) -> Result<SourceConfig, String> {
+    let spec = cam.source.as_ref();
+    let Some(url) = spec.and_then(|s| s.url.as_deref()) else {
+        return Err(format!(
+            "camera `{}` has no `source.url` in the site file: nothing to analyse",
+            cam.id
+        ));
+    };
+    let mut source = if url.contains("://") {
+        SourceConfig::rtsp(cam.id.clone(), url).map_err(|e| e.to_string())?
+    } else {
+        let path = base.join(url);
+        if !path.is_file() {
+            return Err(format!(
+                "key `source.url`: {}: no such video file",
+                path.display()
+            ));
+        }
+        let mut s = SourceConfig::file(cam.id.clone(), path);
+        if let SourceKind::File { replay, .. } = &mut s.kind {
+            *replay = Replay::RealTime;
+        }
+        s.queue_policy = QueuePolicy::DropOldest;
+        s
+    };
+    if let Some(d) = spec.and_then(|s| s.decoder.clone()) {
+        source.decoder = d;
+    }
+    Ok(source)
+}
+
+/// One camera's runner, as its thread gets it.
+struct Job {
+    config: CameraConfig,
+    setup: Result<(SourceConfig, Runtime), String>,
+    state: AppState,
+    signals: mpsc::Receiver<SignalReport>,
+    stop: Arc<AtomicBool>,
+    to_recorder: mpsc::Sender<Handed>,
+    queued: Arc<AtomicU64>,
+    clip_dir: PathBuf,
+}
+
+impl Job {
+    fn run(self) {
+        let id = self.config.id.to_string();
+        let mut live = Live::new(&id, self.state.camera_board());
+        let (source, runtime) = match self.setup {
+            Ok(x) => x,
+            Err(e) => return live.end("failed", Some(e)),
+        };
+        let mut pipeline = match CameraPipeline::new(&self.config, &runtime) {
+            Ok(p) => p,
+            Err(e) => return live.end("failed", Some(e.to_string())),
+        };
+        let mut thresholds = self.state.thresholds();
+        live.follow(&mut pipeline, &thresholds.borrow_and_update(), true);
+        let (opts, line) = (
+            evidence_options(Some(self.clip_dir)),
+            stop_line(&self.config),
+        );
+        let live = RefCell::new(live);
+        let result = run_source_observed(
+            &mut pipeline,
+            source,
+            &opts,
+            |p, tick| {
+                let mut live = live.borrow_mut();
+                while let Ok((at, s)) = self.signals.try_recv() {
+                    p.external_signal(at, s);
+                }
+                if thresholds.has_changed().unwrap_or(false) {
+                    let t = thresholds.borrow_and_update().clone();
+                    live.follow(p, &t, false);
+                }
+                live.source(tick);
+            },
+            |report, evidence| {
+                live.borrow_mut().frame(report);
+                for vf in evidence {
+                    self.queued.fetch_add(1, Ordering::SeqCst);
+                    if self.to_recorder.send((vf, line)).is_err() {
+                        self.queued.fetch_sub(1, Ordering::SeqCst);
+                        tracing::error!(camera = %id, "the recorder has stopped: a violation is lost");
+                    }
+                }
+            },
+            || self.stop.load(Ordering::SeqCst),
+        );
+        let live = live.into_inner();
+        match result {
+            Ok(_) if self.stop.load(Ordering::SeqCst) => live.end("stopped", None),
+            Ok(s) => live.end(state_name(s.state), s.last_error),
+            Err(e) => live.end("failed", Some(e.to_string())),
+        }
+    }
+}
+
+fn state_name(s: CameraState) -> &'static str {
+    match s {
+        CameraState::Connecting => "connecting",
+        CameraState::Streaming => "running",
+        CameraState::Backoff => "reconnecting",
+        CameraState::Failed => "failed",
+        CameraState::Finished => "finished",
+        CameraState::Stopped => "stopped",
+    }
+}
+
+fn signal_name(s: SignalState) -> &'static str {
+    match s {
+        SignalState::Red => "red",
+        SignalState::Amber => "amber",
+        SignalState::Green => "green",
+        SignalState::Unknown => "unknown",
+    }
+}
+
+/// A runner's status, published on the board.
+struct Live {
+    camera: String,
+    board: CameraBoard,
+    status: CameraStatus,
+    pipeline: PipelineStatus,
+    /// The class thresholds the pipeline applies.
+    applied: Vec<(&'static str, f32)>,
+    /// The next analysed frame is the first with changed thresholds.
+    changed: bool,
+    published: Instant,
+    /// Start of the rate window: when, frames decoded, frames analysed.
+    window: (Instant, u64, u64),
+}
+
+impl Live {
+    fn new(camera: &str, board: CameraBoard) -> Live {
+        let mut live = Live {
+            camera: camera.to_owned(),
+            board,
+            status: CameraStatus {
+                state: "starting".into(),
+                ..CameraStatus::default()
+            },
+            pipeline: PipelineStatus {
+                started_at: Some(Utc::now()),
+                ..PipelineStatus::default()
+            },
+            applied: Vec::new(),
+            changed: false,
+            published: Instant::now(),
+            window: (Instant::now(), 0, 0),
+        };
+        live.publish();
+        live
+    }
+
+    /// Applies the thresholds in force for this camera to `p`; a change counts from the next frame.
+    fn follow(&mut self, p: &mut CameraPipeline, t: &Thresholds, initial: bool) {
+        for (class, th) in t.cameras.get(&self.camera).into_iter().flatten() {
+            let role = ClassRole::ALL.into_iter().find(|r| r.as_str() == class);
+            if !role.is_some_and(|r| p.set_class_threshold(r, th.value as f32)) {
+                tracing::debug!(camera = %self.camera, class, "threshold of a class the pipeline does not use");
+            }
+        }
+        let now = p.class_thresholds();
+        if now == self.applied {
+            return;
+        }
+        if !initial {
+            tracing::info!(camera = %self.camera, thresholds = ?now, "thresholds changed; applied from the next frame");
+            self.changed = true;
+        }
+        // Reported as the API set them (0.95, not the f32's 0.949999988).
+        let round = |v: f32| (f64::from(v) * 1e6).round() / 1e6;
+        self.pipeline.thresholds = now
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), round(*v)))
+            .collect();
+        self.applied = now;
+    }
+
+    fn source(&mut self, tick: &SourceTick) {
+        let s = &tick.status;
+        // The source may be over while queued frames are still analysed: the runner's end says so.
+        if !matches!(
+            s.state,
+            CameraState::Finished | CameraState::Failed | CameraState::Stopped
+        ) {
+            self.status.state = state_name(s.state).into();
+        }
+        self.status.reconnects = s.reconnects;
+        self.status.dropped_frames = s.frames_dropped;
+        self.status.last_frame_at = s.last_frame_at.map(DateTime::<Utc>::from);
+        self.status.last_error = s.last_error.as_deref().map(redact_url);
+        self.pipeline.queue_depth = tick.queued as u64;
+        let (since, decoded, analysed) = self.window;
+        let dt = since.elapsed().as_secs_f64();
+        if dt >= 1.0 {
+            let rate = |n: u64| (n as f64 / dt * 100.0).round() / 100.0;
+            self.status.input_fps = rate(s.frames_decoded.saturating_sub(decoded));
+            self.status.analysed_fps = rate(self.pipeline.frames_analysed.saturating_sub(analysed));
+            self.window = (
+                Instant::now(),
+                s.frames_decoded,
+                self.pipeline.frames_analysed,
+            );
+        }
+        self.publish_if_due();
+    }
+
+    fn frame(&mut self, r: &FrameReport) {
+        let p = &mut self.pipeline;
+        for v in &r.violations {
+            *p.violations.entry(v.kind.as_str().to_owned()).or_default() += 1;
+        }
+        self.status.signal = Some(signal_name(r.signal).to_owned());
+        // The end-of-stream report carries the last violations only.
+        if r.frame_index != u64::MAX {
+            p.frames_analysed += 1;
+            p.last_frame_index = Some(r.frame_index);
+            if std::mem::take(&mut self.changed) {
+                p.thresholds_from_frame = Some(r.frame_index);
+            }
+            p.frame_latency
+                .observe((Utc::now() - r.at).as_seconds_f64());
+            for o in r.heads.iter().chain(&r.two_wheelers) {
+                let role = o.role.as_str();
+                let over = self
+                    .applied
+                    .iter()
+                    .any(|(k, t)| *k == role && o.score >= *t);
+                if o.matched && over {
+                    *p.detections.entry(role.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        self.publish_if_due();
+    }
+
+    fn publish_if_due(&mut self) {
+        if self.published.elapsed() >= PUBLISH_EVERY {
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        self.board.set(&self.camera, self.status.clone());
+        self.board.set_pipeline(&self.camera, self.pipeline.clone());
+        self.published = Instant::now();
+    }
+
+    /// The runner's last word: its final state, and why when it failed.
+    fn end(mut self, state: &str, error: Option<String>) {
+        if let Some(e) = error {
+            let e = redact_url(&e);
+            eprintln!("warning: camera {}: {state}: {e}", self.camera);
+            self.status.last_error = Some(e);
+        }
+        self.status.state = state.to_owned();
+        self.status.input_fps = 0.0;
+        self.status.analysed_fps = 0.0;
+        self.publish();
+        tracing::info!(camera = %self.camera, state, frames = self.pipeline.frames_analysed, "camera runner ended");
+    }
+}
+
+/// The recorder thread: records what the runners hand over, in order, announces each new violation and
+/// publishes its status; ends when every runner is gone.
+fn record_loop(
+    data: DataDir,
+    url: Option<String>,
+    clip_dir: PathBuf,
+    rx: mpsc::Receiver<Handed>,
+    state: AppState,
+    queued: Arc<AtomicU64>,
+    ready: mpsc::Sender<Result<()>>,
+) -> Tally {
+    let (mut recording, notes) = match Recording::open(&data, url.as_deref(), clip_dir) {
+        Ok(x) => {
+            let _ = ready.send(Ok(()));
+            x
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return Tally::default();
+        }
+    };
+    for n in &notes {
+        eprintln!("{n}");
+    }
+    let board = state.camera_board();
+    let mut status = RecorderStatus {
+        spooled: recording.spooled() as u64,
+        ..RecorderStatus::default()
+    };
+    board.set_recorder(status.clone());
+    let mut tally = Tally::default();
+    for (vf, line) in rx {
+        tally.handed += 1;
+        let v = &vf.violation;
+        let (id, camera, kind) = (v.id.to_string(), v.camera.to_string(), v.kind.as_str());
+        let (occurred_at, confidence) = (v.occurred_at, f64::from(v.confidence));
+        match recording.record(vf, line, |w| tracing::warn!("{w}")) {
+            Ok(one) => {
+                match one.how {
+                    Recorded::AlreadyRecorded => tally.already += 1,
+                    Recorded::Committed { .. } => tally.committed += 1,
+                    Recorded::Spooled => tally.spooled += 1,
+                }
+                if one.how != Recorded::AlreadyRecorded {
+                    let by_kind = status.recorded.entry(camera.clone()).or_default();
+                    *by_kind.entry(kind.to_owned()).or_default() += 1;
+                    state.publish(Event::Violation {
+                        id,
+                        camera,
+                        kind: kind.to_owned(),
+                        occurred_at,
+                        confidence,
+                    });
+                }
+            }
+            Err(e) => {
+                tally.failed += 1;
+                eprintln!("warning: {e:#}");
+            }
+        }
+        status.queued = queued.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        status.spooled = recording.spooled() as u64;
+        board.set_recorder(status.clone());
+    }
+    if let Some(w) = recording.close() {
+        eprintln!("{w}");
+    }
+    tally
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_per_camera;
+
+    #[test]
+    fn cameras_share_the_thread_budget() {
+        assert_eq!(threads_per_camera(Some(8), 1), 8);
+        assert_eq!(threads_per_camera(Some(8), 3), 2);
+        assert_eq!(threads_per_camera(Some(2), 4), 1);
+        assert_eq!(threads_per_camera(Some(2), 0), 2);
+        assert!(threads_per_camera(None, 1) >= 1);
+    }
+}
