@@ -4,50 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
-
-fn example(name: &str) -> PathBuf {
-    root().join("examples").join(name)
-}
-
-/// 4 s at 10 fps, red throughout: one rider without a helmet crosses the stop line (a no-helmet and a
-/// red-light violation).
-fn scenario(dir: &Path) -> PathBuf {
-    let footage = shared().join("footage");
-    let text = format!(
-        r#"seed = 11
-width = 640
-height = 384
-fps = 10
-duration_s = 4.0
-background = "{bg}"
-crops = "{crops}"
-stop_line = [[420.0, 384.0], [420.0, 40.0]]
-signal_head = [604.0, 10.0, 628.0, 86.0]
-grace_s = 0.5
-
-[[phase]]
-at_s = 0.0
-state = "red"
-
-[[actor]]
-kind = "rider"
-helmet = false
-enter_s = 0.0
-lane_y = 378.0
-head_px = 44.0
-from_x = 250.0
-speed_px_s = 120.0
-"#,
-        bg = footage.join("s2tld-tiles/s2tld_tile_r2c2.png").display(),
-        crops = footage.join("riders-roboflow").display(),
-    );
-    let path = dir.join("scene.toml");
-    write(&path, &text);
-    path
-}
 
 fn verify(data: &Path) -> Run {
     roadwarden(["verify", "--data", data.to_str().unwrap()])
@@ -68,33 +27,9 @@ fn sha256_hex(path: &Path) -> String {
 #[test]
 fn analyze_records_evidence_that_verify_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let (video, truth) = (dir.path().join("s.mp4"), dir.path().join("s.json"));
-    let run = roadwarden([
-        "synth",
-        scenario(dir.path()).to_str().unwrap(),
-        "--out",
-        video.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
-    let data = dir.path().join("data");
-    let run = roadwarden([
-        "analyze",
-        video.to_str().unwrap(),
-        "--config",
-        example("site.toml").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
+    let (data, run) = synth_and_analyze(dir.path(), &one_rider_scene(dir.path()));
     assert!(data.join("roadwarden.sqlite3").is_file(), "{}", run.stderr);
-    let lines: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON line per violation"))
-        .collect();
+    let lines = json_lines(&run.stdout, "one JSON line per violation");
     assert!(!lines.is_empty(), "no violation recorded: {}", run.stderr);
     assert!(
         run.stderr.contains(&format!("{} committed", lines.len())),

@@ -6,108 +6,31 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Cursor, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::{Cursor, Read, Write};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use common::*;
 
-/// 4 s at 10 fps, red throughout: one rider without a helmet crosses the stop line.
-fn scenario(dir: &Path) -> PathBuf {
-    let footage = shared().join("footage");
-    let text = format!(
-        r#"seed = 11
-width = 640
-height = 384
-fps = 10
-duration_s = 4.0
-background = "{bg}"
-crops = "{crops}"
-stop_line = [[420.0, 384.0], [420.0, 40.0]]
-signal_head = [604.0, 10.0, 628.0, 86.0]
-grace_s = 0.5
-
-[[phase]]
-at_s = 0.0
-state = "red"
-
-[[actor]]
-kind = "rider"
-helmet = false
-enter_s = 0.0
-lane_y = 378.0
-head_px = 44.0
-from_x = 250.0
-speed_px_s = 120.0
-"#,
-        bg = footage.join("s2tld-tiles/s2tld_tile_r2c2.png").display(),
-        crops = footage.join("riders-roboflow").display(),
-    );
-    let path = dir.join("scene.toml");
-    write(&path, &text);
-    path
-}
-
 /// One HTTP/1.1 GET with a bearer token: (status, body bytes).
 fn get(addr: &str, path: &str, token: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    let auth = format!("Bearer {token}");
+    let a = http(
+        addr,
+        "GET",
+        path,
+        &[("Authorization", &auth)],
+        "",
+        Duration::from_secs(20),
     );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header");
-    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    assert!(a.has_head, "a header");
+    let head = a.head.to_ascii_lowercase();
     assert!(
         !head.contains("transfer-encoding: chunked"),
         "a sized answer: {head}"
     );
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, buf[split + 4..].to_vec())
-}
-
-fn user_add(data: &Path, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-            "--data",
-        ])
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    (a.status, a.body)
 }
 
 /// `serve`, stopped (SIGTERM, then kill) when dropped.
@@ -115,45 +38,31 @@ struct Serve(Child);
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let _ = signal(&self.0, "TERM");
+        let (within, every) = (Duration::from_secs(20), Duration::from_millis(50));
+        if wait_exit(&mut self.0, within, every).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
 fn serve(data: &Path) -> (Serve, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-        .args(["serve", "--config"])
-        .arg(root().join("examples/site.toml"))
-        .args(["--listen", "127.0.0.1:0", "--data"])
+    let mut child = serve_command(&example("site.toml"))
+        .arg("--data")
         .arg(data)
         .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn serve");
     let stdout = child.stdout.take().expect("stdout");
     let child = Serve(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // The address is the first line that says so; the rest is drained.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.trim().strip_prefix("listening on http://") {
-                let _ = tx.send(a.to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
+    let addr = first_line(stdout, Duration::from_secs(30))
+        .and_then(|l| {
+            l.trim()
+                .strip_prefix("listening on http://")
+                .map(str::to_owned)
+        })
         .expect("serve printed its address within 30 s");
     (child, addr)
 }
@@ -190,32 +99,8 @@ fn verify_package(path: &Path) -> Run {
 #[test]
 fn a_downloaded_package_verifies_and_tampering_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let (video, truth) = (dir.path().join("s.mp4"), dir.path().join("s.json"));
-    let run = roadwarden([
-        "synth",
-        scenario(dir.path()).to_str().unwrap(),
-        "--out",
-        video.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
-    let data = dir.path().join("data");
-    let run = roadwarden([
-        "analyze",
-        video.to_str().unwrap(),
-        "--config",
-        root().join("examples/site.toml").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
-    let recorded: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON line per violation"))
-        .collect();
+    let (data, run) = synth_and_analyze(dir.path(), &one_rider_scene(dir.path()));
+    let recorded = json_lines(&run.stdout, "one JSON line per violation");
     // The violation with the most files: its photos, raw frames, crop (and clip).
     let v = recorded
         .iter()
@@ -225,18 +110,8 @@ fn a_downloaded_package_verifies_and_tampering_is_named() {
     let files = v["evidence"].as_array().unwrap().len();
     assert!(files >= 3, "{v}");
 
-    user_add(&data, "rita", "reviewer", "rita-reviews-all-day");
-    let run = roadwarden([
-        "user",
-        "token",
-        "rita",
-        "--label",
-        "export",
-        "--data",
-        data.to_str().unwrap(),
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
-    let token = run.stdout.trim().to_owned();
+    add_user(&data, "rita", "reviewer", "rita-reviews-all-day");
+    let token = token(&data_args(&data), "rita", Some("export"));
 
     let pkg = dir.path().join("package.zip");
     {

@@ -11,60 +11,24 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{roadwarden, root, shared, write};
+use common::{
+    add_user, data_args, first_line, no_helmet_on_red, root, serve_command, synth, token,
+    wait_exit, write, write_scene,
+};
 use serde_json::Value;
 
 /// A scene with one rider without a helmet on red, crossing the stop line at about `cross_s`.
 fn scene(dir: &Path, name: &str, duration_s: f64, from_x: f64, speed: f64) -> PathBuf {
-    let footage = shared().join("footage");
-    let text = format!(
-        r#"seed = 21
-width = 640
-height = 384
-fps = 10
-duration_s = {duration_s}
-background = "{bg}"
-crops = "{crops}"
-stop_line = [[420.0, 384.0], [420.0, 40.0]]
-signal_head = [604.0, 10.0, 628.0, 86.0]
-grace_s = 0.5
-
-[[phase]]
-at_s = 0.0
-state = "red"
-
-[[actor]]
-kind = "rider"
-helmet = false
-enter_s = 0.0
-lane_y = 378.0
-head_px = 44.0
-from_x = {from_x}
-speed_px_s = {speed}
-"#,
-        bg = footage.join("s2tld-tiles/s2tld_tile_r2c2.png").display(),
-        crops = footage.join("riders-roboflow").display(),
-    );
-    let toml = dir.join(format!("{name}.toml"));
-    write(&toml, &text);
+    let toml = write_scene(dir, name, &no_helmet_on_red(21, duration_s, from_x, speed));
     let video = dir.join(format!("{name}.mp4"));
-    let run = roadwarden([
-        "synth".as_ref(),
-        toml.as_os_str(),
-        "--out".as_ref(),
-        video.as_os_str(),
-        "--truth".as_ref(),
-        dir.join(format!("{name}.json")).as_os_str(),
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
+    synth(&toml, &video, &dir.join(format!("{name}.json")));
     video
 }
 
@@ -114,60 +78,20 @@ min_head_px = 14.0
 
 /// A user with a bearer token.
 fn user(data: &Path, name: &str, role: &str) -> String {
-    let data = data.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-            "--data",
-            data,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn user add");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{name}-has-a-long-password\n").as_bytes())
-        .expect("password");
-    drop(stdin);
-    let out = child.wait_with_output().expect("user add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = roadwarden(["user", "token", name, "--data", data]);
-    assert!(run.ok(), "{}", run.stderr);
-    format!("Bearer {}", run.stdout.trim())
+    add_user(data, name, role, &format!("{name}-has-a-long-password"));
+    format!("Bearer {}", token(&data_args(data), name, None))
 }
 
 /// One HTTP/1.1 request; (status, body as JSON or a string).
 fn http(addr: &str, method: &str, path: &str, auth: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(70)))
-        .expect("timeout");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: {auth}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read");
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let json = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-    (status, json)
+    let headers = [
+        ("Authorization", auth),
+        ("Content-Type", "application/json"),
+    ];
+    let a = common::http(addr, method, path, &headers, body, Duration::from_secs(70));
+    let body = a.text();
+    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (a.status, json)
 }
 
 /// The running service; killed if the test fails half-way.
@@ -179,20 +103,10 @@ struct Serve {
 
 impl Serve {
     fn start(site: &Path, data: &Path, topic: &str) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--mqtt",
-                "127.0.0.1:1883",
-            ])
-            .args(["--mqtt-topic", topic, "--config"])
-            .arg(site)
-            .arg("--data")
+        let mut child = serve_command(site)
+            .args(["--mqtt", "127.0.0.1:1883", "--mqtt-topic", topic, "--data"])
             .arg(data)
             .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn serve");
@@ -206,18 +120,12 @@ impl Serve {
             }
         });
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
         let mut serve = Serve {
             child,
             addr: String::new(),
             stderr,
         };
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let line = first_line(stdout, Duration::from_secs(60)).unwrap_or_default();
         serve.addr = match line.trim().strip_prefix("listening on http://") {
             Some(a) => a.to_owned(),
             None => panic!("serve printed {line:?}: {}", serve.log()),
@@ -230,10 +138,7 @@ impl Serve {
     }
 
     fn signal(&self, name: &str) {
-        let st = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
+        let st = common::signal(&self.child, name).expect("kill");
         assert!(st.success());
     }
 
@@ -451,18 +356,9 @@ fn serve_runs_cameras_follows_thresholds_reloads_and_stops_cleanly() {
     // (c) SIGTERM, cameras possibly mid-violation: exit 0, everything handed over committed.
     let mut serve = serve;
     serve.signal("TERM");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let status = loop {
-        if let Some(s) = serve.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no exit 40 s after SIGTERM: {}",
-            serve.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (within, every) = (Duration::from_secs(40), Duration::from_millis(100));
+    let status = wait_exit(&mut serve.child, within, every)
+        .unwrap_or_else(|| panic!("no exit 40 s after SIGTERM: {}", serve.log()));
     std::thread::sleep(Duration::from_millis(300)); // the stderr reader's last lines
     let log = serve.log();
     assert!(status.success(), "{status:?}: {log}");

@@ -4,37 +4,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::io::Read;
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{roadwarden, root};
+use common::{
+    Run, example, first_line, roadwarden, serve_command, signal, token, user_add, wait_exit,
+};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-fn user_add(store: &[String], name: &str, role: &str, stdin: &str) -> common::Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-        .args(["user", "add", name, "--role", role, "--password-stdin"])
-        .args(store)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("wait");
-    common::Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// `roadwarden ARGS... STORE...`.
+fn with_store(args: &[&str], store: &[String]) -> Run {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(store.iter().cloned());
+    roadwarden(all)
 }
 
 /// One HTTP/1.1 request; (status, headers, body).
@@ -45,28 +29,9 @@ fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read");
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_owned(), body.to_owned())
+    let a = common::http(addr, method, path, headers, body, Duration::from_secs(10));
+    let text = a.text();
+    (a.status, a.head, text)
 }
 
 fn serve_and_use(store: Vec<String>) {
@@ -90,15 +55,7 @@ fn serve_and_use(store: Vec<String>) {
         "{}",
         r.stderr
     );
-    let mut args = vec![
-        "user".to_owned(),
-        "add".into(),
-        "otto".into(),
-        "--role".into(),
-        "root".into(),
-    ];
-    args.extend(store.iter().cloned());
-    let r = roadwarden(&args);
+    let r = with_store(&["user", "add", "otto", "--role", "root"], &store);
     assert_eq!(
         r.code,
         Some(2),
@@ -107,15 +64,7 @@ fn serve_and_use(store: Vec<String>) {
     );
     assert!(r.stderr.contains("unknown role `root`"), "{}", r.stderr);
     // Without a terminal and without --password-stdin there is nobody to ask.
-    let mut args = vec![
-        "user".to_owned(),
-        "add".into(),
-        "otto".into(),
-        "--role".into(),
-        "ops".into(),
-    ];
-    args.extend(store.iter().cloned());
-    let r = roadwarden(&args);
+    let r = with_store(&["user", "add", "otto", "--role", "ops"], &store);
     assert!(
         r.one_line_error().contains("--password-stdin"),
         "{}",
@@ -123,44 +72,22 @@ fn serve_and_use(store: Vec<String>) {
     );
     let r = user_add(&store, "otto", "ops", "otto-tunes-the-cameras\n");
     assert!(r.ok(), "{}", r.stderr);
-    let mut args = vec![
-        "user".to_owned(),
-        "token".into(),
-        "otto".into(),
-        "--label".into(),
-        "scraper".into(),
-    ];
-    args.extend(store.iter().cloned());
-    let r = roadwarden(&args);
-    assert!(r.ok(), "{}", r.stderr);
-    let token = r.stdout.trim().to_owned();
+    let token = token(&store, "otto", Some("scraper"));
     assert!(token.starts_with("rwt_") && token.len() == 68, "{token}");
-    let mut args = vec!["user".to_owned(), "list".into()];
-    args.extend(store.iter().cloned());
-    let r = roadwarden(&args);
+    let r = with_store(&["user", "list"], &store);
     assert!(r.ok(), "{}", r.stderr);
     assert_eq!(r.stdout, "otto\tops\nrita\treviewer\n");
 
     // The service.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
-        .args(["serve", "--config"])
-        .arg(root().join("examples/site.toml"))
-        .args(["--listen", "127.0.0.1:0"])
+    let mut child = serve_command(&example("site.toml"))
         .args(&store)
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
     let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(l) => l,
-        Err(_) => {
+    let line = match first_line(stdout, Duration::from_secs(30)) {
+        Some(l) => l,
+        None => {
             let _ = child.kill();
             panic!("serve printed no address in 30 s");
         }
@@ -249,22 +176,12 @@ fn serve_and_use(store: Vec<String>) {
     assert_eq!(s, 200, "{b}");
 
     // SIGTERM stops it cleanly.
-    let pid = child.id().to_string();
-    let st = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
+    let st = signal(&child, "TERM").expect("kill");
     assert!(st.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve did not stop within 20 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let (within, every) = (Duration::from_secs(20), Duration::from_millis(50));
+    let Some(status) = wait_exit(&mut child, within, every) else {
+        let _ = child.kill();
+        panic!("serve did not stop within 20 s of SIGTERM");
     };
     let mut err = String::new();
     child

@@ -8,12 +8,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{roadwarden, root, shared, write};
+use common::{
+    Rider, example, json_lines, roadwarden, root, scene_text, shared, write, write_scene,
+};
 use roadwarden_imaging::BgrImage;
-
-fn example(name: &str) -> PathBuf {
-    root().join("examples").join(name)
-}
 
 /// examples/site.toml with its model paths made absolute, so that it works from a temp dir.
 fn site_text() -> String {
@@ -201,63 +199,23 @@ fn config_draw_writes_the_line_and_roi_on_the_frame() {
 /// without a helmet crosses on red (a helmet and a red-light violation); a rider with a helmet crosses
 /// on green (nothing).
 fn short_scenario(dir: &Path) -> PathBuf {
-    let footage = shared().join("footage");
-    let text = format!(
-        r#"seed = 7
-width = 640
-height = 384
-fps = 10
-duration_s = 4.5
-background = "{bg}"
-crops = "{crops}"
-stop_line = [[420.0, 384.0], [420.0, 40.0]]
-signal_head = [604.0, 10.0, 628.0, 86.0]
-grace_s = 0.5
-
-[[phase]]
-at_s = 0.0
-state = "red"
-
-[[phase]]
-at_s = 3.0
-state = "green"
-
-[[actor]]
-kind = "rider"
-helmet = false
-enter_s = 0.0
-lane_y = 378.0
-head_px = 44.0
-from_x = 250.0
-speed_px_s = 120.0
-
-[[actor]]
-kind = "rider"
-helmet = true
-enter_s = 0.5
-lane_y = 378.0
-head_px = 44.0
-from_x = 40.0
-speed_px_s = 120.0
-"#,
-        bg = footage.join("s2tld-tiles/s2tld_tile_r2c2.png").display(),
-        crops = footage.join("riders-roboflow").display(),
+    let rider = |helmet, enter_s, from_x| Rider {
+        helmet,
+        enter_s,
+        from_x,
+        speed_px_s: 120.0,
+    };
+    let text = scene_text(
+        7,
+        4.5,
+        &[(0.0, "red"), (3.0, "green")],
+        &[rider(false, 0.0, 250.0), rider(true, 0.5, 40.0)],
     );
-    let path = dir.join("short.toml");
-    write(&path, &text);
-    path
+    write_scene(dir, "short", &text)
 }
 
 fn synth(scenario: &Path, video: &Path, truth: &Path) -> serde_json::Value {
-    let run = roadwarden([
-        "synth",
-        scenario.to_str().unwrap(),
-        "--out",
-        video.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]);
-    assert!(run.ok(), "{}", run.stderr);
+    common::synth(scenario, video, truth);
     serde_json::from_str(&std::fs::read_to_string(truth).unwrap()).expect("truth is JSON")
 }
 
@@ -294,11 +252,7 @@ fn synth_is_reproducible_and_decodable() {
         "--quiet",
     ]);
     assert!(run.ok(), "{}", run.stderr);
-    let frames: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    let frames = json_lines(&run.stdout, "JSON line");
     assert_eq!(frames.len(), 45, "decoded frames");
     assert_eq!(frames.last().unwrap()["frame"], 44);
 }

@@ -3,12 +3,15 @@
 //! violations seeded through the store's insert with real files on disk, and
 //! a real HTTP client. Every test body runs on both dialects.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use common::{USERS, dual_test};
 use reqwest::{Method, StatusCode};
-use roadwarden_server::auth::{hash_password, new_bearer_token, token_hash};
+use roadwarden_server::auth::{new_bearer_token, token_hash};
 use roadwarden_server::{AppState, CameraStatus, Event, ServerConfig};
 use roadwarden_store::*;
 use roadwarden_types::{CameraId, FrameRole, Violation, ViolationId, ViolationKind};
@@ -16,44 +19,16 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-const SITE: &str = r#"
-[[camera]]
-id = "cam-a"
-frame = [640, 384]
-source = { url = "rtsp://viewer:hunter2@10.0.0.7:554/stream" }
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-[camera.thresholds]
-no_helmet = 0.4
-two_wheeler = 0.3
-
-[[camera]]
-id = "cam-b"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-"#;
-
-fn test_hasher(f: &ChainFields) -> String {
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(f).expect("chain fields serialize"),
-    ))
+/// cam-a (with an RTSP source and two configured thresholds) and cam-b.
+fn site() -> String {
+    common::site_toml(&[
+        common::camera_toml(
+            "cam-a",
+            Some("rtsp://viewer:hunter2@10.0.0.7:554/stream"),
+            &[("no_helmet", 0.4), ("two_wheeler", 0.3)],
+        ),
+        common::camera_toml("cam-b", None, &[]),
+    ])
 }
 
 /// Who calls.
@@ -100,18 +75,12 @@ struct Harness {
     ops_token: String,
     dialect: &'static str,
     pg_name: Option<String>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: common::Server,
     _dir: tempfile::TempDir,
 }
 
-const PASSWORDS: [(&str, &str, Role); 3] = [
-    ("rita", "rita-reviews-all-day", Role::Reviewer),
-    ("otto", "otto-tunes-the-cameras", Role::Ops),
-    ("ada", "ada-administers-it-all", Role::Admin),
-];
-
 fn role_user(role: &str) -> (&'static str, &'static str) {
-    let (n, p, _) = PASSWORDS
+    let (n, p, _) = USERS
         .iter()
         .find(|(_, _, r)| r.as_str() == role)
         .expect("known role");
@@ -127,18 +96,15 @@ async fn seed(
     conf: f32,
 ) -> Seeded {
     let v = Violation {
-        id: ViolationId::new(),
-        kind,
-        camera: CameraId::new(camera),
-        track_id: 7,
-        occurred_at: Utc
-            .timestamp_opt(1_780_000_000 + at_s, 0)
-            .single()
-            .expect("time"),
-        confidence: conf,
-        frames: vec![],
-        signal: vec![],
         thresholds: BTreeMap::from([("class.no_helmet".to_owned(), 0.4)]),
+        ..common::violation(
+            camera,
+            kind,
+            Utc.timestamp_opt(1_780_000_000 + at_s, 0)
+                .single()
+                .expect("time"),
+            conf,
+        )
     };
     let id = v.id.0.to_string();
     let mut files = Vec::new();
@@ -148,34 +114,12 @@ async fn seed(
         ("clip.mp4", EvidenceKind::Clip, None),
     ] {
         let rel = format!("evidence/{camera}/{id}/{name}");
-        let bytes: Vec<u8> = format!("{name} of {id}: ")
-            .bytes()
-            .chain((0..=255u8).cycle().take(3000))
-            .collect();
-        let abs = data.resolve(&rel).expect("inside");
-        std::fs::create_dir_all(abs.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&abs, &bytes).expect("write evidence");
-        let sha = hex::encode(Sha256::digest(&bytes));
-        evidence.push(EvidenceItem::new(
-            kind,
-            role,
-            rel.clone(),
-            sha,
-            bytes.len() as u64,
-        ));
+        let bytes = common::evidence_bytes(name, &id, 3000);
+        evidence.push(common::write_evidence(data, &rel, &bytes, kind, role));
         files.push((rel, bytes));
     }
     let occurred_at_us = to_micros(v.occurred_at);
-    let out = store
-        .insert(
-            &NewViolation {
-                violation: v,
-                evidence,
-            },
-            test_hasher,
-        )
-        .await
-        .expect("insert");
+    let out = common::insert(store, v, evidence, common::hasher).await;
     assert!(matches!(out, InsertOutcome::Inserted { .. }));
     Seeded {
         id,
@@ -201,26 +145,9 @@ impl Harness {
     }
 
     async fn start_with(dialect: &'static str, config: ServerConfig) -> Harness {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = DataDir::new(dir.path().join("data"));
-        data.create().expect("data dir");
-        let (store, pg_name) = if dialect == "postgres" {
-            let name = format!("rw_server_{}", uuid::Uuid::new_v4().simple());
-            let url = pgadmin::create_database(PG_ADMIN, &name)
-                .await
-                .expect("create pg database");
-            (Store::connect(&url).await.expect("connect pg"), Some(name))
-        } else {
-            (
-                Store::open_data_dir(&data).await.expect("open sqlite"),
-                None,
-            )
-        };
-        assert_eq!(store.dialect(), dialect);
-        for (name, pw, role) in PASSWORDS {
-            let h = hash_password(pw).expect("hash");
-            store.put_user(name, role, &h, "test").await.expect("user");
-        }
+        let (dir, data) = common::temp_data();
+        let (store, pg_name) = common::open_store(dialect, &data, "rw_server").await;
+        common::put_users(&store, USERS).await;
         let ops_token = new_bearer_token();
         let otto = store
             .user_by_name("otto")
@@ -258,54 +185,27 @@ impl Harness {
                 .await,
             );
         }
-        let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site config");
-        let state = AppState::new(store.clone(), data.clone(), site, config)
-            .await
-            .expect("state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let st = state.clone();
-        tokio::spawn(async move {
-            roadwarden_server::serve(listener, st, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let server = common::Server::start(&store, &data, &site(), config).await;
+        let http = common::http_client(Duration::from_secs(20), false);
         Harness {
-            base: format!("http://{addr}"),
-            addr,
+            base: server.base.clone(),
+            addr: server.addr,
             http,
             store,
             data,
-            state,
+            state: server.state.clone(),
             seeded,
             ops_token,
             dialect,
             pg_name,
-            shutdown: Some(tx),
+            server,
             _dir: dir,
         }
     }
 
     async fn login(&self, role: &'static str) -> Caller {
         let (name, pw) = role_user(role);
-        let r = self
-            .http
-            .post(format!("{}/api/login", self.base))
-            .json(&json!({ "name": name, "password": pw }))
-            .send()
-            .await
-            .expect("login request");
-        assert_eq!(r.status(), StatusCode::OK, "{role} login");
+        let r = common::login(&self.http, &self.base, name, pw, &format!("{role} login")).await;
         let set = r
             .headers()
             .get("set-cookie")
@@ -316,7 +216,7 @@ impl Harness {
         assert!(set.contains("HttpOnly"), "{set}");
         assert!(set.contains("SameSite=Strict"), "{set}");
         assert!(!set.contains("Secure"), "Secure is off by default: {set}");
-        let cookie = set.split(';').next().expect("pair").trim().to_owned();
+        let cookie = common::session_cookie(&r);
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["role"], role);
         Caller::Session {
@@ -384,35 +284,9 @@ impl Harness {
     }
 
     async fn finish(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        self.store.close().await;
-        if let Some(name) = self.pg_name.take() {
-            pgadmin::drop_database(PG_ADMIN, &name)
-                .await
-                .expect("drop pg database");
-        }
+        self.server.stop();
+        common::close_store(&self.store, self.pg_name.take()).await;
     }
-}
-
-macro_rules! dual_test {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let h = super::Harness::start("sqlite").await;
-                super::$name(&h).await;
-                h.finish().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let h = super::Harness::start("postgres").await;
-                super::$name(&h).await;
-                h.finish().await;
-            }
-        }
-    };
 }
 
 // ---------------------------------------------------------------- the authorisation matrix
@@ -958,7 +832,7 @@ async fn detail_and_evidence(h: &Harness) {
                     ),
                 ],
             },
-            test_hasher,
+            common::hasher,
         )
         .await
         .expect("insert hostile rows");
@@ -1238,7 +1112,7 @@ async fn thresholds(h: &Harness) {
         vec![(Some(40), Some(60)), (Some(60), Some(45))]
     );
     // Stored: a new service over the same store starts from it.
-    let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site");
+    let site = roadwarden_rules::SiteConfig::parse(&site()).expect("site");
     let again = AppState::new(
         h.store.clone(),
         h.data.clone(),

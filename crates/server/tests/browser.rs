@@ -9,7 +9,8 @@
 //! it. Screenshots of the pages are kept under the target folder
 //! (`target/tmp/review-page.png`, `history-page.png`, `ops-page.png`).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,40 +18,23 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use chrono::{TimeZone, Utc};
 use futures_util::{SinkExt, StreamExt};
-use roadwarden_server::auth::hash_password;
-use roadwarden_server::{AppState, CameraStatus, ServerConfig};
+use roadwarden_server::{CameraStatus, ServerConfig};
 use roadwarden_store::*;
 use roadwarden_types::{
-    CameraId, EvidenceFrame, FrameRole, SignalChange, SignalState, Violation, ViolationId,
-    ViolationKind,
+    EvidenceFrame, FrameRole, SignalChange, SignalState, Violation, ViolationKind,
 };
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
 
-const SITE: &str = r#"
-[[camera]]
-id = "gate-north"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-"#;
+/// gate-north alone.
+fn site() -> String {
+    common::site_toml(&[common::camera_toml("gate-north", None, &[])])
+}
 
 const PHOTO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/footage/s2tld-tiles/s2tld_tile_r1c0.png"
 );
-
-fn hasher(f: &ChainFields) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(f).expect("serialize")))
-}
 
 struct Browser {
     child: Child,
@@ -225,98 +209,38 @@ impl Cdp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviewer_decides_with_the_keyboard() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = DataDir::new(dir.path().join("data"));
-    data.create().expect("data");
+    let (_dir, data) = common::temp_data();
     let store = Store::open_data_dir(&data).await.expect("store");
-    store
-        .put_user(
-            "rita",
-            Role::Reviewer,
-            &hash_password("rita-reviews-all-day").expect("hash"),
-            "test",
-        )
-        .await
-        .expect("user");
+    common::put_users(&store, [("rita", "rita-reviews-all-day", Role::Reviewer)]).await;
     let photo = std::fs::read(PHOTO).expect("shared footage tile (see ../shared/README.md)");
     let mut ids = Vec::new();
     for i in 0..3 {
         let v = Violation {
-            id: ViolationId::new(),
-            kind: ViolationKind::NoHelmet,
-            camera: CameraId::new("gate-north"),
             track_id: 10 + i,
-            occurred_at: Utc
-                .timestamp_opt(1_780_000_000 + i as i64 * 60, 0)
-                .single()
-                .expect("time"),
-            confidence: 0.8,
-            frames: vec![],
-            signal: vec![],
-            thresholds: BTreeMap::new(),
+            ..common::violation(
+                "gate-north",
+                ViolationKind::NoHelmet,
+                Utc.timestamp_opt(1_780_000_000 + i as i64 * 60, 0)
+                    .single()
+                    .expect("time"),
+                0.8,
+            )
         };
         let rel = format!("evidence/gate-north/{}/key.png", v.id.0);
-        let abs = data.resolve(&rel).expect("inside");
-        std::fs::create_dir_all(abs.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&abs, &photo).expect("write");
-        let ev = EvidenceItem::new(
+        let ev = common::write_evidence(
+            &data,
+            &rel,
+            &photo,
             EvidenceKind::Photo,
             Some(FrameRole::Key),
-            rel,
-            hex::encode(Sha256::digest(&photo)),
-            photo.len() as u64,
         );
         ids.push(v.id.0.to_string());
-        store
-            .insert(
-                &NewViolation {
-                    violation: v,
-                    evidence: vec![ev],
-                },
-                hasher,
-            )
-            .await
-            .expect("insert");
+        common::insert(&store, v, vec![ev], common::hasher).await;
     }
-    let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site");
-    let state = AppState::new(store.clone(), data.clone(), site, ServerConfig::default())
-        .await
-        .expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(roadwarden_server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let mut server = common::Server::start(&store, &data, &site(), ServerConfig::default()).await;
 
-    let (_browser, ws_url) = chromium().await;
-    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-        .await
-        .expect("devtools websocket");
-    let mut cdp = Cdp { ws, next: 0 };
-    cdp.call("Page.enable", json!({})).await;
-    cdp.call("Page.navigate", json!({ "url": format!("{base}/") }))
-        .await;
-    cdp.wait_for(
-        "document.getElementById('login') && !document.getElementById('login').hidden",
-        "the login form",
-    )
-    .await;
     // Log in by typing into the form.
-    cdp.eval("document.getElementById('login-name').focus()")
-        .await;
-    cdp.call("Input.insertText", json!({ "text": "rita" }))
-        .await;
-    cdp.eval("document.getElementById('login-password').focus()")
-        .await;
-    cdp.call(
-        "Input.insertText",
-        json!({ "text": "rita-reviews-all-day" }),
-    )
-    .await;
-    cdp.key("Enter", "Enter", 13).await;
+    let (_browser, mut cdp) = submit_login(&server.base, "rita", "rita-reviews-all-day").await;
     let shown = |id: &str| {
         format!(
             "document.getElementById('case-body').dataset.id === '{id}' && document.getElementById('case-body').hidden === false"
@@ -402,78 +326,22 @@ async fn reviewer_decides_with_the_keyboard() {
             .as_deref()
             .is_some_and(|s| s.contains(reasons[1]))
     );
-    let _ = stop.send(());
+    server.stop();
     store.close().await;
 }
 
 // ---------------------------------------------------------------- filters, history, signal timeline, ops page
 
-const SITE2: &str = r#"
-[[camera]]
-id = "gate-north"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-[camera.thresholds]
-no_helmet = 0.4
-
-[[camera]]
-id = "gate-south"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-"#;
-
-struct Served {
-    base: String,
-    state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+/// gate-north (no_helmet at 0.4) and gate-south.
+fn site2() -> String {
+    common::site_toml(&[
+        common::camera_toml("gate-north", None, &[("no_helmet", 0.4)]),
+        common::camera_toml("gate-south", None, &[]),
+    ])
 }
 
-impl Served {
-    async fn start(store: &Store, data: &DataDir, site: &str) -> Served {
-        let site = roadwarden_rules::SiteConfig::parse(site).expect("site");
-        let state = AppState::new(store.clone(), data.clone(), site, ServerConfig::default())
-            .await
-            .expect("state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(roadwarden_server::serve(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
-        Served {
-            base,
-            state,
-            stop: Some(stop),
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-/// Chromium on `base`, logged in as `name`.
-async fn logged_in(base: &str, name: &str, password: &str) -> (Browser, Cdp) {
+/// Chromium on `base`, its login form filled in as `name` and submitted.
+async fn submit_login(base: &str, name: &str, password: &str) -> (Browser, Cdp) {
     let (browser, ws_url) = chromium().await;
     let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
         .await
@@ -495,6 +363,12 @@ async fn logged_in(base: &str, name: &str, password: &str) -> (Browser, Cdp) {
     cdp.call("Input.insertText", json!({ "text": password }))
         .await;
     cdp.key("Enter", "Enter", 13).await;
+    (browser, cdp)
+}
+
+/// Chromium on `base`, logged in as `name`.
+async fn logged_in(base: &str, name: &str, password: &str) -> (Browser, Cdp) {
+    let (browser, mut cdp) = submit_login(base, name, password).await;
     cdp.wait_for(
         "document.getElementById('login').hidden && !document.getElementById('tabs').hidden",
         "the page after logging in",
@@ -542,45 +416,20 @@ async fn seed(
     signal: Vec<SignalChange>,
 ) -> String {
     let v = Violation {
-        id: ViolationId::new(),
-        kind,
-        camera: CameraId::new(camera),
-        track_id: 7,
-        occurred_at: at,
-        confidence,
         frames,
         signal,
-        thresholds: BTreeMap::new(),
+        ..common::violation(camera, kind, at, confidence)
     };
     let id = v.id.0.to_string();
-    store
-        .insert(
-            &NewViolation {
-                violation: v,
-                evidence: vec![],
-            },
-            hasher,
-        )
-        .await
-        .expect("insert");
+    common::insert(store, v, vec![], common::hasher).await;
     id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviewer_filters_sees_the_signal_timeline_and_the_history() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = DataDir::new(dir.path().join("data"));
-    data.create().expect("data");
+    let (_dir, data) = common::temp_data();
     let store = Store::open_data_dir(&data).await.expect("store");
-    store
-        .put_user(
-            "rita",
-            Role::Reviewer,
-            &hash_password("rita-reviews-all-day").expect("hash"),
-            "test",
-        )
-        .await
-        .expect("user");
+    common::put_users(&store, [("rita", "rita-reviews-all-day", Role::Reviewer)]).await;
     let now = Utc::now();
     let h = |hours: i64| now - chrono::Duration::hours(hours);
     let ms = |t: chrono::DateTime<Utc>, d: i64| t + chrono::Duration::milliseconds(d);
@@ -684,7 +533,7 @@ async fn reviewer_filters_sees_the_signal_timeline_and_the_history() {
         .decide(&fv, "rita", Decision::Reject, "signal_not_red", "amber")
         .await
         .expect("decide");
-    let mut served = Served::start(&store, &data, SITE2).await;
+    let mut served = common::Server::start(&store, &data, &site2(), ServerConfig::default()).await;
     let (_browser, mut cdp) = logged_in(&served.base, "rita", "rita-reviews-all-day").await;
     let want = |ids: &[&String]| {
         serde_json::to_string(&ids.iter().map(|s| s.as_str()).collect::<Vec<_>>()).expect("json")
@@ -852,19 +701,16 @@ async fn reviewer_filters_sees_the_signal_timeline_and_the_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_user_sees_health_previews_and_saves_a_threshold() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = DataDir::new(dir.path().join("data"));
-    data.create().expect("data");
+    let (_dir, data) = common::temp_data();
     let store = Store::open_data_dir(&data).await.expect("store");
-    for (name, role, pw) in [
-        ("otto", Role::Ops, "otto-tunes-the-cameras"),
-        ("rita", Role::Reviewer, "rita-reviews-all-day"),
-    ] {
-        store
-            .put_user(name, role, &hash_password(pw).expect("hash"), "test")
-            .await
-            .expect("user");
-    }
+    common::put_users(
+        &store,
+        [
+            ("otto", "otto-tunes-the-cameras", Role::Ops),
+            ("rita", "rita-reviews-all-day", Role::Reviewer),
+        ],
+    )
+    .await;
     let now = Utc::now();
     // gate-north's no-helmet violations of the last hours: (confidence, status).
     let seeded = [
@@ -912,7 +758,7 @@ async fn ops_user_sees_health_previews_and_saves_a_threshold() {
         vec![],
     )
     .await;
-    let mut served = Served::start(&store, &data, SITE2).await;
+    let mut served = common::Server::start(&store, &data, &site2(), ServerConfig::default()).await;
     let board = served.state.camera_board();
     board.set(
         "gate-north",

@@ -4,49 +4,33 @@
 //! hash) with real files on disk, and a real HTTP client. Every test body
 //! runs on both dialects.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
+use common::{USERS, dual_test};
 use reqwest::StatusCode;
 use roadwarden_evidence::chain::record_hash;
 use roadwarden_evidence::package::{Manifest, PackagedViolation};
-use roadwarden_server::auth::hash_password;
-use roadwarden_server::{AppState, ServerConfig};
+use roadwarden_server::ServerConfig;
 use roadwarden_store::*;
-use roadwarden_types::{CameraId, FrameRole, Violation, ViolationId, ViolationKind};
-use serde_json::{Value, json};
+use roadwarden_types::{FrameRole, Violation, ViolationKind};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-const SITE: &str = r#"
-[[camera]]
-id = "cam-a"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-"#;
+/// cam-a alone.
+fn site() -> String {
+    common::site_toml(&[common::camera_toml("cam-a", None, &[])])
+}
 
 /// A camera id a spreadsheet would run as a command.
 const HOSTILE_CAMERA: &str = "=cmd|' /C calc'!A0";
 /// A reviewer whose name a spreadsheet would read as a formula.
 const HOSTILE_REVIEWER: &str = "@mallory";
 const BASE_S: i64 = 1_780_000_000;
-
-const USERS: [(&str, &str, Role); 3] = [
-    ("rita", "rita-reviews-all-day", Role::Reviewer),
-    ("otto", "otto-tunes-the-cameras", Role::Ops),
-    ("ada", "ada-administers-it-all", Role::Admin),
-];
 
 struct Seeded {
     id: String,
@@ -61,7 +45,7 @@ struct Harness {
     /// cam-a ×4 (no_helmet, t = 0, 60, 120, 180 s), cam-b ×2 (red_light, t = 30, 90 s), the hostile camera ×1 (t = 200 s).
     seeded: Vec<Seeded>,
     pg_name: Option<String>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: common::Server,
     _dir: tempfile::TempDir,
 }
 
@@ -83,15 +67,8 @@ async fn seed(
     with_files: bool,
 ) -> Seeded {
     let v = Violation {
-        id: ViolationId::new(),
-        kind,
-        camera: CameraId::new(camera),
-        track_id: 7,
-        occurred_at: at(at_s),
-        confidence: conf,
-        frames: vec![],
-        signal: vec![],
         thresholds: BTreeMap::from([("class.no_helmet".to_owned(), 0.4)]),
+        ..common::violation(camera, kind, at(at_s), conf)
     };
     let id = v.id.0.to_string();
     let mut files = Vec::new();
@@ -108,58 +85,20 @@ async fn seed(
     for (name, kind, role) in specs {
         // The folder is the test's; the recorder sanitises camera ids the same way.
         let rel = format!("evidence/cam-{}/{id}/{name}", camera.len());
-        let bytes: Vec<u8> = format!("{name} of {id}: ")
-            .bytes()
-            .chain((0..=255u8).cycle().take(2000))
-            .collect();
-        let abs = data.resolve(&rel).expect("inside");
-        std::fs::create_dir_all(abs.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&abs, &bytes).expect("write evidence");
-        evidence.push(EvidenceItem::new(
-            *kind,
-            *role,
-            rel.clone(),
-            hex::encode(Sha256::digest(&bytes)),
-            bytes.len() as u64,
-        ));
+        let bytes = common::evidence_bytes(name, &id, 2000);
+        evidence.push(common::write_evidence(data, &rel, &bytes, *kind, *role));
         files.push((rel, bytes));
     }
-    let out = store
-        .insert(
-            &NewViolation {
-                violation: v,
-                evidence,
-            },
-            record_hash,
-        )
-        .await
-        .expect("insert");
+    let out = common::insert(store, v, evidence, record_hash).await;
     assert!(matches!(out, InsertOutcome::Inserted { .. }), "{out:?}");
     Seeded { id, files }
 }
 
 impl Harness {
     async fn start(dialect: &'static str) -> Harness {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = DataDir::new(dir.path().join("data"));
-        data.create().expect("data dir");
-        let (store, pg_name) = if dialect == "postgres" {
-            let name = format!("rw_export_{}", uuid::Uuid::new_v4().simple());
-            let url = pgadmin::create_database(PG_ADMIN, &name)
-                .await
-                .expect("create pg database");
-            (Store::connect(&url).await.expect("connect pg"), Some(name))
-        } else {
-            (
-                Store::open_data_dir(&data).await.expect("open sqlite"),
-                None,
-            )
-        };
-        assert_eq!(store.dialect(), dialect);
-        for (name, pw, role) in USERS {
-            let h = hash_password(pw).expect("hash");
-            store.put_user(name, role, &h, "test").await.expect("user");
-        }
+        let (dir, data) = common::temp_data();
+        let (store, pg_name) = common::open_store(dialect, &data, "rw_export").await;
+        common::put_users(&store, USERS).await;
         store
             .ensure_user(HOSTILE_REVIEWER, "reviewer")
             .await
@@ -220,34 +159,16 @@ impl Harness {
             .reopen(&seeded[4].id, "ada", "second look")
             .await
             .expect("reopen");
-        let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site config");
-        let state = AppState::new(store.clone(), data.clone(), site, ServerConfig::default())
-            .await
-            .expect("state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            roadwarden_server::serve(listener, state, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
+        let server = common::Server::start(&store, &data, &site(), ServerConfig::default()).await;
+        let http = common::http_client(Duration::from_secs(20), true);
         Harness {
-            base: format!("http://{addr}"),
+            base: server.base.clone(),
             http,
             store,
             data,
             seeded,
             pg_name,
-            shutdown: Some(tx),
+            server,
             _dir: dir,
         }
     }
@@ -258,20 +179,8 @@ impl Harness {
             .iter()
             .find(|(_, _, r)| r.as_str() == role)
             .expect("known role");
-        let r = self
-            .http
-            .post(format!("{}/api/login", self.base))
-            .json(&json!({ "name": name, "password": pw }))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(r.status(), StatusCode::OK, "{role} login");
-        r.headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("cookie")
-            .to_owned()
+        let r = common::login(&self.http, &self.base, name, pw, &format!("{role} login")).await;
+        common::session_cookie(&r)
     }
 
     /// GET `path` (already percent-encoded) with `cookie`: status, content type, body.
@@ -325,15 +234,8 @@ impl Harness {
     }
 
     async fn finish(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        self.store.close().await;
-        if let Some(name) = self.pg_name.take() {
-            pgadmin::drop_database(PG_ADMIN, &name)
-                .await
-                .expect("drop pg database");
-        }
+        self.server.stop();
+        common::close_store(&self.store, self.pg_name.take()).await;
     }
 }
 
@@ -367,25 +269,6 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
         "the CSV ends with a line end"
     );
     rows
-}
-
-macro_rules! dual_test {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let h = super::Harness::start("sqlite").await;
-                super::$name(&h).await;
-                h.finish().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let h = super::Harness::start("postgres").await;
-                super::$name(&h).await;
-                h.finish().await;
-            }
-        }
-    };
 }
 
 fn ids(rows: &[Vec<String>]) -> Vec<&str> {

@@ -4,52 +4,23 @@
 //! review statuses give exact kept/dropped counts; bad values and look-backs
 //! are refused with 400, reviewers with 403.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::StatusCode;
-use roadwarden_server::auth::hash_password;
-use roadwarden_server::{AppState, ServerConfig};
+use roadwarden_server::ServerConfig;
 use roadwarden_store::*;
-use roadwarden_types::{CameraId, Violation, ViolationId, ViolationKind};
+use roadwarden_types::{Violation, ViolationKind};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-const SITE: &str = r#"
-[[camera]]
-id = "cam-a"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-[camera.thresholds]
-no_helmet = 0.4
-
-[[camera]]
-id = "cam-b"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-"#;
-
-fn hasher(f: &ChainFields) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(f).expect("serialize")))
+/// cam-a (no_helmet at 0.4) and cam-b.
+fn site() -> String {
+    common::site_toml(&[
+        common::camera_toml("cam-a", None, &[("no_helmet", 0.4)]),
+        common::camera_toml("cam-b", None, &[]),
+    ])
 }
 
 /// (camera, kind, hours ago, confidence, status)
@@ -87,60 +58,33 @@ struct Harness {
     http: reqwest::Client,
     store: Store,
     pg_name: Option<String>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: common::Server,
     _dir: tempfile::TempDir,
+}
+
+fn password(name: &str) -> String {
+    format!("{name}-has-a-long-password")
 }
 
 impl Harness {
     async fn start(dialect: &str) -> Harness {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = DataDir::new(dir.path().join("data"));
-        data.create().expect("data dir");
-        let (store, pg_name) = if dialect == "postgres" {
-            let name = format!("rw_preview_{}", uuid::Uuid::new_v4().simple());
-            let url = pgadmin::create_database(PG_ADMIN, &name)
-                .await
-                .expect("create pg database (PostgreSQL at 127.0.0.1:5432)");
-            (Store::connect(&url).await.expect("connect pg"), Some(name))
-        } else {
-            (Store::open_data_dir(&data).await.expect("sqlite"), None)
-        };
-        assert_eq!(store.dialect(), dialect);
+        let (dir, data) = common::temp_data();
+        let (store, pg_name) = common::open_store(dialect, &data, "rw_preview").await;
         for (name, role) in [
             ("rita", Role::Reviewer),
             ("otto", Role::Ops),
             ("ada", Role::Admin),
         ] {
-            let pw = format!("{name}-has-a-long-password");
-            store
-                .put_user(name, role, &hash_password(&pw).expect("hash"), "test")
-                .await
-                .expect("user");
+            common::put_users(&store, [(name, password(name).as_str(), role)]).await;
         }
         let now = Utc::now();
         for (i, (camera, kind, hours, conf, status)) in SEED.iter().enumerate() {
             let v = Violation {
-                id: ViolationId::new(),
-                kind: *kind,
-                camera: CameraId::new(*camera),
                 track_id: i as u64,
-                occurred_at: now - chrono::Duration::hours(*hours),
-                confidence: *conf,
-                frames: vec![],
-                signal: vec![],
-                thresholds: BTreeMap::new(),
+                ..common::violation(camera, *kind, now - chrono::Duration::hours(*hours), *conf)
             };
             let id = v.id.0.to_string();
-            store
-                .insert(
-                    &NewViolation {
-                        violation: v,
-                        evidence: vec![],
-                    },
-                    hasher,
-                )
-                .await
-                .expect("insert");
+            common::insert(&store, v, vec![], common::hasher).await;
             let decision = match status {
                 Status::Pending => continue,
                 Status::Confirmed => (Decision::Confirm, ""),
@@ -151,49 +95,29 @@ impl Harness {
                 .await
                 .expect("decide");
         }
-        let site = roadwarden_rules::SiteConfig::parse(SITE).expect("site");
-        let state = AppState::new(store.clone(), data, site, ServerConfig::default())
-            .await
-            .expect("state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(roadwarden_server::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
+        let server = common::Server::start(&store, &data, &site(), ServerConfig::default()).await;
+        let http = common::http_client(Duration::from_secs(20), true);
         Harness {
-            base,
+            base: server.base.clone(),
             http,
             store,
             pg_name,
-            stop: Some(stop),
+            server,
             _dir: dir,
         }
     }
 
     /// A session cookie and CSRF token for `name`.
     async fn login(&self, name: &str) -> (String, String) {
-        let r = self
-            .http
-            .post(format!("{}/api/login", self.base))
-            .json(&json!({ "name": name, "password": format!("{name}-has-a-long-password") }))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(r.status(), StatusCode::OK, "{name} logs in");
-        let cookie = r.headers()["set-cookie"]
-            .to_str()
-            .expect("ascii")
-            .split(';')
-            .next()
-            .expect("pair")
-            .to_owned();
+        let r = common::login(
+            &self.http,
+            &self.base,
+            name,
+            &password(name),
+            &format!("{name} logs in"),
+        )
+        .await;
+        let cookie = common::session_cookie(&r);
         let body: Value = r.json().await.expect("json");
         (
             cookie,
@@ -212,15 +136,8 @@ impl Harness {
     }
 
     async fn finish(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.store.close().await;
-        if let Some(name) = self.pg_name.take() {
-            pgadmin::drop_database(PG_ADMIN, &name)
-                .await
-                .expect("drop pg database");
-        }
+        self.server.stop();
+        common::close_store(&self.store, self.pg_name.take()).await;
     }
 }
 

@@ -5,16 +5,17 @@
 //! A receiver that never accepts gets a bounded number of attempts per event.
 //! And a real threshold change over the API reaches the webhook.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
-use roadwarden_server::auth::hash_password;
 use roadwarden_server::webhook::{self, WebhookConfig};
-use roadwarden_server::{AppState, Event, ServerConfig};
-use roadwarden_store::{DataDir, Role, Store};
+use roadwarden_server::{Event, ServerConfig};
+use roadwarden_store::{Role, Store};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::broadcast;
@@ -240,59 +241,23 @@ async fn attempts_are_bounded_and_unsigned_without_a_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_threshold_change_over_the_api_reaches_the_webhook() {
     let (url, seen) = receiver(0).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = DataDir::new(dir.path().join("data"));
-    data.create().expect("data");
+    let (dir, data) = common::temp_data();
     let store = Store::open_data_dir(&data).await.expect("store");
-    store
-        .put_user(
-            "otto",
-            Role::Ops,
-            &hash_password("otto-tunes-the-cameras").expect("hash"),
-            "test",
-        )
-        .await
-        .expect("user");
-    let site = roadwarden_rules::SiteConfig::parse(
-        r#"
-[[camera]]
-id = "gate-north"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-[camera.thresholds]
-no_helmet = 0.5
-"#,
-    )
-    .expect("site");
-    let state = AppState::new(store.clone(), data, site, ServerConfig::default())
-        .await
-        .expect("state");
+    common::put_users(&store, [("otto", "otto-tunes-the-cameras", Role::Ops)]).await;
+    let site = common::site_toml(&[common::camera_toml(
+        "gate-north",
+        None,
+        &[("no_helmet", 0.5)],
+    )]);
+    let mut server = common::Server::start(&store, &data, &site, ServerConfig::default()).await;
     let secret_file = dir.path().join("webhook.secret");
     std::fs::write(&secret_file, [SECRET, b"\n"].concat()).expect("secret file");
     let cfg = fast(&url)
         .with_secret_file(&secret_file)
         .expect("secret file");
-    tokio::spawn(webhook::publish_events(cfg, state.events()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(roadwarden_server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    tokio::spawn(webhook::publish_events(cfg, server.state.events()));
+    let base = server.base.clone();
+    let http = common::http_client(Duration::from_secs(10), true);
     let token = roadwarden_server::auth::new_bearer_token();
     let otto = store.user_by_name("otto").await.expect("q").expect("otto");
     store
@@ -360,6 +325,6 @@ no_helmet = 0.5
             "`{k}` is not documented"
         );
     }
-    let _ = stop.send(());
+    server.stop();
     store.close().await;
 }
