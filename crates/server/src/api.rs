@@ -462,6 +462,26 @@ pub(crate) async fn cameras(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "cameras": list }))
 }
 
+/// The `{class}` path segment of the threshold endpoints as a class role (`other` is no threshold).
+pub(crate) fn class_role(class: &str) -> Result<roadwarden_types::ClassRole, ApiError> {
+    use roadwarden_types::ClassRole;
+    ClassRole::ALL
+        .into_iter()
+        .find(|r| r.as_str() == class && *r != ClassRole::Other)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ClassRole::ALL
+                .iter()
+                .filter(|r| **r != ClassRole::Other)
+                .map(|r| r.as_str())
+                .collect();
+            ApiError::bad_request(format!(
+                "unknown class `{}` (expected one of {})",
+                class.escape_debug(),
+                names.join(", ")
+            ))
+        })
+}
+
 /// The camera's config in the site in force, or 404.
 pub(crate) fn known_camera(
     state: &AppState,
@@ -532,21 +552,7 @@ pub(crate) async fn put_threshold(
     let Path((camera, class)) = path?;
     known_camera(&state, &camera)?;
     let Json(body) = body?;
-    let role = roadwarden_types::ClassRole::ALL
-        .into_iter()
-        .find(|r| r.as_str() == class && *r != roadwarden_types::ClassRole::Other)
-        .ok_or_else(|| {
-            let names: Vec<&str> = roadwarden_types::ClassRole::ALL
-                .iter()
-                .filter(|r| **r != roadwarden_types::ClassRole::Other)
-                .map(|r| r.as_str())
-                .collect();
-            ApiError::bad_request(format!(
-                "unknown class `{}` (expected one of {})",
-                class.escape_debug(),
-                names.join(", ")
-            ))
-        })?;
+    let role = class_role(&class)?;
     if !body.value.is_finite() || !THRESHOLD_RANGE.contains(&body.value) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

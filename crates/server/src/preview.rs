@@ -59,21 +59,7 @@ pub(crate) async fn preview(
     p.require(&[Role::Ops, Role::Admin], "previewing a threshold")?;
     let Path((camera, class)) = path?;
     crate::api::known_camera(&state, &camera)?;
-    let role = ClassRole::ALL
-        .into_iter()
-        .find(|r| r.as_str() == class && *r != ClassRole::Other)
-        .ok_or_else(|| {
-            let names: Vec<&str> = ClassRole::ALL
-                .iter()
-                .filter(|r| **r != ClassRole::Other)
-                .map(|r| r.as_str())
-                .collect();
-            ApiError::bad_request(format!(
-                "unknown class `{}` (expected one of {})",
-                class.escape_debug(),
-                names.join(", ")
-            ))
-        })?;
+    let role = crate::api::class_role(&class)?;
     let Query(q) = q?;
     let range = format!("{}..={}", THRESHOLD_RANGE.start(), THRESHOLD_RANGE.end());
     let value: f64 = q
