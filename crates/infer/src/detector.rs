@@ -26,6 +26,10 @@ pub enum InputShape {
     /// square otherwise.
     #[default]
     Rect,
+    /// Rect, fitted into `width` x `height` instead of the manifest's size (a crop
+    /// run at the scale of the whole frame); only for models with dynamic height
+    /// and width, the manifest's square otherwise.
+    RectWithin { width: u32, height: u32 },
 }
 
 /// Which scores make a detection.
@@ -350,15 +354,15 @@ impl Detector {
 
     /// Where a `width` x `height` source lands in the network input.
     pub fn letterbox(&self, width: u32, height: u32, shape: InputShape) -> Letterbox {
-        let auto = (shape == InputShape::Rect && self.dynamic_size).then_some(self.stride);
-        Letterbox::for_spec(
-            &self.manifest.input,
-            width,
-            height,
-            self.width,
-            self.height,
-            auto,
-        )
+        let (auto, w, h) = match shape {
+            InputShape::Rect if self.dynamic_size => (Some(self.stride), self.width, self.height),
+            InputShape::RectWithin {
+                width: w,
+                height: h,
+            } if self.dynamic_size => (Some(self.stride), w.max(1), h.max(1)),
+            _ => (None, self.width, self.height),
+        };
+        Letterbox::for_spec(&self.manifest.input, width, height, w, h, auto)
     }
 
     pub fn detect(
@@ -515,6 +519,13 @@ fn open_session(
     });
     builder = builder
         .with_intra_threads(threads)
+        .map_err(|e| not_onnx(e.to_string()))?;
+    // No spinning: a pipeline runs two sessions (helmet and two-wheeler models), and several cameras
+    // more, on the same cores; a pool spinning after its run took the cores from the next session's.
+    // Measured (benches/RESULTS.md, 2 cores): the helmet model on a 352x160 crop after a FastestDet run
+    // took 107 ms with spinning and 61 ms without.
+    builder = builder
+        .with_intra_op_spinning(false)
         .map_err(|e| not_onnx(e.to_string()))?;
     let mut provider = cfg.provider;
     let unavailable = |name: &str| InferError::ProviderUnavailable {

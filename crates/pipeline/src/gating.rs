@@ -229,21 +229,32 @@ impl MotionGate {
     }
 }
 
-/// The crop a detector gets under `roi_crop`, and the letterbox target (width, height) that runs it at the
-/// whole frame's scale; `None` when the model's input size is fixed (a crop would cost it the same work)
-/// or the crop would be the whole frame.
-pub fn detector_crop(det: &Detector, config: &CameraConfig) -> Option<(CropRect, (u32, u32))> {
-    if !(config.gating.roi_crop && det.has_dynamic_size()) {
+/// The scale a dynamic-size detector runs a `frame`-sized image at (its rect letterbox), and the crop
+/// alignment in frame pixels that keeps a crop's network input on the model stride; `None` when the
+/// model's input size is fixed (a crop would cost it the same work) or the scale is degenerate.
+pub fn crop_scale(det: &Detector, frame: [u32; 2]) -> Option<(f32, u32)> {
+    if !det.has_dynamic_size() {
         return None;
     }
-    let [w, h] = config.frame;
+    let [w, h] = frame;
     let full = det.letterbox(w, h, InputShape::Rect);
     let scale = full.inner_width as f32 / w.max(1) as f32;
     if !(scale.is_finite() && scale > 0.0) {
         return None;
     }
     let stride = det.manifest().input.stride.unwrap_or(32).max(1);
-    let align = (stride as f32 / scale).ceil() as u32;
+    Some((scale, (stride as f32 / scale).ceil() as u32))
+}
+
+/// The crop a detector gets under `roi_crop`, and the letterbox target (width, height) that runs it at the
+/// whole frame's scale; `None` when the model's input size is fixed (a crop would cost it the same work)
+/// or the crop would be the whole frame.
+pub fn detector_crop(det: &Detector, config: &CameraConfig) -> Option<(CropRect, (u32, u32))> {
+    if !config.gating.roi_crop {
+        return None;
+    }
+    let (scale, align) = crop_scale(det, config.frame)?;
+    let stride = det.manifest().input.stride.unwrap_or(32).max(1);
     let crop = CropRect::around(
         &RuleRegion::for_camera(config).bounds(),
         config.frame,
@@ -258,6 +269,84 @@ pub fn detector_crop(det: &Detector, config: &CameraConfig) -> Option<(CropRect,
             .next_multiple_of(stride)
     };
     Some((crop, (target(crop.width), target(crop.height))))
+}
+
+/// Where the helmet model looks on one analysed frame under `gating.follow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// The whole area (the rule-region crop, or the frame): new heads are found here.
+    Scan,
+    /// Only this rectangle of it, around the heads being followed.
+    Around(CropRect),
+    /// Nowhere: no head to follow and no scan due.
+    Nothing,
+}
+
+/// `gating.follow`: a scan of the whole area every `scan_every` analysed frames, and in between only
+/// the rectangle around the followed heads' predicted boxes, each grown by `margin` pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Follow {
+    scan_every: u32,
+    margin: f32,
+    frames: u64,
+}
+
+impl Follow {
+    pub fn new(scan_every: u32, margin: f32) -> Follow {
+        Follow {
+            scan_every: scan_every.max(1),
+            margin: margin.max(0.0),
+            frames: 0,
+        }
+    }
+
+    /// The look for the next analysed frame: `area` is what a scan covers (aligned to `align`, as
+    /// [`CropRect::around`] aligns), `expected` the followed heads' predicted boxes in frame pixels.
+    /// The first frame scans.
+    pub fn plan(
+        &mut self,
+        area: &CropRect,
+        expected: &[BBox],
+        frame: [u32; 2],
+        align: u32,
+    ) -> Look {
+        let n = self.frames;
+        self.frames += 1;
+        if n.is_multiple_of(u64::from(self.scan_every)) {
+            return Look::Scan;
+        }
+        let (ax2, ay2) = ((area.x + area.width) as f32, (area.y + area.height) as f32);
+        let m = self.margin;
+        let union = expected
+            .iter()
+            .filter(|b| b.x2 + m > area.x as f32 && b.x1 - m < ax2)
+            .filter(|b| b.y2 + m > area.y as f32 && b.y1 - m < ay2)
+            .map(|b| BBox::new(b.x1 - m, b.y1 - m, b.x2 + m, b.y2 + m))
+            .reduce(|a, b| {
+                BBox::new(
+                    a.x1.min(b.x1),
+                    a.y1.min(b.y1),
+                    a.x2.max(b.x2),
+                    a.y2.max(b.y2),
+                )
+            });
+        let Some(u) = union else {
+            return Look::Nothing;
+        };
+        let c = CropRect::around(&u, frame, align);
+        let (x, y) = (c.x.max(area.x), c.y.max(area.y));
+        let x2 = (c.x + c.width).min(area.x + area.width);
+        let y2 = (c.y + c.height).min(area.y + area.height);
+        if x2 <= x + 1 || y2 <= y + 1 {
+            return Look::Nothing;
+        }
+        Look::Around(CropRect {
+            x,
+            y,
+            width: x2 - x,
+            height: y2 - y,
+        })
+    }
 }
 
 /// A camera's motion gate: its background model over the rule region and the hangover.
@@ -459,6 +548,53 @@ margin_px = 50.0
         .unwrap();
         let cn = c.view(&nv12).unwrap();
         assert_eq!(cn.row(1, 0), &uv[10..14]);
+    }
+
+    #[test]
+    fn follow_scans_every_k_frames_and_looks_around_the_heads_in_between() {
+        let area = CropRect {
+            x: 256,
+            y: 0,
+            width: 352,
+            height: 384,
+        };
+        let mut f = Follow::new(3, 16.0);
+        let head = BBox::new(300.0, 60.0, 340.0, 100.0);
+        let far = BBox::new(10.0, 60.0, 40.0, 100.0); // outside the area: not followed
+        assert_eq!(
+            f.plan(&area, &[head], [640, 384], 32),
+            Look::Scan,
+            "first frame"
+        );
+        // 284..356 x 44..116, aligned to 32 and clipped to the area.
+        let around = CropRect {
+            x: 256,
+            y: 32,
+            width: 128,
+            height: 96,
+        };
+        assert_eq!(
+            f.plan(&area, &[head, far], [640, 384], 32),
+            Look::Around(around)
+        );
+        assert_eq!(f.plan(&area, &[far], [640, 384], 32), Look::Nothing);
+        assert_eq!(
+            f.plan(&area, &[], [640, 384], 32),
+            Look::Scan,
+            "every third frame"
+        );
+        // Two heads: one rectangle around both.
+        let other = BBox::new(500.0, 200.0, 530.0, 230.0);
+        match f.plan(&area, &[head, other], [640, 384], 32) {
+            Look::Around(c) => assert_eq!(
+                (c.x, c.y, c.x + c.width, c.y + c.height),
+                (256, 32, 576, 256)
+            ),
+            l => panic!("{l:?}"),
+        }
+        // Scanning every frame is the ROI crop alone.
+        let mut every = Follow::new(1, 16.0);
+        assert!((0..4).all(|_| every.plan(&area, &[head], [640, 384], 32) == Look::Scan));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use roadwarden_imaging::{BgrImage, LampClassifier};
-use roadwarden_infer::{DetectOptions, Detector, Runtime, ScoreMode};
+use roadwarden_infer::{DetectOptions, Detector, InputShape, Runtime, ScoreMode};
 use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
 use roadwarden_rules::{
     CameraConfig, CameraRules, ClassThreshold, FrameObservation, SignalSource, TrackedObject,
@@ -15,7 +15,7 @@ use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Viola
 
 use crate::PipelineError;
 use crate::frames::{FrameRing, ViolationFrames};
-use crate::gating::{CropRect, MotionGating, detector_crop};
+use crate::gating::{CropRect, Follow, Look, MotionGating, crop_scale, detector_crop};
 
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
 const HEAD_DETECT_FLOOR: f32 = 0.1;
@@ -41,7 +41,8 @@ pub struct FrameReport {
     /// Motion gating skipped the detectors on this frame (nothing moved in the rule region): the
     /// trackers coasted and the signal and rules still saw it.
     pub gated: bool,
-    /// Network input (width, height) of the helmet detector on this frame (`None` when gated).
+    /// Network input (width, height) of the helmet detector on this frame (`None` when gated, or when
+    /// `gating.follow` had no head to follow on a frame that was not a scan).
     pub helmet_input: Option<(u32, u32)>,
     /// Network input of the two-wheeler detector (`None` when gated or without one).
     pub two_wheeler_input: Option<(u32, u32)>,
@@ -73,6 +74,17 @@ pub struct CameraPipeline {
     motion: Option<MotionGating>,
     helmet_crop: Option<CropRect>,
     wheel_crop: Option<CropRect>,
+    /// `gating.follow`: the helmet model's scan/follow plan (dynamic-size helmet models only).
+    follow: Option<Following>,
+}
+
+/// `gating.follow` state: the plan, the area a scan covers, and the scale and crop alignment of the
+/// helmet model on the whole frame.
+struct Following {
+    plan: Follow,
+    area: CropRect,
+    scale: f32,
+    align: u32,
 }
 
 /// `det` again, with the letterbox target that runs `config`'s ROI crop at the whole frame's scale, and
@@ -147,11 +159,10 @@ impl CameraPipeline {
     /// class; the two-wheeler model a `two_wheeler` one).
     pub fn new(config: &CameraConfig, runtime: &Runtime) -> Result<CameraPipeline, PipelineError> {
         config.validate()?;
-        let (helmet, helmet_crop) = with_crop(
-            Detector::load(&config.models.helmet, runtime)?,
-            config,
-            runtime,
-        )?;
+        let helmet = Detector::load(&config.models.helmet, runtime)?;
+        // The helmet model's scale on the whole frame, before an ROI crop replaces its input size.
+        let helmet_scale = crop_scale(&helmet, config.frame);
+        let (helmet, helmet_crop) = with_crop(helmet, config, runtime)?;
         let Some((nh, nh_name)) = class_of_role(&helmet, ClassRole::NoHelmet) else {
             return Err(camera_err(
                 config,
@@ -189,6 +200,34 @@ impl CameraPipeline {
             tw_threshold = Some(value);
             tw_class = Some(ClassThreshold { name, value });
         }
+        let follow = match (config.gating.follow, helmet_scale) {
+            (true, Some((scale, align))) => {
+                let [w, h] = config.frame;
+                Some(Following {
+                    plan: Follow::new(
+                        config.gating.follow_scan_frames,
+                        config.gating.follow_margin_px,
+                    ),
+                    area: helmet_crop.unwrap_or(CropRect {
+                        x: 0,
+                        y: 0,
+                        width: w & !1,
+                        height: h & !1,
+                    }),
+                    scale,
+                    align,
+                })
+            }
+            (true, None) => {
+                tracing::warn!(
+                    camera = %config.id,
+                    model = %config.models.helmet.display(),
+                    "gating.follow is on but the helmet model's input size is fixed: it keeps the whole frame"
+                );
+                None
+            }
+            (false, _) => None,
+        };
         let tracker_config = TrackerConfig {
             frame_rate: config.analysis_fps,
             ..config.tracker.clone()
@@ -209,6 +248,7 @@ impl CameraPipeline {
             motion: MotionGating::for_camera(config)?,
             helmet_crop,
             wheel_crop,
+            follow,
         })
     }
 
@@ -302,14 +342,45 @@ impl CameraPipeline {
             ..DetectOptions::default()
         };
         let camera = self.config.id.as_str();
-        let (heads, helmet_input) = detect_in(
-            camera,
-            &mut self.helmet,
-            image,
-            self.helmet_crop.as_ref(),
-            &opts,
-        )?;
         let k = self.config.track_box_scale;
+        let look = match &mut self.follow {
+            Some(f) => {
+                let expected: Vec<BBox> = self
+                    .head_tracker
+                    .predicted()
+                    .into_iter()
+                    .map(|(_, _, b)| scale_box(&b, 1.0 / k))
+                    .collect();
+                f.plan.plan(&f.area, &expected, self.config.frame, f.align)
+            }
+            None => Look::Scan,
+        };
+        let (heads, helmet_input) = match look {
+            Look::Scan => {
+                let (d, input) = detect_in(
+                    camera,
+                    &mut self.helmet,
+                    image,
+                    self.helmet_crop.as_ref(),
+                    &opts,
+                )?;
+                (d, Some(input))
+            }
+            Look::Around(c) => {
+                let scale = self.follow.as_ref().map_or(1.0, |f| f.scale);
+                let target = |v: u32| ((v as f32 * scale).round() as u32).max(1);
+                let around = DetectOptions {
+                    shape: InputShape::RectWithin {
+                        width: target(c.width),
+                        height: target(c.height),
+                    },
+                    ..opts
+                };
+                let (d, input) = detect_in(camera, &mut self.helmet, image, Some(&c), &around)?;
+                (d, Some(input))
+            }
+            Look::Nothing => (Vec::new(), None),
+        };
         let buffered: Vec<Detection> = heads
             .iter()
             .map(|d| Detection {
@@ -371,7 +442,7 @@ impl CameraPipeline {
             two_wheelers: obs.two_wheelers,
             violations,
             gated: false,
-            helmet_input: Some(helmet_input),
+            helmet_input,
             two_wheeler_input,
         })
     }

@@ -9,16 +9,19 @@
 //! too) and a rider whose two-wheeler FastestDet finds in too few frames, a new track each time, for
 //! its head to count as on one (scene 3, actor 4).
 //!
-//! Gating (issue 7): each scene's video is analysed a second time with `[camera.gating]` motion = true and
-//! roi_crop = true (the defaults otherwise: margin 160 px). Per rule, the gated run must find at least the
-//! ungated run's true positives with no more false positives. Work is counted, not timed: the sum over
-//! analysed frames of each detector's network input area. The helmet model is the pipeline's cost
-//! (FastestDet, a 1 MB model whose fixed 352x352 input keeps the whole frame, costs a small fraction of it). Measured
-//! 2026-12-01 16:18: no_helmet tp 9 fp 0, red_light tp 10 fp 0 gated (ungated 9 / 0 and 9 / 0); the
-//! helmet model runs on a 352x384 crop instead of 640x384, and motion gating skips no frame (a rider
-//! is in the region nearly all the time in these scenes): 1.82x less helmet work, NOT the issue's 3x.
-//! Narrower regions (margin 96: 224x384, 2.86x; 128: 288x384, 2.22x) lost a violation or added a
-//! false alarm, so this test pins 1.8x.
+//! Gating (issue 7): each scene's video is analysed a second time with `[camera.gating]` motion, roi_crop
+//! and follow on (the defaults otherwise: margin 160 px; follow margin 48 px, a scan of the whole region
+//! every 6th analysed frame). Per rule, the gated run must find at least the ungated run's true positives
+//! with no more false positives. Work is counted, not timed: the sum over analysed frames of the helmet
+//! model's network input area (FastestDet, a 1 MB model whose fixed 352x352 input keeps the whole frame,
+//! costs a small fraction of it: 6 ms against the helmet model's 240 ms at 640x384 here). Measured
+//! 2026-12-01 20:15: no_helmet tp 9 fp 0, red_light tp 10 fp 0 gated (ungated 9 / 0 and 9 / 0); motion
+//! gating skips no frame (a rider is in the region nearly all the time in these scenes), the region crop
+//! alone gives 1.82x (352x384 instead of 640x384), following the heads between scans 3.97x. `roadwarden
+//! bench SCENE --config examples/site.toml --gating` times the same (benches/RESULTS.md).
+//!
+//! The fast model (issue 7's comparison with ultralytics: the INT8 file at a 512 input) runs on the same
+//! frames and must find no fewer true violations than the float model at precision >= 0.9.
 
 use std::path::PathBuf;
 
@@ -85,7 +88,9 @@ fn analyse(camera: &CameraConfig, rt: &Runtime, video: &std::path::Path) -> (Vec
                 .map(|(w, h)| w as u64 * h as u64)
                 .unwrap_or(0);
             work.all_px += r.inference_pixels();
-            assert_eq!(r.gated, r.helmet_input.is_none(), "frame {}", r.frame_index);
+            if r.gated {
+                assert!(r.helmet_input.is_none(), "frame {}", r.frame_index);
+            }
         },
         || false,
     )
@@ -112,6 +117,12 @@ fn generated_scenes_reach_the_pinned_precision_and_recall() {
     let mut gated_camera = camera.clone();
     gated_camera.gating.motion = true;
     gated_camera.gating.roi_crop = true;
+    gated_camera.gating.follow = true;
+    // Issue 7's fast model: the INT8 file at a 512 input (a 640x384 scene runs at 512x320), which the
+    // ultralytics comparison in benches/RESULTS.md uses; it must find no fewer true violations.
+    let mut fast_camera = camera.clone();
+    fast_camera.models.helmet = root().join("models/helmet-yolov12m-int8-512.toml");
+    let mut fast_totals = [RuleScore::default(), RuleScore::default()];
     let (mut work, mut gated_work) = (Work::default(), Work::default());
     let mut expected = 0;
     let (mut stoppers, mut green_crossers, mut pedestrians, mut helmets) = (0, 0, 0, 0);
@@ -163,6 +174,16 @@ fn generated_scenes_reach_the_pinned_precision_and_recall() {
         add(&mut gated_totals[0], &g.per_rule[&ViolationKind::NoHelmet]);
         add(&mut gated_totals[1], &g.per_rule[&ViolationKind::RedLight]);
         check_evidence(&gated, camera.id.as_str());
+        // The same frames with the fast model.
+        let (fast, fw) = analyse(&fast_camera, &rt, &video);
+        let f = score(&truth, &fast);
+        eprintln!(
+            "scene {n} fast model: helmet input px {} (float {}): {:?}\n  misses {:?}\n  false alarms {:?}",
+            fw.helmet_px, w.helmet_px, f.per_rule, f.misses, f.false_alarms
+        );
+        add(&mut fast_totals[0], &f.per_rule[&ViolationKind::NoHelmet]);
+        add(&mut fast_totals[1], &f.per_rule[&ViolationKind::RedLight]);
+        check_evidence(&fast, camera.id.as_str());
     }
     assert!(expected >= 20, "only {expected} expected violations");
     assert!(
@@ -206,6 +227,28 @@ fn generated_scenes_reach_the_pinned_precision_and_recall() {
             "{name} gated: an offender was reported twice"
         );
     }
+    for ((name, t), f) in ["no_helmet", "red_light"]
+        .iter()
+        .zip(&totals)
+        .zip(&fast_totals)
+    {
+        eprintln!(
+            "{name} fast model: tp {} fp {} fn {} duplicates {} (float tp {} fp {} fn {})",
+            f.tp, f.fp, f.fn_, f.duplicates, t.tp, t.fp, t.fn_
+        );
+        assert!(
+            f.tp >= t.tp,
+            "{name}: the fast model found fewer true violations ({} < {})",
+            f.tp,
+            t.tp
+        );
+        let p = f.tp as f64 / (f.tp + f.fp).max(1) as f64;
+        assert!(p >= 0.9, "{name} fast model: precision {p:.3}");
+        assert_eq!(
+            f.duplicates, 0,
+            "{name} fast model: an offender was reported twice"
+        );
+    }
     let ratio = work.helmet_px as f64 / gated_work.helmet_px.max(1) as f64;
     let all_ratio = work.all_px as f64 / gated_work.all_px.max(1) as f64;
     eprintln!(
@@ -224,7 +267,7 @@ fn generated_scenes_reach_the_pinned_precision_and_recall() {
         "both runs analyse the same frames"
     );
     assert!(
-        ratio >= 1.8,
+        ratio >= 3.0,
         "gated helmet inference work is only {ratio:.2}x less than ungated"
     );
 }

@@ -214,6 +214,17 @@ pub struct GatingConfig {
     /// scenes of crates/pipeline/tests/scenes.rs, 96 and 128 lost a violation or added a false alarm; a
     /// rider needs several analysed frames inside the region for the helmet votes and the crossing).
     pub margin_px: f32,
+    /// Run the helmet model only around the heads it is following: the union of the head tracks' next
+    /// boxes (their Kalman prediction) grown by `follow_margin_px`, inside the rule region (with
+    /// `roi_crop`) or the frame; a frame with no head to follow runs no helmet inference. Every
+    /// `follow_scan_frames`-th analysed frame looks at the whole region (or frame) to find new heads.
+    pub follow: bool,
+    /// Pixels each followed head's predicted box grows by on every side (default 48).
+    pub follow_margin_px: f32,
+    /// One analysed frame in this many scans the whole region for new heads (default 6, at least 1;
+    /// 1 scans every frame, which is `roi_crop` alone). A new head is found within this many analysed
+    /// frames (1.5 s at 4 fps): lower it where riders cross the region faster than that.
+    pub follow_scan_frames: u32,
 }
 
 impl Default for GatingConfig {
@@ -227,6 +238,9 @@ impl Default for GatingConfig {
             motion_var_threshold: 16.0,
             roi_crop: false,
             margin_px: 160.0,
+            follow: false,
+            follow_margin_px: 48.0,
+            follow_scan_frames: 6,
         }
     }
 }
@@ -234,7 +248,7 @@ impl Default for GatingConfig {
 impl GatingConfig {
     /// Whether any gate is on.
     pub fn enabled(&self) -> bool {
-        self.motion || self.roi_crop
+        self.motion || self.roi_crop || self.follow
     }
 
     /// The checks of [`CameraConfig::validate`] for `[camera.gating]`: the key and the reason.
@@ -269,6 +283,18 @@ impl GatingConfig {
             return Err((
                 "gating.margin_px",
                 "must be a non-negative number of pixels".into(),
+            ));
+        }
+        if !(self.follow_margin_px.is_finite() && self.follow_margin_px >= 0.0) {
+            return Err((
+                "gating.follow_margin_px",
+                "must be a non-negative number of pixels".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&self.follow_scan_frames) {
+            return Err((
+                "gating.follow_scan_frames",
+                "must be between 1 and 10000 frames".into(),
             ));
         }
         Ok(())
@@ -607,6 +633,13 @@ rois = [[600.0, 6.0, 632.0, 90.0]]
         assert!(g.motion && g.roi_crop && g.enabled());
         assert_eq!(g.margin_px, 64.0);
         assert_eq!(g.motion_hold_frames, 4, "unset keys keep their defaults");
+        assert!(!g.follow && g.follow_scan_frames == 6 && g.follow_margin_px == 48.0);
+        let follow = format!("{CAMERA}[camera.gating]\nfollow = true\nfollow_scan_frames = 3\n");
+        let g = SiteConfig::parse(&follow).unwrap().cameras[0]
+            .gating
+            .clone();
+        assert!(g.follow && g.enabled() && !g.roi_crop && !g.motion);
+        assert_eq!(g.follow_scan_frames, 3);
     }
 
     #[test]
@@ -635,6 +668,16 @@ rois = [[600.0, 6.0, 632.0, 90.0]]
                 "positive",
             ),
             ("margin_px = -3.0", "gating.margin_px", "non-negative"),
+            (
+                "follow_margin_px = -1.0",
+                "gating.follow_margin_px",
+                "non-negative",
+            ),
+            (
+                "follow_scan_frames = 0",
+                "gating.follow_scan_frames",
+                "between 1",
+            ),
         ] {
             let text = format!("{CAMERA}[camera.gating]\nmotion = true\n{line}\n");
             let msg = SiteConfig::parse(&text).unwrap_err().to_string();

@@ -243,6 +243,23 @@ impl Tracker {
         self.slots.iter().map(|s| &s.track)
     }
 
+    /// Where each live track (tentative, confirmed or lost) is expected in the next frame: its filter
+    /// predicted one step ahead, as the next [`update`](Self::update) will predict it, without changing
+    /// the tracker. For inference that looks only where the objects are going.
+    pub fn predicted(&self) -> Vec<(TrackId, TrackState, BBox)> {
+        self.slots
+            .iter()
+            .map(|s| {
+                let mut kf = s.kf;
+                if !s.is_tracked() {
+                    kf.mean[7] = 0.0;
+                }
+                self.kf.predict(&mut kf);
+                (s.track.id, s.track.state, kf.bbox())
+            })
+            .collect()
+    }
+
     /// Tracks removed during the latest [`update`](Self::update) or [`coast`](Self::coast)
     /// (state [`TrackState::Removed`]), so downstream state keyed by id can be dropped.
     pub fn removed(&self) -> &[Track] {

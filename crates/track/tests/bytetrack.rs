@@ -595,3 +595,32 @@ fn invalid_configs_are_rejected() {
     assert!(Tracker::try_new(bad).is_err());
     assert_eq!(TrackerConfig::default().max_time_lost(), 30);
 }
+
+#[test]
+fn predicted_boxes_lead_a_moving_track_without_changing_the_tracker() {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let rider = |f: usize| det(100.0 + 6.0 * f as f32, 200.0, 40.0, 80.0, 0.9);
+    for f in 0..20 {
+        tracker.update(&[rider(f)]);
+    }
+    let before: Vec<Track> = tracker.tracks().cloned().collect();
+    let p = tracker.predicted();
+    assert_eq!(p.len(), 1);
+    let (id, state, b) = p[0];
+    assert_eq!((id, state), (before[0].id, TrackState::Confirmed));
+    // Next frame's box: where the detection of frame 20 will be, not where frame 19's was.
+    assert!(
+        b.iou(&rider(20).bbox) > 0.9,
+        "{b:?} vs {:?}",
+        rider(20).bbox
+    );
+    assert!(b.iou(&rider(20).bbox) > before[0].bbox.iou(&rider(20).bbox));
+    // Asking twice gives the same, and the next update still matches the same track.
+    assert_eq!(tracker.predicted(), p);
+    assert_eq!(tracker.tracks().cloned().collect::<Vec<_>>().len(), 1);
+    assert_eq!(tracker.update(&[rider(20)])[0].id, id);
+    // Tentative tracks are predicted too (a head seen once is looked for again).
+    tracker.update(&[rider(21), det(400.0, 100.0, 40.0, 80.0, 0.9)]);
+    let states: Vec<TrackState> = tracker.predicted().iter().map(|p| p.1).collect();
+    assert_eq!(states, [TrackState::Confirmed, TrackState::Tentative]);
+}
