@@ -1,8 +1,10 @@
 //! `roadwarden bench`: whole-pipeline throughput on one clip, in one run: decode-only fps (GStreamer, the
 //! media crate), inference-only fps (the same model, input shape and threads, on frames decoded beforehand),
 //! full-pipeline fps (decode → inference → ByteTrack → rules with `--config`) and peak memory, at 1, 2 and 4
-//! cameras. With `--config` naming a camera whose `[camera.gating]` is on, the 1-camera pipeline also runs
-//! with gating off, and both analysed-frame rates are reported (`gating`).
+//! cameras. With `--config` naming a camera whose `[camera.gating]` is on (or with `--gating`), the
+//! pipeline runs are of that gated camera, and one more run (`gating`) takes the clip's frames at the
+//! camera's analysis rate through the gated pipeline and the same camera ungated, interleaved frame by
+//! frame, and reports both analysed-frame rates.
 //!
 //! Thread budget (documented in benches/RESULTS.md): with N cores (`available_parallelism`, or `--threads N`),
 //! each of K cameras gets `max(1, N / K)` ONNX Runtime intra-op threads; the decoder runs on GStreamer's own
