@@ -80,8 +80,10 @@ fn track_options() -> DetectOptions {
     }
 }
 
-/// A decoded frame copied out of GStreamer's buffer, for the inference-only run.
+/// A decoded frame copied out of GStreamer's buffer, for the inference-only and gating runs.
 struct OwnedFrame {
+    index: u64,
+    captured_at: std::time::SystemTime,
     width: u32,
     height: u32,
     format: PixelFormat,
@@ -109,6 +111,8 @@ impl OwnedFrame {
             })
             .collect();
         OwnedFrame {
+            index: frame.index(),
+            captured_at: frame.captured_at(),
             width: img.width(),
             height: img.height(),
             format: img.format(),
@@ -197,50 +201,35 @@ fn gating_interleaved(
     runtime: &Runtime,
     threads: usize,
 ) -> Result<GatingRun> {
-    let queue = Arc::new(FrameQueue::new(4));
-    let sup = CameraSupervisor::start(source(args, "bench-gating", false), queue.clone())?;
     let step = Duration::from_secs_f64(1.0 / gated.analysis_fps.max(0.01));
-    let mut frames: Vec<(u64, std::time::SystemTime, OwnedFrame)> = Vec::new();
     let mut next = Duration::ZERO;
-    while let Some(f) = next_frame(&queue, &sup, Instant::now() + FRAME_WAIT)? {
+    let at_analysis_rate = |f: &Frame| {
         let t = f.pts().unwrap_or(f.timeline());
-        if t >= next {
-            frames.push((f.index(), f.captured_at(), OwnedFrame::copy(&f)));
-            while next <= t {
-                next += step;
-            }
+        let due = t >= next;
+        while next <= t {
+            next += step;
         }
-        if frames.len() >= 1000 {
-            break;
-        }
-    }
-    sup.stop();
-    if frames.is_empty() {
-        bail!("{}: no frames decoded", args.clip.display());
-    }
+        due
+    };
+    let (_, _, frames) = decode_frames(args, "bench-gating", 1000, false, at_analysis_rate)?;
     let mut rt = runtime.clone();
     rt.config.threads = Some(threads);
     let mut off = gated.clone();
     off.gating = GatingConfig::default();
-    let with_model = |c: &CameraConfig| {
-        let mut c = c.clone();
-        c.models.helmet = args.model.clone();
-        c
-    };
-    let mut on = CameraPipeline::new(&with_model(gated), &rt)?;
-    let mut plain = CameraPipeline::new(&with_model(&off), &rt)?;
+    let mut on = CameraPipeline::new(&with_model(gated, &args.model), &rt)?;
+    let mut plain = CameraPipeline::new(&with_model(&off, &args.model), &rt)?;
     let (mut t_on, mut t_off) = (Duration::ZERO, Duration::ZERO);
     let (mut px_on, mut px_off, mut helmet_frames) = (0u64, 0u64, 0usize);
     let px = |r: &roadwarden_pipeline::FrameReport| {
         r.helmet_input.map_or(0, |(w, h)| w as u64 * h as u64)
     };
-    for (i, (index, at, f)) in frames.iter().enumerate() {
+    for (i, f) in frames.iter().enumerate() {
         let view = f.view()?;
         let start = Instant::now();
-        let r = on.process(*index, (*at).into(), &view)?;
+        let r = on.process(f.index, f.captured_at.into(), &view)?;
         let on_time = start.elapsed();
         let start = Instant::now();
-        let r_off = plain.process(*index, (*at).into(), &view)?;
+        let r_off = plain.process(f.index, f.captured_at.into(), &view)?;
         let off_time = start.elapsed();
         if i > 0 {
             // The first frame warms both up.
@@ -329,23 +318,46 @@ const FRAME_WAIT: Duration = Duration::from_secs(60);
 
 /// Decodes the whole clip as fast as possible; keeps copies of the first `keep` frames.
 fn decode_only(args: &BenchArgs, keep: usize) -> Result<(u64, f64, Vec<OwnedFrame>)> {
+    decode_frames(args, "bench-decode", keep, true, |_| true)
+}
+
+/// Decodes the clip into the bounded frame queue, copying out the frames `keep` picks (at most `limit`);
+/// with `whole_clip` it decodes to the end anyway, else it stops at the limit. Returns the frames decoded,
+/// their rate and the copies.
+fn decode_frames(
+    args: &BenchArgs,
+    name: &str,
+    limit: usize,
+    whole_clip: bool,
+    mut keep: impl FnMut(&Frame) -> bool,
+) -> Result<(u64, f64, Vec<OwnedFrame>)> {
     let queue = Arc::new(FrameQueue::new(4));
     let start = Instant::now();
-    let sup = CameraSupervisor::start(source(args, "bench-decode", false), queue.clone())?;
+    let sup = CameraSupervisor::start(source(args, name, false), queue.clone())?;
     let mut kept = Vec::new();
     let mut n = 0u64;
     while let Some(f) = next_frame(&queue, &sup, Instant::now() + FRAME_WAIT)? {
-        if kept.len() < keep {
+        if kept.len() < limit && keep(&f) {
             kept.push(OwnedFrame::copy(&f));
         }
         n += 1;
+        if !whole_clip && kept.len() >= limit {
+            break;
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     sup.stop();
-    if n == 0 {
+    if n == 0 || kept.is_empty() {
         bail!("{}: no frames decoded", args.clip.display());
     }
     Ok((n, n as f64 / secs, kept))
+}
+
+/// `cam` with `model` as its helmet model (the bench's `--model` replaces the site file's).
+fn with_model(cam: &CameraConfig, model: &std::path::Path) -> CameraConfig {
+    let mut cam = cam.clone();
+    cam.models.helmet = model.to_path_buf();
+    cam
 }
 
 /// What one camera runs per frame: detector + tracker, or the whole per-camera pipeline.
@@ -364,11 +376,10 @@ impl Worker {
         runtime: &Runtime,
     ) -> Result<Worker> {
         Ok(match cam {
-            Some(cam) => {
-                let mut cam = cam.clone();
-                cam.models.helmet = model.to_path_buf();
-                Worker::Pipeline(Box::new(CameraPipeline::new(&cam, runtime)?))
-            }
+            Some(cam) => Worker::Pipeline(Box::new(CameraPipeline::new(
+                &with_model(cam, model),
+                runtime,
+            )?)),
             None => Worker::Detect {
                 det: Box::new(Detector::load(model, runtime)?),
                 tracker: Tracker::new(TrackerConfig::default()),

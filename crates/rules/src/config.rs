@@ -269,33 +269,25 @@ impl GatingConfig {
                 "must be at most 10000 frames".into(),
             ));
         }
-        if !(1..=10_000).contains(&self.motion_history) {
-            return Err((
-                "gating.motion_history",
-                "must be between 1 and 10000 frames".into(),
-            ));
-        }
         let v = self.motion_var_threshold;
         if !(v.is_finite() && v > 0.0) {
             return Err(("gating.motion_var_threshold", "must be positive".into()));
         }
-        if !(self.margin_px.is_finite() && self.margin_px >= 0.0) {
-            return Err((
-                "gating.margin_px",
-                "must be a non-negative number of pixels".into(),
-            ));
+        for (key, px) in [
+            ("gating.margin_px", self.margin_px),
+            ("gating.follow_margin_px", self.follow_margin_px),
+        ] {
+            if !(px.is_finite() && px >= 0.0) {
+                return Err((key, "must be a non-negative number of pixels".into()));
+            }
         }
-        if !(self.follow_margin_px.is_finite() && self.follow_margin_px >= 0.0) {
-            return Err((
-                "gating.follow_margin_px",
-                "must be a non-negative number of pixels".into(),
-            ));
-        }
-        if !(1..=10_000).contains(&self.follow_scan_frames) {
-            return Err((
-                "gating.follow_scan_frames",
-                "must be between 1 and 10000 frames".into(),
-            ));
+        for (key, frames) in [
+            ("gating.motion_history", self.motion_history),
+            ("gating.follow_scan_frames", self.follow_scan_frames),
+        ] {
+            if !(1..=10_000).contains(&frames) {
+                return Err((key, "must be between 1 and 10000 frames".into()));
+            }
         }
         Ok(())
     }

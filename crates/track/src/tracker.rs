@@ -249,14 +249,7 @@ impl Tracker {
     pub fn predicted(&self) -> Vec<(TrackId, TrackState, BBox)> {
         self.slots
             .iter()
-            .map(|s| {
-                let mut kf = s.kf;
-                if !s.is_tracked() {
-                    kf.mean[7] = 0.0;
-                }
-                self.kf.predict(&mut kf);
-                (s.track.id, s.track.state, kf.bbox())
-            })
+            .map(|s| (s.track.id, s.track.state, self.next_state(s).bbox()))
             .collect()
     }
 
@@ -410,13 +403,19 @@ impl Tracker {
             .collect()
     }
 
-    fn predict(&mut self, i: usize) {
-        let s = &mut self.slots[i];
+    /// A slot's filter state one step ahead (its own state untouched).
+    fn next_state(&self, s: &Slot) -> KalmanState {
+        let mut kf = s.kf;
         if !s.is_tracked() {
             // As the reference: a lost track's height stops changing.
-            s.kf.mean[7] = 0.0;
+            kf.mean[7] = 0.0;
         }
-        self.kf.predict(&mut s.kf);
+        self.kf.predict(&mut kf);
+        kf
+    }
+
+    fn predict(&mut self, i: usize) {
+        self.slots[i].kf = self.next_state(&self.slots[i]);
     }
 
     /// IoU-based association of the slots `tracks` with the detections `dets` (indices).
