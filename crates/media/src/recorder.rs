@@ -254,15 +254,17 @@ fn write_clip(p: &Pending, reached_end: bool) -> Result<ClipReport, MediaError> 
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| err(format!("cannot start the muxer: {e}")))?;
-        let base = first.buffer.dts_or_pts().unwrap_or(gst::ClockTime::ZERO);
-        for u in units {
+        let stamps = clip_stamps(units.iter().map(|u| Stamp {
+            pts: u.buffer.pts().map(dur),
+            dts: u.buffer.dts().map(dur),
+            timeline: u.timeline,
+        }));
+        for (u, (pts, dts)) in units.iter().zip(stamps) {
             let mut b = u.buffer.copy();
             {
                 let b = b.get_mut().unwrap();
-                let pts = b.pts().map(|t| t.saturating_sub(base));
-                let dts = b.dts().map(|t| t.saturating_sub(base));
-                b.set_pts(pts);
-                b.set_dts(dts);
+                b.set_pts(clock(pts));
+                b.set_dts(dts.map(clock));
             }
             appsrc
                 .push_buffer(b)
@@ -310,4 +312,135 @@ fn write_clip(p: &Pending, reached_end: bool) -> Result<ClipReport, MediaError> 
         requested_end: p.requested.1,
         complete: reached_end && first.timeline <= p.requested.0,
     })
+}
+
+/// What the clip writer knows of one access unit's time.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    pts: Option<Duration>,
+    dts: Option<Duration>,
+    timeline: Duration,
+}
+
+/// The (PTS, DTS) each unit gets in the clip, counted from the first unit's decode time.
+///
+/// The muxer refuses a buffer without a PTS, and an RTP depayloader leaves one out now and then
+/// (seen under CPU load): such a unit is placed by its timeline position, relative to the nearest
+/// earlier unit that has a PTS (or the first later one). A unit's DTS is kept where it has one.
+fn clip_stamps(stamps: impl Iterator<Item = Stamp>) -> Vec<(Duration, Option<Duration>)> {
+    let stamps: Vec<Stamp> = stamps.collect();
+    let mut reference = stamps.iter().find_map(|s| s.pts.map(|p| (p, s.timeline)));
+    let mut filled = Vec::with_capacity(stamps.len());
+    for s in &stamps {
+        let pts = match (s.pts, reference) {
+            (Some(p), _) => {
+                reference = Some((p, s.timeline));
+                p
+            }
+            (None, Some((rp, rt))) if s.timeline >= rt => rp + (s.timeline - rt),
+            (None, Some((rp, rt))) => rp.saturating_sub(rt - s.timeline),
+            (None, None) => s.timeline,
+        };
+        filled.push((pts, s.dts));
+    }
+    let base = filled
+        .first()
+        .map(|&(pts, dts)| dts.unwrap_or(pts))
+        .unwrap_or_default();
+    filled
+        .into_iter()
+        .map(|(pts, dts)| {
+            (
+                pts.saturating_sub(base),
+                dts.map(|d| d.saturating_sub(base)),
+            )
+        })
+        .collect()
+}
+
+fn dur(t: gst::ClockTime) -> Duration {
+    Duration::from_nanos(t.nseconds())
+}
+
+fn clock(d: Duration) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn stamp(pts: Option<u64>, dts: Option<u64>, timeline: u64) -> Stamp {
+        Stamp {
+            pts: pts.map(ms),
+            dts: dts.map(ms),
+            timeline: ms(timeline),
+        }
+    }
+
+    #[test]
+    fn a_unit_without_pts_is_placed_by_its_timeline() {
+        // PTS 5000.. on a timeline that starts at 100; the third unit lost its PTS.
+        let got = clip_stamps(
+            [
+                stamp(Some(5000), None, 100),
+                stamp(Some(5040), None, 140),
+                stamp(None, None, 181),
+                stamp(Some(5120), None, 220),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                (ms(0), None),
+                (ms(40), None),
+                (ms(81), None),
+                (ms(120), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn leading_units_without_pts_take_it_from_a_later_one() {
+        let got = clip_stamps(
+            [
+                stamp(None, None, 100),
+                stamp(Some(5040), None, 140),
+                stamp(Some(5080), None, 180),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(got, vec![(ms(0), None), (ms(40), None), (ms(80), None)]);
+        // No PTS anywhere: the timeline alone.
+        let got = clip_stamps([stamp(None, None, 100), stamp(None, None, 140)].into_iter());
+        assert_eq!(got, vec![(ms(0), None), (ms(40), None)]);
+    }
+
+    #[test]
+    fn reordered_frames_keep_their_decode_times() {
+        // I P B B in decode order: DTS rises, PTS does not; counted from the first DTS.
+        let got = clip_stamps(
+            [
+                stamp(Some(1080), Some(1000), 80),
+                stamp(Some(1200), Some(1040), 200),
+                stamp(Some(1120), Some(1080), 120),
+                stamp(Some(1160), Some(1120), 160),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                (ms(80), Some(ms(0))),
+                (ms(200), Some(ms(40))),
+                (ms(120), Some(ms(80))),
+                (ms(160), Some(ms(120)))
+            ]
+        );
+    }
 }
