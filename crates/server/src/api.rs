@@ -482,6 +482,23 @@ pub(crate) fn class_role(class: &str) -> Result<roadwarden_types::ClassRole, Api
         })
 }
 
+/// A threshold value the camera runners accept: finite and in [`THRESHOLD_RANGE`], else 422
+/// `out_of_range` (the PUT and the preview answer the same for the same number).
+pub(crate) fn threshold_value(value: f64) -> Result<f64, ApiError> {
+    if value.is_finite() && THRESHOLD_RANGE.contains(&value) {
+        return Ok(value);
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "out_of_range",
+        format!(
+            "threshold {value} is outside {}..={}",
+            THRESHOLD_RANGE.start(),
+            THRESHOLD_RANGE.end()
+        ),
+    ))
+}
+
 /// The camera's config in the site in force, or 404.
 pub(crate) fn known_camera(
     state: &AppState,
@@ -553,18 +570,7 @@ pub(crate) async fn put_threshold(
     known_camera(&state, &camera)?;
     let Json(body) = body?;
     let role = class_role(&class)?;
-    if !body.value.is_finite() || !THRESHOLD_RANGE.contains(&body.value) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "out_of_range",
-            format!(
-                "threshold {} is outside {}..={}",
-                body.value,
-                THRESHOLD_RANGE.start(),
-                THRESHOLD_RANGE.end()
-            ),
-        ));
-    }
+    threshold_value(body.value)?;
     let before = state.0.thresholds.borrow().get(&camera, role.as_str());
     let row = state
         .0

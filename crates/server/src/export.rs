@@ -121,8 +121,11 @@ async fn fetch(
 /// as CSV. The first page is read before answering (so a bad filter or an
 /// unreachable store is a proper error); the rest streams, one store page at
 /// a time, so the export's size is bounded by nothing but the store.
+/// Audited as `export_csv` with the filter as asked, before the first byte.
 pub(crate) async fn violations_csv(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    uri: axum::http::Uri,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
@@ -134,6 +137,15 @@ pub(crate) async fn violations_csv(
     }
     let store = state.0.store.clone();
     let (first, next) = fetch(&store, &filter, None).await?;
+    store
+        .audit(
+            &p.user.name,
+            "export_csv",
+            None,
+            None,
+            Some(serde_json::json!({ "query": uri.query().unwrap_or("") }).to_string()),
+        )
+        .await?;
     let mut head = String::new();
     csv_line(&mut head, CSV_HEADER);
     head.push_str(&first);

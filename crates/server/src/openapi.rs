@@ -99,7 +99,8 @@ pub fn document() -> Value {
     let mut export_csv = op(
         "The violations a filter selects, oldest first, as CSV (streamed; every match, no paging): \
          id, camera, kind, occurred_at, confidence, status, reviewed_by, reviewed_at, reason, record_hash, \
-         evidence_count; cells a spreadsheet would run as a formula get a leading apostrophe",
+         evidence_count; cells a spreadsheet would run as a formula get a leading apostrophe. Audited as \
+         `export_csv` with the query",
         auth,
         &[
             ("200", "`text/csv` with a header row"),
@@ -263,10 +264,14 @@ pub fn document() -> Value {
             ),
             (
                 "400",
-                "unknown class, `value` outside the threshold range or `days` outside 1..=365",
+                "unknown class, `value` not a number, or `days` outside 1..=365",
             ),
             ("403", "not ops or admin"),
             ("404", "not configured"),
+            (
+                "422",
+                "`out_of_range`: `value` outside the threshold range (as the PUT answers)",
+            ),
         ],
     );
     preview["parameters"] = json!([

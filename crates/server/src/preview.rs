@@ -68,9 +68,8 @@ pub(crate) async fn preview(
         .ok_or_else(|| ApiError::bad_request(format!("`value` is required ({range})")))?
         .trim()
         .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && THRESHOLD_RANGE.contains(v))
-        .ok_or_else(|| ApiError::bad_request(format!("`value` must be a number in {range}")))?;
+        .map_err(|_| ApiError::bad_request(format!("`value` must be a number in {range}")))
+        .and_then(crate::api::threshold_value)?;
     let days: i64 = match q.days.as_deref() {
         None | Some("") => 30,
         Some(d) => d

@@ -384,6 +384,31 @@ async fn csv_with_filters_has_exactly_the_rows(h: &Harness) {
     }
     let (st, _, _) = h.get(None, "/api/export/violations.csv").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Each export is in the audit log: who, and with which filter.
+    let log = h.store.audit_log(None).await.expect("audit");
+    let exports: Vec<(&str, Value)> = log
+        .iter()
+        .filter(|e| e.1 == "export_csv" && e.2.is_none())
+        .map(|e| {
+            let after = e.4.as_deref().expect("the filter");
+            (e.0.as_str(), serde_json::from_str(after).expect("JSON"))
+        })
+        .collect();
+    let asked: Vec<(&str, Option<&str>)> = exports
+        .iter()
+        .map(|e| (e.0, e.1["query"].as_str()))
+        .collect();
+    assert!(
+        asked.contains(&("rita", Some("camera=cam-a&status=pending"))),
+        "{asked:?}"
+    );
+    assert_eq!(
+        asked[asked.len() - 2..],
+        [
+            ("otto", Some("kind=red_light")),
+            ("ada", Some("kind=red_light"))
+        ]
+    );
 }
 dual_test!(csv_with_filters_has_exactly_the_rows);
 

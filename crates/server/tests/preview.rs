@@ -1,8 +1,9 @@
 //! `GET /api/cameras/{camera}/thresholds/{class}/preview` over real HTTP on
 //! a real store (an SQLite file, and a PostgreSQL database of its own at
 //! 127.0.0.1:5432): violations seeded with known confidences, times and
-//! review statuses give exact kept/dropped counts; bad values and look-backs
-//! are refused with 400, reviewers with 403.
+//! review statuses give exact kept/dropped counts; a number no threshold can
+//! take is refused with 422 as the PUT refuses it, other bad values and
+//! look-backs with 400, reviewers with 403.
 
 mod common;
 
@@ -236,15 +237,25 @@ async fn preview_counts(h: &Harness) {
     assert_eq!((s, b["days"].as_i64()), (StatusCode::OK, Some(30)));
     assert_eq!(counts(&b["kept"]), [4, 2, 1, 1]);
 
-    // Bad values and look-backs: 400.
+    // A number no threshold can take: 422 out_of_range, the PUT's answer.
     for q in [
         "value=0.04&days=30",
         "value=0.96&days=30",
         "value=-1",
-        "value=abc",
         "value=NaN",
         "value=inf",
-        "days=30",
+    ] {
+        let path = format!("/api/cameras/cam-a/thresholds/no_helmet/preview?{q}");
+        let (s, b) = h.get(Some(&ops), &path).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("out_of_range")),
+            "{path}: {b}"
+        );
+    }
+    // Bad values and look-backs: 400.
+    for q in [
+        "value=abc",
         "value=",
         "value=0.5&days=0",
         "value=0.5&days=366",
