@@ -32,6 +32,7 @@ Every endpoint except /healthz and /readyz needs a login (roadwarden user add NA
 Examples:
   roadwarden serve --config site.toml
   roadwarden serve --config site.toml --listen 0.0.0.0:8080 --secure-cookies
+  roadwarden serve --config site.toml --secure-cookies --trusted-proxy 127.0.0.1   (behind nginx on this host)
   roadwarden serve --config site.toml --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden")]
 pub struct ServeArgs {
     /// The site file (TOML, one [[camera]] table per camera).
@@ -45,6 +46,11 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when served over HTTPS, e.g. behind a TLS proxy).
     #[arg(long)]
     pub secure_cookies: bool,
+
+    /// A reverse proxy's address (repeatable) whose X-Forwarded-For is believed, so failed logins
+    /// are counted per client rather than per proxy. Without it the header is ignored: anyone can send it.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 
     /// Publish new violations and review decisions to this MQTT broker (HOST:PORT), QoS 1.
     #[arg(long, value_name = "HOST:PORT")]
@@ -153,6 +159,7 @@ pub fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
         data.create()?;
         let config = ServerConfig {
             secure_cookies: args.secure_cookies,
+            trusted_proxies: args.trusted_proxies.clone(),
             ..ServerConfig::default()
         };
         let state = AppState::new(store.clone(), data.clone(), site.clone(), config).await?;

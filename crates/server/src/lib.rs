@@ -87,6 +87,10 @@ pub struct ServerConfig {
     pub max_failures_per_remote: i64,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from one of these is
+    /// counted (login limits) against the address the proxies say it came from. Empty: the
+    /// header is ignored, as anyone can send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +102,7 @@ impl Default for ServerConfig {
             max_failures_per_name: 5,
             max_failures_per_remote: 20,
             max_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

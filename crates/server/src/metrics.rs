@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,6 +39,34 @@ impl Metrics {
     }
 }
 
+/// The client behind `peer`: `peer` itself unless it is a trusted proxy; then the nearest
+/// address in `X-Forwarded-For` (read right to left, each proxy appending the one it saw) that
+/// is not a trusted proxy. An entry that is no IP address ends the walk at the last good one,
+/// so a client cannot slip a made-up address past the proxy that appended its own.
+pub(crate) fn client_addr<'a>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[IpAddr],
+) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 /// The outermost layer: records the client address for the handlers,
 /// counts each request by its route template (never the raw path, so
 /// hostile URLs cannot grow the label set) and sets defensive headers.
@@ -46,7 +74,14 @@ pub(crate) async fn track(State(state): State<AppState>, mut req: Request, next:
     let remote = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| {
+            let forwarded = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            client_addr(c.0.ip(), forwarded, &state.0.config.trusted_proxies).to_string()
+        })
         .unwrap_or_else(|| "unknown".into());
     req.extensions_mut().insert(RemoteAddr(remote));
     let route = req
@@ -261,4 +296,57 @@ fn camera_pipelines(out: &mut String, board: &crate::CameraBoard) {
          roadwarden_spool_depth {}",
         r.queued, r.spooled
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_addr;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy = [ip("10.0.0.2"), ip("10.0.0.3")];
+        // Straight from a client: the header is whatever it wants to say.
+        assert_eq!(
+            client_addr(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &proxy),
+            ip("203.0.113.9")
+        );
+        // No trusted proxy configured: ignored.
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), ["1.2.3.4"].into_iter(), &[]),
+            ip("10.0.0.2")
+        );
+        // Through the proxy: the address it appended.
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), ["198.51.100.7"].into_iter(), &proxy),
+            ip("198.51.100.7")
+        );
+        // A forged entry before it is not believed; two proxies are skipped, header lines joined.
+        assert_eq!(
+            client_addr(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 198.51.100.7", "10.0.0.3"].into_iter(),
+                &proxy
+            ),
+            ip("198.51.100.7")
+        );
+        // Garbage appended by nobody trusted ends the walk at the last good hop.
+        assert_eq!(
+            client_addr(
+                ip("10.0.0.2"),
+                ["198.51.100.7, nonsense"].into_iter(),
+                &proxy
+            ),
+            ip("10.0.0.2")
+        );
+        // An IPv6 client.
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), ["2001:db8::1"].into_iter(), &proxy),
+            ip("2001:db8::1")
+        );
+    }
 }

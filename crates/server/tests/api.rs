@@ -138,6 +138,8 @@ impl Harness {
                 max_failures_per_name: 3,
                 max_failures_per_remote: 8,
                 max_body_bytes: 16 * 1024,
+                // The test client is the "proxy": requests with X-Forwarded-For count per client.
+                trusted_proxies: vec![std::net::Ipv4Addr::LOCALHOST.into()],
                 ..ServerConfig::default()
             },
         )
@@ -1396,6 +1398,30 @@ async fn login_rate_limit(h: &Harness) {
         StatusCode::TOO_MANY_REQUESTS,
         "per-address limit"
     );
+    // Behind a trusted proxy (the harness trusts 127.0.0.1) each client has its own count, and
+    // an address a client puts before the proxy's own entry changes nothing.
+    let via = |client: &'static str, name: &str, pw: &str| {
+        let rb = h
+            .http
+            .post(&url)
+            .header("x-forwarded-for", client)
+            .json(&json!({ "name": name, "password": pw }));
+        async move { rb.send().await.expect("send").status() }
+    };
+    let (ops_name, ops_pw) = role_user("ops");
+    assert_eq!(via("198.51.100.7", ops_name, ops_pw).await, StatusCode::OK);
+    for i in 0..8 {
+        let s = via("198.51.100.8", &format!("guess{i}"), "wrong-password!").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    for client in ["198.51.100.8", "6.6.6.6, 198.51.100.8"] {
+        assert_eq!(
+            via(client, ops_name, ops_pw).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{client}"
+        );
+    }
+    assert_eq!(via("198.51.100.7", ops_name, ops_pw).await, StatusCode::OK);
     // Malformed logins are client errors, never 500.
     for (ct, body) in [
         ("application/json", "{"),
@@ -1422,8 +1448,9 @@ async fn login_rate_limit(h: &Harness) {
         .get(&Caller::Bearer(h.ops_token.clone()), "/metrics")
         .await;
     let m = m.as_str().expect("text");
-    assert!(m.contains("roadwarden_login_failures_total 8"), "{m}");
-    assert!(m.contains("roadwarden_login_rate_limited_total 2"), "{m}");
+    // 3 + 1 + 4 direct failures and 8 through the proxy; 2 refusals each way.
+    assert!(m.contains("roadwarden_login_failures_total 16"), "{m}");
+    assert!(m.contains("roadwarden_login_rate_limited_total 4"), "{m}");
 }
 dual_test!(login_rate_limit);
 
