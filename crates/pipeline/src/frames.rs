@@ -1,18 +1,19 @@
-//! Evidence-frame retention: a small ring of the last analysed frames as unmarked BGR images, keyed by
-//! frame index, so that when a rule fires (often a few frames after its key frame) the images of the
-//! violation's evidence frames can be handed out with it.
+//! Evidence-frame retention: a small ring of the last analysed frames, unmarked and in the decoder's
+//! own layout (I420/NV12: half the bytes of BGR, and no colour conversion for the frames no rule
+//! needs), keyed by frame index, so that when a rule fires (often a few frames after its key frame)
+//! the images of the violation's evidence frames can be handed out with it, converted to BGR then.
 
 use std::collections::VecDeque;
 
 use roadwarden_imaging::{BgrImage, ImagingError};
 use roadwarden_media::ClipJob;
 use roadwarden_rules::CameraConfig;
-use roadwarden_types::{FrameRole, Violation};
+use roadwarden_types::{FrameRole, ImageView, OwnedImage, Violation};
 
 /// The last analysed frames of one camera, oldest first.
 pub struct FrameRing {
     capacity: usize,
-    frames: VecDeque<(u64, BgrImage)>,
+    frames: VecDeque<(u64, OwnedImage)>,
 }
 
 impl std::fmt::Debug for FrameRing {
@@ -54,19 +55,36 @@ impl FrameRing {
         self.frames.is_empty()
     }
 
-    /// Keeps `image` as frame `index`, dropping the oldest frame when full. Indices must not go back.
-    pub fn push(&mut self, index: u64, image: BgrImage) {
+    /// Keeps a copy of `image` as frame `index`, dropping the oldest frame when full. Indices must
+    /// not go back.
+    pub fn push(&mut self, index: u64, image: &ImageView<'_>) {
         if self.capacity == 0 {
             return;
         }
+        // Reuse the oldest frame's allocation when the ring is full.
+        let reused = (self.frames.len() >= self.capacity)
+            .then(|| self.frames.pop_front())
+            .flatten();
         while self.frames.len() >= self.capacity {
             self.frames.pop_front();
         }
-        self.frames.push_back((index, image));
+        let copy = match reused {
+            Some((_, mut old)) => {
+                old.copy_from(image);
+                old
+            }
+            None => OwnedImage::copy_of(image),
+        };
+        self.frames.push_back((index, copy));
+    }
+
+    /// Bytes of pixels held.
+    pub fn len_bytes(&self) -> usize {
+        self.frames.iter().map(|(_, f)| f.len_bytes()).sum()
     }
 
     /// Frame `index`, if it is still in the ring.
-    pub fn get(&self, index: u64) -> Option<&BgrImage> {
+    pub fn get(&self, index: u64) -> Option<&OwnedImage> {
         self.frames
             .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
@@ -80,7 +98,7 @@ impl FrameRing {
         let mut missing = Vec::new();
         for f in &violation.frames {
             match self.get(f.frame_index) {
-                Some(img) => images.push((f.role, img.try_clone()?)),
+                Some(img) => images.push((f.role, BgrImage::from_view(&img.view())?)),
                 None => missing.push(f.role),
             }
         }
@@ -123,23 +141,61 @@ impl std::fmt::Debug for ViolationFrames {
 mod tests {
     use super::*;
 
-    fn img(v: u8) -> BgrImage {
-        BgrImage::filled(4, 2, [v, v, v]).unwrap()
+    /// A `w`x`h` I420 frame whose Y plane is all `v` (grey).
+    fn frame(w: u32, h: u32, v: u8) -> (Vec<u8>, Vec<u8>) {
+        (vec![v; (w * h) as usize], vec![128; (w * h / 4) as usize])
+    }
+
+    fn view<'a>(w: u32, h: u32, (y, c): &'a (Vec<u8>, Vec<u8>)) -> ImageView<'a> {
+        use roadwarden_types::Plane;
+        let cw = w as usize / 2;
+        ImageView::i420(
+            w,
+            h,
+            Plane {
+                data: y,
+                stride: w as usize,
+            },
+            Plane {
+                data: c,
+                stride: cw,
+            },
+            Plane {
+                data: c,
+                stride: cw,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
     fn keeps_the_last_frames_by_index() {
         let mut ring = FrameRing::new(3);
         for i in [2u64, 4, 6, 8] {
-            ring.push(i, img(i as u8));
+            ring.push(i, &view(4, 2, &frame(4, 2, i as u8)));
         }
         assert_eq!(ring.len(), 3);
         assert!(ring.get(2).is_none(), "oldest dropped");
         assert!(ring.get(5).is_none());
-        assert_eq!(ring.get(6).unwrap().to_bgr_bytes()[0], 6);
-        assert_eq!(ring.get(8).unwrap().to_bgr_bytes()[0], 8);
+        assert_eq!(ring.get(6).unwrap().view().row(0, 0)[0], 6);
+        assert_eq!(ring.get(8).unwrap().view().row(0, 0)[0], 8);
         let mut none = FrameRing::new(0);
-        none.push(1, img(1));
+        none.push(1, &view(4, 2, &frame(4, 2, 1)));
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn frames_are_kept_in_the_decoders_layout_and_converted_when_asked() {
+        // 1080p I420: 1.5 bytes a pixel in the ring, where BGR copies took 3.
+        let mut ring = FrameRing::new(2);
+        let f = frame(1920, 1080, 120);
+        for i in 0..5 {
+            ring.push(i, &view(1920, 1080, &f));
+        }
+        assert_eq!(ring.len_bytes(), 2 * 1920 * 1080 * 3 / 2);
+        let bgr = BgrImage::from_view(&ring.get(4).unwrap().view()).unwrap();
+        let direct = BgrImage::from_view(&view(1920, 1080, &f)).unwrap();
+        assert_eq!(bgr.to_bgr_bytes(), direct.to_bgr_bytes());
+        assert_eq!((bgr.width(), bgr.height()), (1920, 1080));
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use roadwarden_imaging::{BgrImage, LampClassifier};
+use roadwarden_imaging::LampClassifier;
 use roadwarden_infer::{DetectOptions, Detector, InputShape, Runtime, ScoreMode};
 use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
 use roadwarden_rules::{
@@ -604,7 +604,7 @@ pub fn run_source_observed(
         match queue.pop_timeout(Duration::from_millis(200)) {
             Some(frame) => {
                 if ring.capacity() > 0 {
-                    ring.push(frame.index(), BgrImage::from_view(&frame.image())?);
+                    ring.push(frame.index(), &frame.image());
                 }
                 let report =
                     pipeline.process(frame.index(), wall(frame.captured_at()), &frame.image())?;

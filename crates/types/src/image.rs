@@ -180,18 +180,165 @@ impl<'a> ImageView<'a> {
     /// The bytes of row `y` of plane `i` (without stride padding).
     pub fn row(&self, i: usize, y: usize) -> &'a [u8] {
         let p = self.planes[i];
-        let row_bytes = match (self.format, i) {
-            (PixelFormat::Bgr8 | PixelFormat::Rgb8, _) => 3 * self.width as usize,
-            (_, 0) | (PixelFormat::Nv12, _) => self.width as usize,
-            _ => self.width as usize / 2,
-        };
+        let (row_bytes, _) = plane_shape(self.format, i, self.width, self.height);
         &p.data[y * p.stride..y * p.stride + row_bytes]
+    }
+}
+
+/// (bytes a row, rows) of plane `i` of a `width`x`height` image in `format`.
+fn plane_shape(format: PixelFormat, i: usize, width: u32, height: u32) -> (usize, usize) {
+    let (w, h) = (width as usize, height as usize);
+    match (format, i) {
+        (PixelFormat::Bgr8 | PixelFormat::Rgb8, _) => (3 * w, h),
+        (_, 0) => (w, h),
+        (PixelFormat::Nv12, _) => (w, h / 2),
+        _ => (w / 2, h / 2),
+    }
+}
+
+/// An owned copy of an image in its own layout, rows packed without stride padding: a decoded
+/// frame kept for later as I420 or NV12 costs 1.5 bytes a pixel, half of its BGR conversion.
+#[derive(Debug, Clone)]
+pub struct OwnedImage {
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    data: Vec<u8>,
+}
+
+impl OwnedImage {
+    /// Copies `view`'s pixels.
+    pub fn copy_of(view: &ImageView<'_>) -> OwnedImage {
+        let mut image = OwnedImage {
+            width: 0,
+            height: 0,
+            format: view.format(),
+            data: Vec::new(),
+        };
+        image.copy_from(view);
+        image
+    }
+
+    /// Becomes a copy of `view`, in the allocation it has when that is large enough.
+    pub fn copy_from(&mut self, view: &ImageView<'_>) {
+        let (format, width, height) = (view.format(), view.width(), view.height());
+        let len = (0..format.planes())
+            .map(|i| {
+                let (row, rows) = plane_shape(format, i, width, height);
+                row * rows
+            })
+            .sum();
+        self.data.clear();
+        self.data.reserve_exact(len);
+        for i in 0..format.planes() {
+            for y in 0..plane_shape(format, i, width, height).1 {
+                self.data.extend_from_slice(view.row(i, y));
+            }
+        }
+        (self.width, self.height, self.format) = (width, height, format);
+    }
+
+    /// The copy as a view, to convert or encode.
+    pub fn view(&self) -> ImageView<'_> {
+        let mut planes = [EMPTY; 3];
+        let mut rest = self.data.as_slice();
+        for (i, plane) in planes.iter_mut().enumerate().take(self.format.planes()) {
+            let (row, rows) = plane_shape(self.format, i, self.width, self.height);
+            let (data, tail) = rest.split_at(row * rows);
+            *plane = Plane { data, stride: row };
+            rest = tail;
+        }
+        // Every plane was copied from a view whose sizes were checked, and is exactly as long as
+        // its shape: building the view again cannot fail.
+        ImageView {
+            width: self.width,
+            height: self.height,
+            format: self.format,
+            planes,
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+
+    /// Bytes held.
+    pub fn len_bytes(&self) -> usize {
+        self.data.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owned_copy_drops_stride_padding_and_keeps_every_row() {
+        // A 4x2 I420 frame with padded strides (Y 6, U/V 4), as a decoder hands them out.
+        let y: Vec<u8> = (0..12).collect();
+        let u = [100, 101, 0, 0];
+        let v = [200, 201, 0, 0];
+        let view = ImageView::i420(
+            4,
+            2,
+            Plane {
+                data: &y,
+                stride: 6,
+            },
+            Plane {
+                data: &u,
+                stride: 4,
+            },
+            Plane {
+                data: &v,
+                stride: 4,
+            },
+        )
+        .unwrap();
+        let owned = OwnedImage::copy_of(&view);
+        assert_eq!(owned.len_bytes(), 4 * 2 * 3 / 2);
+        let back = owned.view();
+        assert_eq!(
+            (back.width(), back.height(), back.format()),
+            (4, 2, PixelFormat::I420)
+        );
+        assert_eq!(back.row(0, 0), [0, 1, 2, 3]);
+        assert_eq!(back.row(0, 1), [6, 7, 8, 9]);
+        assert_eq!(
+            (back.row(1, 0), back.row(2, 0)),
+            (&[100, 101][..], &[200, 201][..])
+        );
+        // NV12 and packed BGR too.
+        let uv = [1, 2, 3, 4];
+        let nv12 = ImageView::nv12(
+            4,
+            2,
+            Plane {
+                data: &y,
+                stride: 6,
+            },
+            Plane {
+                data: &uv,
+                stride: 4,
+            },
+        )
+        .unwrap();
+        let back = OwnedImage::copy_of(&nv12);
+        assert_eq!((back.len_bytes(), back.view().row(1, 0)), (12, &uv[..]));
+        let bgr: Vec<u8> = (0..30).collect();
+        let packed = ImageView::packed(PixelFormat::Bgr8, 3, 2, &bgr, 15).unwrap();
+        let back = OwnedImage::copy_of(&packed);
+        assert_eq!(back.view().row(0, 1), &bgr[15..24]);
+        assert_eq!(back.len_bytes(), 18);
+    }
 
     #[test]
     fn packed_view_checks_its_buffer() {

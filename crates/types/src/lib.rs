@@ -12,7 +12,7 @@ mod violation;
 
 pub use camera::CameraId;
 pub use geometry::BBox;
-pub use image::{ImageError, ImageView, PixelFormat, Plane};
+pub use image::{ImageError, ImageView, OwnedImage, PixelFormat, Plane};
 pub use violation::{
     EvidenceBox, EvidenceFrame, FrameRole, SignalChange, SignalState, Violation, ViolationId,
     ViolationKind,
