@@ -170,6 +170,71 @@ pub(crate) async fn list_violations(
     })))
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    violation: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// An audit state as JSON: the JSON text the action wrote, parsed (a string if it is not JSON).
+fn audit_state(text: Option<String>) -> Value {
+    text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
+        .unwrap_or(Value::Null)
+}
+
+/// `GET /api/audit?violation&after&limit` (admin): the audit log, newest first, a page at a
+/// time (`limit` 1..=500, default 100; `after` is the previous page's `next`): reviews, threshold
+/// changes, user changes, exports and purges, each with who, when, and the state before and after.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    p.require(&[Role::Admin], "reading the audit log")?;
+    let Query(q) = q?;
+    if let Some(v) = &q.violation {
+        uuid::Uuid::parse_str(v)
+            .map_err(|_| ApiError::bad_request("`violation` is a violation id (a UUID)"))?;
+    }
+    let after =
+        q.after
+            .as_deref()
+            .map(|t| {
+                t.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ApiError::bad_request("`after` is not a cursor from a `next` field")
+                })
+            })
+            .transpose()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be 1 to 500"));
+    }
+    let page = state
+        .0
+        .store
+        .audit_page(q.violation.as_deref(), after, limit)
+        .await?;
+    let next = (page.len() == limit as usize)
+        .then(|| page.last().map(|e| e.id.to_string()))
+        .flatten();
+    let items: Vec<Value> = page
+        .into_iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "at": from_micros(e.at_us),
+                "actor": e.actor,
+                "action": e.action,
+                "violation": e.violation,
+                "before": audit_state(e.before),
+                "after": audit_state(e.after),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "next": next })))
+}
+
 pub(crate) fn violation_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(id) = id?;
     uuid::Uuid::parse_str(&id).map_err(|_| ApiError::bad_request("a violation id is a UUID"))?;

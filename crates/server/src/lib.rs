@@ -184,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
         .route("/api/users", get(auth::list_users).post(auth::add_user))
+        .route("/api/audit", get(api::audit))
         .route("/api/violations", get(api::list_violations))
         .route("/api/violations/{id}", get(api::violation))
         .route("/api/violations/{id}/review", post(api::review))

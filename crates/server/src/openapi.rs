@@ -251,6 +251,24 @@ pub fn document() -> Value {
         id_param("camera", "camera id"),
         id_param("class", "class role (no_helmet, helmet, two_wheeler, ...)")
     ]);
+    let mut audit = op(
+        "The audit log, newest first: reviews, reopenings, threshold changes, user changes, exports and purges, \
+         each with `{id, at, actor, action, violation, before, after}`",
+        "admin",
+        &[
+            (
+                "200",
+                "`{items, next}`: pass `next` as `after` for the next page (null: no more)",
+            ),
+            ("400", "bad `violation`, `after` or `limit`"),
+            ("403", "not admin"),
+        ],
+    );
+    audit["parameters"] = json!([
+        query("violation", "only this violation's entries (its id)"),
+        query("after", "cursor from a previous page's `next`"),
+        query("limit", "1..500, default 100"),
+    ]);
     let mut preview = op(
         "What a new threshold would have done: of the camera's stored violations of the last `days` days of the \
          kinds the class gates (no_helmet → no_helmet; two_wheeler → no_helmet and red_light; vehicle → red_light; \
@@ -311,6 +329,7 @@ pub fn document() -> Value {
                 "get": op("Users", "admin", &[("200", "`{users}`"), ("403", "not admin")]),
                 "post": op("Create a user or set role and password: `{name, role, password}`", "admin", &[("201", "created"), ("400", "bad body"), ("403", "not admin")])
             },
+            "/api/audit": { "get": audit },
             "/api/violations": { "get": list },
             "/api/violations/{id}": { "get": detail },
             "/api/violations/{id}/review": { "post": review },

@@ -364,6 +364,12 @@ async fn authorisation_matrix(h: &Harness) {
             expect: [401, 403, 403, 200],
         },
         Row {
+            method: Method::GET,
+            path: "/api/audit".into(),
+            body: None,
+            expect: [401, 403, 403, 200],
+        },
+        Row {
             method: Method::POST,
             path: "/api/users".into(),
             body: Some(
@@ -574,7 +580,7 @@ async fn authorisation_matrix(h: &Harness) {
             );
         }
     }
-    assert_eq!(cells, 25 * 5, "every endpoint × every caller");
+    assert_eq!(cells, 26 * 5, "every endpoint × every caller");
     // The bearer token is not a session: it still works after its "logout".
     assert_eq!(h.get(&callers[4], "/api/me").await.0, StatusCode::OK);
 }
@@ -879,6 +885,93 @@ async fn detail_and_evidence(h: &Harness) {
     assert!(d2["evidence"][0]["href"].is_null());
 }
 dual_test!(detail_and_evidence);
+
+async fn audit_log_api(h: &Harness) {
+    let rev = h.login("reviewer").await;
+    let ops = h.login("ops").await;
+    let admin = h.login("admin").await;
+    let v = &h.seeded[0].id;
+    let (s, b) = h
+        .call(
+            &rev,
+            Method::POST,
+            &format!("/api/violations/{v}/review"),
+            Some(json!({ "decision": "confirm" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = h
+        .call(
+            &ops,
+            Method::PUT,
+            "/api/cameras/cam-a/thresholds/no_helmet",
+            Some(json!({ "value": 0.6 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Newest first, with who, what, and the states as JSON.
+    let (s, b) = h.get(&admin, "/api/audit").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let items = b["items"].as_array().expect("items");
+    let (reviewer, ops_name) = (role_user("reviewer").0, role_user("ops").0);
+    assert_eq!(
+        (items[0]["actor"].as_str(), items[0]["action"].as_str()),
+        (Some(ops_name), Some("threshold")),
+        "{b}"
+    );
+    assert_eq!(items[0]["after"]["value"], 0.6, "{b}");
+    assert_eq!(
+        (items[1]["actor"].as_str(), items[1]["action"].as_str()),
+        (Some(reviewer), Some("review"))
+    );
+    assert_eq!(items[1]["violation"].as_str(), Some(v.as_str()));
+    assert_eq!(items[1]["before"]["status"], "pending");
+    assert_eq!(items[1]["after"]["status"], "confirmed");
+    assert!(
+        items[0]["at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{b}"
+    );
+    assert!(b["next"].is_null(), "one page holds it all: {b}");
+    // One violation's entries; a page at a time, each entry once.
+    let (_, mine) = h.get(&admin, &format!("/api/audit?violation={v}")).await;
+    let mine = mine["items"].as_array().expect("items").clone();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], items[1]["id"]);
+    let mut walked = Vec::new();
+    let mut path = "/api/audit?limit=1".to_owned();
+    for _ in 0..(items.len() + 2) {
+        let (s, page) = h.get(&admin, &path).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        walked.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["id"].clone()),
+        );
+        match page["next"].as_str() {
+            Some(n) => path = format!("/api/audit?limit=1&after={n}"),
+            None => break,
+        }
+    }
+    let all: Vec<Value> = items.iter().map(|i| i["id"].clone()).collect();
+    assert_eq!(walked, all);
+    // Bad queries are 400 with a message; only admins read it.
+    for q in [
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "after=-3",
+        "after=abc",
+        "violation=nope",
+    ] {
+        let (s, b) = h.get(&admin, &format!("/api/audit?{q}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {b}");
+        assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
+    }
+    assert_eq!(h.get(&ops, "/api/audit").await.0, StatusCode::FORBIDDEN);
+}
+dual_test!(audit_log_api);
 
 async fn review_decisions(h: &Harness) {
     let mut events = h.state.events();
@@ -1219,6 +1312,7 @@ async fn cameras_status_and_metrics(h: &Harness) {
         "/api/logout",
         "/api/me",
         "/api/users",
+        "/api/audit",
         "/api/violations",
         "/api/violations/{id}",
         "/api/violations/{id}/review",

@@ -597,16 +597,45 @@ impl Store {
         )>,
         StoreError,
     > {
+        let page = self.audit_page(violation, None, u32::MAX).await?;
+        Ok(page
+            .into_iter()
+            .rev()
+            .map(|e| (e.actor, e.action, e.violation, e.before, e.after))
+            .collect())
+    }
+
+    /// A page of the audit log, newest first: at most `limit` entries (of `violation` only, when
+    /// given) older than entry `before_id` (from the newest, when `None`).
+    pub async fn audit_page(
+        &self,
+        violation: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         on_pool!(&self.pool, p => {
             let rows = sqlx::query(
-                "SELECT actor, action, violation_id, before_state, after_state FROM audit_log \
-                 WHERE $1 IS NULL OR violation_id = $1 ORDER BY id",
+                "SELECT id, at_us, actor, action, violation_id, before_state, after_state FROM audit_log \
+                 WHERE ($1 IS NULL OR violation_id = $1) AND ($2 IS NULL OR id < $2) \
+                 ORDER BY id DESC LIMIT $3",
             )
             .bind(violation)
+            .bind(before_id)
+            .bind(i64::from(limit))
             .fetch_all(p)
             .await?;
             rows.iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)))
+                .map(|r| {
+                    Ok(AuditEntry {
+                        id: r.try_get(0)?,
+                        at_us: r.try_get(1)?,
+                        actor: r.try_get(2)?,
+                        action: r.try_get(3)?,
+                        violation: r.try_get(4)?,
+                        before: r.try_get(5)?,
+                        after: r.try_get(6)?,
+                    })
+                })
                 .collect()
         })
     }

@@ -27,9 +27,9 @@ pub use data_dir::{DataDir, ReconcileReport, sync_dir};
 pub use db::{CameraChain, PurgeReport, ReplayReport, Store};
 pub use listing::{DecideOutcome, EvidenceRow, ExportDetail, ReviewRow, ViolationFilter};
 pub use model::{
-    ChainFields, ChainHasher, Decision, EvidenceItem, EvidenceKind, GENESIS_HASH, InsertOutcome,
-    NewViolation, QueueCursor, QueueFilter, QueueItem, QueuePage, Status, StoredEvidence,
-    StoredRecord,
+    AuditEntry, ChainFields, ChainHasher, Decision, EvidenceItem, EvidenceKind, GENESIS_HASH,
+    InsertOutcome, NewViolation, QueueCursor, QueueFilter, QueueItem, QueuePage, Status,
+    StoredEvidence, StoredRecord,
 };
 pub use spool::Spool;
 

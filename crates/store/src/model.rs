@@ -265,6 +265,20 @@ impl QueueCursor {
     }
 }
 
+/// One entry of the audit log: who did what, to which violation, and the state before and after
+/// (JSON text, as the action wrote it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Increasing in the order entries were written: the audit page's cursor.
+    pub id: i64,
+    pub at_us: i64,
+    pub actor: String,
+    pub action: String,
+    pub violation: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 /// One line of the review queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueItem {

@@ -279,6 +279,57 @@ async fn reviews_are_audited(db: &TestDb) {
 }
 dual_test!(reviews_are_audited);
 
+async fn audit_pages_newest_first_by_keyset(db: &TestDb) {
+    let n = new_violation(&db.data, "cam", 1);
+    let id = n.violation.id.to_string();
+    db.store.insert(&n, test_hasher).await.unwrap();
+    for i in 0..5 {
+        db.store
+            .audit(
+                &format!("u{i}"),
+                "note",
+                None,
+                None,
+                Some(format!("{{\"i\":{i}}}")),
+            )
+            .await
+            .unwrap();
+    }
+    db.store
+        .review(&id, "ana", Decision::Confirm, "clear")
+        .await
+        .unwrap();
+    // Two at a time, newest first, each entry once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = db.store.audit_page(None, cursor, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.id);
+        seen.extend(page.into_iter().map(|e| e.actor));
+    }
+    assert_eq!(seen, ["ana", "u4", "u3", "u2", "u1", "u0"]);
+    // One violation's entries only; the whole log oldest first agrees.
+    let mine = db.store.audit_page(Some(&id), None, 10).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (mine[0].action.as_str(), mine[0].violation.as_deref()),
+        ("review", Some(id.as_str()))
+    );
+    assert!(mine[0].at_us > 0);
+    let all: Vec<String> = db
+        .store
+        .audit_log(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(all, ["u0", "u1", "u2", "u3", "u4", "ana"]);
+}
+dual_test!(audit_pages_newest_first_by_keyset);
+
 async fn retention_leaves_audited_tombstones(db: &TestDb) {
     let old = new_violation(&db.data, "cam", 1);
     let young = new_violation(&db.data, "cam", 600);
