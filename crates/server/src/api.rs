@@ -155,10 +155,7 @@ pub(crate) async fn list_violations(
                 .map_err(|_| ApiError::bad_request("`after` is not a cursor from a `next` field"))
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be 1 to 500"));
-    }
+    let limit = page_limit(q.limit, 50)?;
     let page = state
         .0
         .store
@@ -206,10 +203,7 @@ pub(crate) async fn audit(
                 })
             })
             .transpose()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be 1 to 500"));
-    }
+    let limit = page_limit(q.limit, 100)?;
     let page = state
         .0
         .store
@@ -233,6 +227,15 @@ pub(crate) async fn audit(
         })
         .collect();
     Ok(Json(json!({ "items": items, "next": next })))
+}
+
+/// A page's `limit`: `default` when not given, else 1..=500.
+fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be 1 to 500"));
+    }
+    Ok(limit)
 }
 
 pub(crate) fn violation_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {

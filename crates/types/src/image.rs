@@ -258,18 +258,6 @@ impl OwnedImage {
         }
     }
 
-    pub fn width(&self) -> u32 {
-        self.width
-    }
-
-    pub fn height(&self) -> u32 {
-        self.height
-    }
-
-    pub fn format(&self) -> PixelFormat {
-        self.format
-    }
-
     /// Bytes held.
     pub fn len_bytes(&self) -> usize {
         self.data.len()
