@@ -163,6 +163,7 @@ pub fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
             ..ServerConfig::default()
         };
         let state = AppState::new(store.clone(), data.clone(), site.clone(), config).await?;
+        let mut mqtt = None;
         if let Some(broker) = &args.mqtt {
             let (host, port) = broker
                 .rsplit_once(':')
@@ -170,7 +171,15 @@ pub fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
                 .with_context(|| format!("--mqtt {broker}: expected HOST:PORT"))?;
             let mut cfg = roadwarden_server::mqtt::MqttConfig::new(host, port);
             cfg.topic_template = args.mqtt_topic.clone();
-            tokio::spawn(roadwarden_server::mqtt::publish_events(cfg, state.events()));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(roadwarden_server::mqtt::publish_events(
+                cfg,
+                state.events(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+            mqtt = Some((stop, task));
         }
         if let Some(url) = &args.webhook {
             let mut cfg = roadwarden_server::webhook::WebhookConfig::new(url)?;
@@ -205,9 +214,13 @@ pub fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
             "cameras stopped: {} violation(s) handed to the recorder: {} committed, {} spooled, {} already recorded, {} failed",
             tally.handed, tally.committed, tally.spooled, tally.already, tally.failed
         );
-        if args.mqtt.is_some() && tally.committed + tally.spooled > 0 {
-            // The MQTT client publishes from its own queue: give the last events a moment to leave.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some((stop, task)) = mqtt {
+            // The last violations' events are queued: publish them, and wait for the broker's acks.
+            let _ = stop.send(());
+            let flush = roadwarden_server::mqtt::FLUSH_TIMEOUT + Duration::from_secs(1);
+            if tokio::time::timeout(flush, task).await.is_err() {
+                tracing::warn!("the MQTT publisher did not finish within {flush:?}");
+            }
         }
         followed?;
         if !server.is_finished() {

@@ -5,9 +5,12 @@
 //! reconnects on its own; events that arrive while it is down wait in the
 //! client's queue (bounded).
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
 use tokio::sync::broadcast;
 
 use crate::Event;
@@ -48,35 +51,74 @@ impl MqttConfig {
     }
 }
 
-/// Publishes violation and review events from `events` until the channel
-/// closes. Threshold changes are not published.
-pub async fn publish_events(config: MqttConfig, mut events: broadcast::Receiver<Event>) {
+/// How long [`publish_events`] waits at its stop for the broker to acknowledge what it published.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Publishes violation and review events from `events` until the channel closes or `stop`
+/// resolves. At the stop it still publishes the events already sent to it, then waits (at most
+/// [`FLUSH_TIMEOUT`]) until the broker has acknowledged every publish, and disconnects: a
+/// shutdown right after the last violation is recorded loses none of them while the broker is up
+/// (the unacknowledged count is logged when it is not). Threshold changes are not published.
+pub async fn publish_events(
+    config: MqttConfig,
+    mut events: broadcast::Receiver<Event>,
+    stop: impl Future<Output = ()>,
+) {
     let mut opts = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(opts, 1024);
-    let driver = tokio::spawn(async move {
-        let mut warned = false;
-        loop {
-            match eventloop.poll().await {
-                Ok(_) => warned = false,
-                Err(e) => {
-                    if !warned {
-                        tracing::warn!("MQTT broker: {e}; retrying");
-                        warned = true;
+    let acked = Arc::new(AtomicU64::new(0));
+    let driver = tokio::spawn({
+        let acked = acked.clone();
+        async move {
+            let mut warned = false;
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(Packet::PubAck(_))) => {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                        warned = false;
                     }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok(_) => warned = false,
+                    Err(e) => {
+                        if !warned {
+                            tracing::warn!("MQTT broker: {e}; retrying");
+                            warned = true;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
         }
     });
+    let mut sent = 0u64;
+    let mut stopping = false;
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let event = match events.recv().await {
+        let received = if stopping {
+            match events.try_recv() {
+                Ok(e) => Ok(e),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(n),
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                r = events.recv() => match r {
+                    Ok(e) => Ok(e),
+                    Err(broadcast::error::RecvError::Lagged(n)) => Err(n),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                () = &mut stop => {
+                    stopping = true;
+                    continue;
+                }
+            }
+        };
+        let event = match received {
             Ok(e) => e,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
+            Err(n) => {
                 tracing::warn!("MQTT publisher fell behind; {n} events were not published");
                 continue;
             }
-            Err(broadcast::error::RecvError::Closed) => break,
         };
         let camera = match &event {
             Event::Violation { camera, .. } | Event::Review { camera, .. } => camera.clone(),
@@ -89,13 +131,27 @@ pub async fn publish_events(config: MqttConfig, mut events: broadcast::Receiver<
                 continue;
             }
         };
-        if let Err(e) = client
+        match client
             .publish(config.topic(&camera), QoS::AtLeastOnce, false, payload)
             .await
         {
-            tracing::warn!("MQTT publish failed: {e}");
+            Ok(()) => sent += 1,
+            Err(e) => tracing::warn!("MQTT publish failed: {e}"),
         }
     }
+    let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
+    while acked.load(Ordering::Relaxed) < sent && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let missing = sent.saturating_sub(acked.load(Ordering::Relaxed));
+    if missing > 0 {
+        tracing::warn!(
+            "MQTT: {missing} of {sent} events not acknowledged by the broker within {FLUSH_TIMEOUT:?}; \
+             they are in the store, not on the broker"
+        );
+    }
     let _ = client.disconnect().await;
+    // Let the disconnect itself leave before the connection is dropped.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     driver.abort();
 }

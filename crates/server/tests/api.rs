@@ -1769,9 +1769,13 @@ async fn mqtt_events(h: &Harness) {
     let mut cfg = roadwarden_server::mqtt::MqttConfig::new("127.0.0.1", 1883);
     cfg.client_id = format!("{prefix}-pub");
     cfg.topic_template = format!("{prefix}/{{camera}}/violations");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let publisher = tokio::spawn(roadwarden_server::mqtt::publish_events(
         cfg,
         h.state.events(),
+        async {
+            let _ = stopped.await;
+        },
     ));
 
     // A new violation (announced by whoever records it), then two decisions over HTTP.
@@ -1867,7 +1871,31 @@ async fn mqtt_events(h: &Harness) {
     assert_eq!(v["reason"], "signal_not_red");
     assert_eq!(v["by"], "rita");
     assert_eq!(got[2].0, format!("{prefix}/cam-b/violations"));
-    publisher.abort();
+    // An event published just before the stop still reaches the broker, and the publisher ends
+    // (its acknowledgements awaited) well inside its flush bound.
+    h.state.publish(Event::Review {
+        id: a.id.clone(),
+        camera: a.camera.clone(),
+        kind: a.kind.as_str().to_owned(),
+        status: "confirmed".to_owned(),
+        reason: None,
+        by: "rita".to_owned(),
+        at: chrono::Utc::now(),
+    });
+    let _ = stop.send(());
+    tokio::time::timeout(roadwarden_server::mqtt::FLUSH_TIMEOUT, publisher)
+        .await
+        .expect("the publisher stops within its flush bound")
+        .expect("publisher task");
+    let last = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the last event arrives")
+        .expect("subscriber");
+    let v: Value = serde_json::from_slice(&last.2).expect("json");
+    assert_eq!(
+        (v["event"].as_str(), v["id"].as_str()),
+        (Some("review"), Some(a.id.as_str()))
+    );
     poller.abort();
 }
 dual_test!(mqtt_events);
