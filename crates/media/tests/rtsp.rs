@@ -155,6 +155,9 @@ fn stalled_server_is_detected_and_reconnected() {
     let sup = CameraSupervisor::start(cfg, q.clone()).unwrap();
     let r = Recorder::new(q);
     assert!(wait_for(Duration::from_secs(10), || r.count() >= 10).is_some());
+    // The session that stalls. (Read before the stall: the new session may deliver a frame the
+    // server still holds before this thread looks again.)
+    let session = r.last_session().unwrap();
     cam.set_paused(true);
     // The last frame before the stall.
     std::thread::sleep(Duration::from_millis(300));
@@ -169,10 +172,10 @@ fn stalled_server_is_detected_and_reconnected() {
         since_last <= stall_timeout + Duration::from_millis(700),
         "{since_last:?}"
     );
-    let session = r.last_session().unwrap();
+    let before_resume = r.count();
     cam.set_paused(false);
     let resumed = wait_for(Duration::from_secs(8), || {
-        r.last_session().is_some_and(|s| s > session)
+        r.last_session().is_some_and(|s| s > session) && r.count() >= before_resume + 5
     });
     assert!(
         resumed.is_some(),
