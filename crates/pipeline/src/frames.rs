@@ -61,13 +61,12 @@ impl FrameRing {
         if self.capacity == 0 {
             return;
         }
-        // Reuse the oldest frame's allocation when the ring is full.
-        let reused = (self.frames.len() >= self.capacity)
-            .then(|| self.frames.pop_front())
-            .flatten();
-        while self.frames.len() >= self.capacity {
-            self.frames.pop_front();
-        }
+        // When the ring is full the oldest frame goes, and its allocation takes the new one.
+        let reused = if self.frames.len() >= self.capacity {
+            self.frames.pop_front()
+        } else {
+            None
+        };
         let copy = match reused {
             Some((_, mut old)) => {
                 old.copy_from(image);
