@@ -39,20 +39,21 @@ pub enum EvidenceError {
     #[cfg(feature = "capture")]
     #[error(transparent)]
     Imaging(#[from] roadwarden_imaging::ImagingError),
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("{0}")]
     Invalid(String),
 }
 
 impl EvidenceError {
-    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         EvidenceError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         }
     }
 }

@@ -242,9 +242,13 @@ impl Recorder {
                 );
                 true
             }
-            Err(e) => {
-                tracing::warn!("spool replay failed: {e}");
+            Err(e) if e.is_unreachable() => {
+                tracing::warn!("spool replay failed, store unreachable: {e}");
                 self.disconnect();
+                false
+            }
+            Err(e) => {
+                tracing::error!("spool replay refused by the store (the spool is kept): {e}");
                 false
             }
         }
@@ -267,10 +271,11 @@ impl Recorder {
             match store.contains(&id).await {
                 Ok(true) => return Ok(Recorded::AlreadyRecorded),
                 Ok(false) => {}
-                Err(e) => {
+                Err(e) if e.is_unreachable() => {
                     tracing::warn!("store unreachable, spooling: {e}");
                     self.disconnect();
                 }
+                Err(e) => return Err(e.into()),
             }
         }
         let evidence = self.write_files(&capture)?;
@@ -285,10 +290,13 @@ impl Recorder {
             match store.insert(&new, record_hash).await {
                 Ok(InsertOutcome::Inserted { seq, .. }) => return Ok(Recorded::Committed { seq }),
                 Ok(InsertOutcome::AlreadyPresent) => return Ok(Recorded::AlreadyRecorded),
-                Err(e) => {
-                    tracing::warn!("insert failed, spooling {id}: {e}");
+                Err(e) if e.is_unreachable() => {
+                    tracing::warn!("insert failed, store unreachable, spooling {id}: {e}");
                     self.disconnect();
                 }
+                // Not an outage: the store refused this record, and it would refuse it from the spool too
+                // (blocking every record behind it). Its evidence files stay for `verify` to report.
+                Err(e) => return Err(e.into()),
             }
         }
         self.spool.append(&new)?;

@@ -2,7 +2,7 @@
 //! synthetic test scenes and demos.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gst::prelude::*;
 
@@ -151,22 +151,7 @@ impl Mp4Writer {
                 .pipeline
                 .bus()
                 .ok_or_else(|| err("pipeline has no bus".into()))?;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(err("encoder did not finish within 60 s".into()));
-                }
-                let msg = bus.timed_pop_filtered(
-                    gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-                    &[gst::MessageType::Eos, gst::MessageType::Error],
-                );
-                match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Eos(_)) => return Ok(()),
-                    Some(gst::MessageView::Error(e)) => return Err(err(e.error().to_string())),
-                    _ => {}
-                }
-            }
+            crate::bus::wait_for_eos(&bus, Duration::from_secs(60), "encoder").map_err(err)
         })();
         let _ = self.pipeline.set_state(gst::State::Null);
         result.map(|_| self.path.clone())

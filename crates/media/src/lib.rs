@@ -12,6 +12,7 @@
 //! [`Frame::image`]), or let an RTSP password reach a log line, an error or a `Debug` string (see [`redact`]).
 //! Frames' wall-clock times never go backwards for a camera, across reconnects included.
 
+mod bus;
 mod encode;
 mod error;
 mod frame;

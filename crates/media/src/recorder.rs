@@ -2,11 +2,12 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use gst::prelude::*;
 use roadwarden_types::CameraId;
 
+use crate::bus::{clock, dur};
 use crate::{MediaError, Template};
 
 /// One encoded access unit (an H.264/H.265 frame) as it left the parser.
@@ -271,23 +272,10 @@ fn write_clip(p: &Pending, reached_end: bool) -> Result<ClipReport, MediaError> 
                 .map_err(|e| err(format!("muxer refused a frame: {e:?}")))?;
         }
         appsrc.end_of_stream().map_err(|e| err(format!("{e:?}")))?;
-        let bus = pipeline.bus().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(err("muxer did not finish within 20 s".into()));
-            }
-            let msg = bus.timed_pop_filtered(
-                gst::ClockTime::from_nseconds(left.as_nanos() as u64),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            );
-            match msg.as_ref().map(|m| m.view()) {
-                Some(gst::MessageView::Eos(_)) => return Ok(()),
-                Some(gst::MessageView::Error(e)) => return Err(err(e.error().to_string())),
-                _ => {}
-            }
-        }
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| err("clip pipeline has no bus".into()))?;
+        crate::bus::wait_for_eos(&bus, Duration::from_secs(20), "muxer").map_err(err)
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result?;
@@ -356,14 +344,6 @@ fn clip_stamps(stamps: impl Iterator<Item = Stamp>) -> Vec<(Duration, Option<Dur
             )
         })
         .collect()
-}
-
-fn dur(t: gst::ClockTime) -> Duration {
-    Duration::from_nanos(t.nseconds())
-}
-
-fn clock(d: Duration) -> gst::ClockTime {
-    gst::ClockTime::from_nseconds(d.as_nanos() as u64)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 use gst_rtsp_server::{RTSPFilterResult, glib};
 
+use crate::bus::BusEnd;
 use crate::{MediaError, Template};
 
 /// How to run a [`SimCamera`].
@@ -326,31 +327,27 @@ fn run_feeder(file: &Path, looping: bool, stop: &AtomicBool, feed: &Arc<Feed>) {
     let bus = pipeline.bus().unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
     while !stop.load(Ordering::SeqCst) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(50),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) else {
+        let Some(end) = crate::bus::next_end(&bus, Duration::from_millis(50)) else {
             continue;
         };
-        match msg.view() {
-            gst::MessageView::Eos(_) if looping => {
+        match end {
+            BusEnd::Eos if looping => {
                 // Start the file again; clients see one continuous stream (appsrc re-stamps buffers).
                 let _ = pipeline.set_state(gst::State::Null);
                 let _ = pipeline.set_state(gst::State::Playing);
             }
-            gst::MessageView::Eos(_) => {
+            BusEnd::Eos => {
                 for (src, _) in feed.state.lock().unwrap().sinks.iter() {
                     let _ = src.end_of_stream();
                 }
                 feed.running.store(false, Ordering::SeqCst);
                 break;
             }
-            gst::MessageView::Error(e) => {
-                tracing::error!(file = %file.display(), error = %e.error(), "sim feeder failed");
+            BusEnd::Error(e) => {
+                tracing::error!(file = %file.display(), error = %e, "sim feeder failed");
                 feed.running.store(false, Ordering::SeqCst);
                 break;
             }
-            _ => {}
         }
     }
     let _ = pipeline.set_state(gst::State::Null);

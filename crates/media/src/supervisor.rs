@@ -397,7 +397,7 @@ fn xorshift(mut x: u64) -> u64 {
 }
 
 fn dur(t: Option<gst::ClockTime>) -> Option<Duration> {
-    t.map(|t| Duration::from_nanos(t.nseconds()))
+    t.map(crate::bus::dur)
 }
 
 fn run_session(shared: &Arc<Shared>, session: u64) -> Outcome {

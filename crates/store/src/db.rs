@@ -185,9 +185,9 @@ impl Store {
     /// SQLite file, created if missing) and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let shown = redact_url(url);
-        let connect_err = |e: sqlx::Error| StoreError::Connect {
+        let connect_err = |source: sqlx::Error| StoreError::Connect {
             url: shown.clone(),
-            reason: e.to_string(),
+            source,
         };
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
@@ -197,9 +197,9 @@ impl Store {
             // its acquire timeout, and a recorder facing an outage must fail fast and spool.
             let probe = tokio::time::timeout(Duration::from_secs(3), opts.connect())
                 .await
-                .map_err(|_| StoreError::Connect {
+                .map_err(|_| StoreError::ConnectTimeout {
                     url: shown.clone(),
-                    reason: "timed out after 3 s".into(),
+                    after: Duration::from_secs(3),
                 })?
                 .map_err(connect_err)?;
             let _ = sqlx::Connection::close(probe).await;
@@ -241,7 +241,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let m = |e: sqlx::migrate::MigrateError| StoreError::Migrate(e.to_string());
+        let m = StoreError::Migrate;
         match &self.pool {
             Pool::Sqlite(p) => Migrator::new(Migrations(SQLITE_MIGRATIONS))
                 .await

@@ -38,16 +38,28 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// Could not reach or open the database. The URL is always redacted.
-    #[error("cannot connect to database {url}: {reason}")]
-    Connect { url: String, reason: String },
+    #[error("cannot connect to database {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database did not answer a connection attempt in time.
+    #[error("cannot connect to database {url}: timed out after {} s", after.as_secs())]
+    ConnectTimeout {
+        url: String,
+        after: std::time::Duration,
+    },
     #[error("database migration failed: {0}")]
-    Migrate(String),
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    // sqlx errors never carry the connection URL, so nothing to redact here.
     #[error("database error: {0}")]
-    Db(String),
-    #[error("{}: {reason}", path.display())]
+    Db(#[from] sqlx::Error),
+    #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("spool {}: record {line} is corrupt ({reason}); the spool is left untouched", path.display())]
     SpoolCorrupt {
@@ -61,19 +73,44 @@ pub enum StoreError {
     NotFound(String),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        // sqlx errors never carry the connection URL, so nothing to redact here.
-        StoreError::Db(e.to_string())
+impl StoreError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// True when the database could not be reached (refused or dropped connection, timeout, a server shutting
+    /// down): the caller should keep the record (spool it) and try again later. False for an error in the
+    /// request or the data itself (a constraint, a bad row), which retrying cannot mend.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } | StoreError::ConnectTimeout { .. } => true,
+            StoreError::Db(e) => sqlx_unreachable(e),
+            _ => false,
+        }
     }
 }
 
-impl StoreError {
-    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
-        StoreError::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
+/// Whether an sqlx error means "the database is not there" rather than "the statement or data is wrong".
+fn sqlx_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: class 08 (connection exception), 57P01-57P03 (admin/crash shutdown,
+            // cannot connect now), 53300 (too many connections). SQLite: 10 (disk I/O error),
+            // 14 (cannot open the file).
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                || matches!(code.as_ref(), "10" | "14")
+        }),
+        _ => false,
     }
 }
 
@@ -115,6 +152,51 @@ pub fn from_micros(us: i64) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outages_are_told_apart_from_bad_requests() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        assert!(StoreError::Db(sqlx::Error::Io(io)).is_unreachable());
+        assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_unreachable());
+        assert!(StoreError::Db(sqlx::Error::PoolClosed).is_unreachable());
+        assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_unreachable());
+        assert!(!StoreError::Db(sqlx::Error::ColumnNotFound("seq".into())).is_unreachable());
+        assert!(!StoreError::Invalid("bad row".into()).is_unreachable());
+        assert!(!StoreError::NotFound("x".into()).is_unreachable());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_an_outage_with_its_source() {
+        // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+        let e = Store::connect("postgres://roadwarden:secret@127.0.0.1:9/test")
+            .await
+            .err()
+            .expect("nothing listens on 127.0.0.1:9");
+        assert!(e.is_unreachable(), "{e}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "the sqlx error is kept"
+        );
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_statement_the_database_refuses_is_not_an_outage() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::connect(&dir.path().join("s.db").to_string_lossy())
+            .await
+            .expect("SQLite opens");
+        let crate::db::Pool::Sqlite(pool) = &store.pool else {
+            panic!("a path opens SQLite")
+        };
+        let e: StoreError = sqlx::query("INSERT INTO no_such_table VALUES (1)")
+            .execute(pool)
+            .await
+            .expect_err("no such table")
+            .into();
+        assert!(!e.is_unreachable(), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+    }
 
     #[test]
     fn passwords_never_survive_redaction() {

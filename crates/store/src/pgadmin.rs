@@ -23,9 +23,9 @@ fn check_name(name: &str) -> Result<(), StoreError> {
 }
 
 async fn admin(admin_url: &str) -> Result<sqlx::PgConnection, StoreError> {
-    let connect = |e: sqlx::Error| StoreError::Connect {
+    let connect = |source: sqlx::Error| StoreError::Connect {
         url: redact_url(admin_url),
-        reason: e.to_string(),
+        source,
     };
     PgConnectOptions::from_str(admin_url)
         .map_err(connect)?
