@@ -7,6 +7,7 @@ use common::*;
 use roadwarden_evidence::*;
 use roadwarden_imaging::BgrImage;
 use roadwarden_store::EvidenceKind;
+use roadwarden_testkit::dual_test;
 
 async fn record_n(site: &TestSite, n: u64) -> (Recorder, Vec<String>) {
     let (mut rec, report) = Recorder::open(site.data.clone(), site.url.as_deref())
@@ -116,7 +117,7 @@ async fn recorded_evidence_is_complete_and_verifies(site: &TestSite) {
     assert_eq!((one.cameras, one.records), (1, 4));
     assert!(verify(&store, rec.data(), Some("nowhere")).await.is_err());
 }
-dual_test!(recorded_evidence_is_complete_and_verifies);
+dual_test!(recorded_evidence_is_complete_and_verifies with crate::common::TestSite);
 
 async fn flipped_byte_in_a_photo_is_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 5).await;
@@ -157,7 +158,7 @@ async fn flipped_byte_in_a_photo_is_named(site: &TestSite) {
         report.problems
     );
 }
-dual_test!(flipped_byte_in_a_photo_is_named);
+dual_test!(flipped_byte_in_a_photo_is_named with crate::common::TestSite);
 
 async fn deleted_row_is_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 5).await;
@@ -211,7 +212,7 @@ async fn deleted_row_is_named(site: &TestSite) {
         next: None
     }));
 }
-dual_test!(deleted_row_is_named);
+dual_test!(deleted_row_is_named with crate::common::TestSite);
 
 async fn swapped_rows_are_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 5).await;
@@ -257,7 +258,7 @@ async fn swapped_rows_are_named(site: &TestSite) {
             .all(|p| !matches!(p, Problem::FileAltered { .. } | Problem::FileMissing { .. }))
     );
 }
-dual_test!(swapped_rows_are_named);
+dual_test!(swapped_rows_are_named with crate::common::TestSite);
 
 async fn edited_row_is_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 3).await;
@@ -289,7 +290,7 @@ async fn edited_row_is_named(site: &TestSite) {
         violation: ids[2].clone()
     }));
 }
-dual_test!(edited_row_is_named);
+dual_test!(edited_row_is_named with crate::common::TestSite);
 
 async fn purged_tombstones_still_verify(site: &TestSite) {
     let (rec, ids) = record_n(site, 4).await;
@@ -322,4 +323,4 @@ async fn purged_tombstones_still_verify(site: &TestSite) {
     assert!(v.ok(), "{:?}", v.problems);
     assert_eq!((v.records, v.tombstones), (4, 1));
 }
-dual_test!(purged_tombstones_still_verify);
+dual_test!(purged_tombstones_still_verify with crate::common::TestSite);

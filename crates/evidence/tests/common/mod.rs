@@ -138,18 +138,8 @@ impl Drop for TestSite {
     }
 }
 
-#[macro_export]
-macro_rules! dual_test {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(&$crate::common::TestSite::new("sqlite").await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(&$crate::common::TestSite::new("postgres").await).await;
-            }
-        }
-    };
+impl roadwarden_testkit::DualFixture for TestSite {
+    async fn start(db: roadwarden_testkit::Database) -> TestSite {
+        TestSite::new(db.name()).await
+    }
 }
