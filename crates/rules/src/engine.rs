@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use roadwarden_track::TrackState;
-use roadwarden_types::{BBox, CameraId, ClassId, ClassRole, EvidenceBox, Violation};
+use roadwarden_types::{CameraId, ClassRole, Violation};
 
 use crate::config::CameraConfig;
-use crate::geometry::{Point, StopLine, polygon_contains};
 use crate::helmet::{HelmetRule, may_ride, rider_of_head};
+use crate::observation::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
 use crate::red_light::RedLightRule;
 use crate::signal::SignalTracker;
 
@@ -17,82 +16,6 @@ use crate::signal::SignalTracker;
 pub const MIN_ON_WHEELS: u32 = 2;
 /// ... and in at least this fraction of the frames it was seen in.
 pub const ON_WHEELS_FRACTION: f32 = 0.4;
-
-/// One track as of one frame, with its class resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackedObject {
-    pub track_id: u64,
-    pub state: TrackState,
-    pub bbox: BBox,
-    pub class_id: ClassId,
-    pub class_name: String,
-    pub role: ClassRole,
-    /// Score of the detection matched this frame (or the last one matched).
-    pub score: f32,
-    /// Whether a detection was matched to it in this frame (false: the box is a prediction).
-    pub matched: bool,
-}
-
-impl TrackedObject {
-    /// Rules act on confirmed tracks seen in this frame only.
-    pub fn is_live(&self) -> bool {
-        self.state == TrackState::Confirmed && self.matched
-    }
-
-    pub fn evidence(&self) -> EvidenceBox {
-        EvidenceBox {
-            bbox: self.bbox,
-            class_id: self.class_id,
-            class_name: self.class_name.clone(),
-            score: self.score,
-        }
-    }
-}
-
-/// What the trackers saw in one analysed frame of one camera.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FrameObservation {
-    pub frame_index: u64,
-    pub at: DateTime<Utc>,
-    /// Head tracks (helmet model).
-    pub heads: Vec<TrackedObject>,
-    /// Two-wheeler tracks (empty without a two-wheeler model).
-    pub two_wheelers: Vec<TrackedObject>,
-}
-
-/// A head track as the rules see it in one frame: the two-wheeler it rides on in this frame (by
-/// geometry), and whether it was ever seen on one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RiderView {
-    pub head: TrackedObject,
-    pub two_wheeler: Option<TrackedObject>,
-    pub seen_on_two_wheeler: bool,
-    /// Matched frames of this head track seen on a two-wheeler so far.
-    pub two_wheeler_frames: u32,
-}
-
-/// A class's name and the score threshold in force for it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassThreshold {
-    pub name: String,
-    pub value: f32,
-}
-
-/// Geometry shared by the rules of one camera.
-#[derive(Debug, Clone)]
-pub(crate) struct Scene {
-    pub line: StopLine,
-    pub zones: Vec<Vec<Point>>,
-    pub frame: (f32, f32),
-}
-
-impl Scene {
-    /// Whether rules apply at `p`: inside the frame and inside a zone (when zones are configured).
-    pub fn applies(&self, p: Point) -> bool {
-        let inside = (0.0..=self.frame.0).contains(&p.x) && (0.0..=self.frame.1).contains(&p.y);
-        inside && (self.zones.is_empty() || self.zones.iter().any(|z| polygon_contains(z, p)))
-    }
-}
 
 /// The rules of one camera and their state.
 #[derive(Debug)]

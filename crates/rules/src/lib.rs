@@ -11,6 +11,7 @@ mod config;
 mod engine;
 mod geometry;
 mod helmet;
+mod observation;
 mod red_light;
 mod signal;
 
@@ -18,9 +19,10 @@ pub use config::{
     CameraConfig, ConfigError, GatingConfig, HelmetParams, ModelsConfig, RedLightParams,
     SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
-pub use engine::{CameraRules, ClassThreshold, FrameObservation, RiderView, TrackedObject};
+pub use engine::CameraRules;
 pub use geometry::{Point, Side, StopLine, polygon_contains};
 pub use helmet::{HelmetRule, may_ride, rider_of_head};
+pub use observation::{ClassThreshold, FrameObservation, RiderView, TrackedObject};
 pub use red_light::RedLightRule;
 pub use signal::SignalTracker;
 

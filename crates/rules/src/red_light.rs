@@ -13,8 +13,8 @@ use roadwarden_types::{
 };
 
 use crate::config::RedLightParams;
-use crate::engine::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
 use crate::geometry::{Point, Side};
+use crate::observation::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
 use crate::signal::SignalTracker;
 
 #[derive(Debug, Clone)]
