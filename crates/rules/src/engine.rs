@@ -1,14 +1,16 @@
 //! One camera's rules: what a frame's tracks look like to them, and the per-camera state that ties the
 //! signal, the helmet rule and the red-light rule together.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use roadwarden_types::{CameraId, ClassRole, Violation};
+use roadwarden_types::{BBox, CameraId, ClassRole, Violation};
 
 use crate::config::CameraConfig;
 use crate::helmet::{HelmetRule, may_ride, rider_of_head};
-use crate::observation::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
+use crate::observation::{
+    ClassThreshold, FrameObservation, RiderView, RoadUser, Scene, TrackedObject, VehicleClass,
+};
 use crate::red_light::RedLightRule;
 use crate::signal::SignalTracker;
 
@@ -16,6 +18,46 @@ use crate::signal::SignalTracker;
 pub const MIN_ON_WHEELS: u32 = 2;
 /// ... and in at least this fraction of the frames it was seen in.
 pub const ON_WHEELS_FRACTION: f32 = 0.4;
+
+/// Whether a person's box sits on a two-wheeler's box (a rider the detector boxed as `person`, with
+/// their vehicle boxed apart): they overlap across at least half the narrower width, the person's top is
+/// above the two-wheeler's, and the person's bottom (legs, feet on the footrest) lies between a quarter
+/// of the way down the two-wheeler and a quarter of its height below it.
+pub fn sits_on(person: &BBox, wheels: &BBox) -> bool {
+    let overlap = person.x2.min(wheels.x2) - person.x1.max(wheels.x1);
+    let h = wheels.height();
+    overlap >= 0.5 * person.width().min(wheels.width())
+        && person.y1 < wheels.y1
+        && (wheels.y1 + 0.25 * h..=wheels.y2 + 0.25 * h).contains(&person.y2)
+}
+
+/// Matched frames seen as a rider, matched frames, and when last seen: a rider once it was one in at
+/// least [`MIN_ON_WHEELS`] frames and [`ON_WHEELS_FRACTION`] of its frames.
+type Count = (u32, u32, DateTime<Utc>);
+
+fn count(
+    map: &mut HashMap<u64, Count>,
+    id: u64,
+    at: DateTime<Utc>,
+    matched: bool,
+    yes: bool,
+) -> u32 {
+    let e = map.entry(id).or_insert((0, 0, at));
+    e.2 = at;
+    if matched {
+        e.1 += 1;
+        if yes {
+            e.0 += 1;
+        }
+    }
+    e.0
+}
+
+fn established(c: Option<&Count>) -> bool {
+    c.is_some_and(|(yes, all, _)| {
+        *yes >= MIN_ON_WHEELS && *yes as f32 >= ON_WHEELS_FRACTION * *all as f32
+    })
+}
 
 /// The rules of one camera and their state.
 #[derive(Debug)]
@@ -26,7 +68,17 @@ pub struct CameraRules {
     helmet: HelmetRule,
     red_light: RedLightRule,
     /// Per head track: matched frames seen on a two-wheeler, matched frames, and when it was last seen.
-    on_wheels: HashMap<u64, (u32, u32, DateTime<Utc>)>,
+    on_wheels: HashMap<u64, Count>,
+    /// Per person track: frames seen sitting on a two-wheeler box (a rider the detector calls `person`).
+    persons_on_wheels: HashMap<u64, Count>,
+    /// Per person track: frames a head was seen riding it (judged as a rider without a two-wheeler when
+    /// `require_two_wheeler` is off).
+    persons_with_head: HashMap<u64, Count>,
+    /// Person tracks once established as riders (on a two-wheeler often enough): they stay riders while
+    /// the detector misses their two-wheeler.
+    person_riders: HashSet<u64>,
+    require_two_wheeler: bool,
+    classes: Vec<VehicleClass>,
 }
 
 impl CameraRules {
@@ -41,6 +93,7 @@ impl CameraRules {
             line: config.stop_line.line(),
             zones: config.zones.iter().map(|z| z.polygon()).collect(),
             frame: (config.frame[0] as f32, config.frame[1] as f32),
+            approach: config.red_light.approach_polygon(),
         };
         CameraRules {
             camera: config.id.clone(),
@@ -62,6 +115,11 @@ impl CameraRules {
             ),
             scene,
             on_wheels: HashMap::new(),
+            persons_on_wheels: HashMap::new(),
+            persons_with_head: HashMap::new(),
+            person_riders: HashSet::new(),
+            require_two_wheeler: config.require_two_wheeler(),
+            classes: config.red_light_classes(),
         }
     }
 
@@ -81,12 +139,50 @@ impl CameraRules {
     /// Runs the rules on one frame (after its signal reading was fed); returns the violations that fired.
     pub fn observe(&mut self, obs: &FrameObservation) -> Vec<Violation> {
         self.signal.tick(obs.at);
-        let wheels: Vec<&TrackedObject> = obs.two_wheelers.iter().filter(|r| r.matched).collect();
+        let now = obs.at;
+        let road: Vec<&TrackedObject> = obs.two_wheelers.iter().filter(|r| r.matched).collect();
+        let wheels: Vec<&TrackedObject> = road
+            .iter()
+            .copied()
+            .filter(|o| o.role == ClassRole::TwoWheeler)
+            .collect();
+        // Riders the detector calls `person`: a person box sitting on a two-wheeler box in this frame,
+        // or a person track seen doing so often enough (its two-wheeler is missed in many frames). Its
+        // box, reaching down to the two-wheeler's bottom when one is under it, carries a rider's head.
+        let mut carriers: Vec<TrackedObject> = wheels.iter().map(|w| (*w).clone()).collect();
+        for p in road.iter().filter(|o| o.role == ClassRole::Person) {
+            let under = wheels.iter().find(|w| sits_on(&p.bbox, &w.bbox));
+            count(
+                &mut self.persons_on_wheels,
+                p.track_id,
+                now,
+                true,
+                under.is_some(),
+            );
+            if established(self.persons_on_wheels.get(&p.track_id)) {
+                self.person_riders.insert(p.track_id);
+            }
+            let bbox = match under {
+                Some(w) => BBox::new(
+                    p.bbox.x1.min(w.bbox.x1),
+                    p.bbox.y1,
+                    p.bbox.x2.max(w.bbox.x2),
+                    p.bbox.y2.max(w.bbox.y2),
+                ),
+                None if self.person_riders.contains(&p.track_id) => p.bbox,
+                None => continue,
+            };
+            carriers.push(TrackedObject {
+                bbox,
+                ..(*p).clone()
+            });
+        }
+        let carriers: Vec<&TrackedObject> = carriers.iter().collect();
         // One two-wheeler carries one rider: of the heads that could ride it (a pedestrian passing over
         // it, a second person in the picture behind the rider), the one whose chin is nearest its top
         // does; the others are above or behind. Each head then rides the nearest two-wheeler it owns.
-        let mut owner: Vec<Option<usize>> = vec![None; wheels.len()];
-        for (wi, w) in wheels.iter().enumerate() {
+        let mut owner: Vec<Option<usize>> = vec![None; carriers.len()];
+        for (wi, w) in carriers.iter().enumerate() {
             let gap = |h: &TrackedObject| (w.bbox.y1 - h.bbox.y2).abs();
             owner[wi] = obs
                 .heads
@@ -98,39 +194,71 @@ impl CameraRules {
         }
         let mut views = Vec::with_capacity(obs.heads.len());
         for (hi, h) in obs.heads.iter().enumerate() {
-            let owned: Vec<&TrackedObject> = wheels
+            let owned: Vec<&TrackedObject> = carriers
                 .iter()
                 .zip(&owner)
                 .filter(|(_, o)| **o == Some(hi))
                 .map(|(w, _)| *w)
                 .collect();
             let two_wheeler = rider_of_head(&h.bbox, &owned).map(|i| owned[i].clone());
-            let e = self.on_wheels.entry(h.track_id).or_insert((0, 0, obs.at));
-            e.2 = obs.at;
-            if h.matched {
-                e.1 += 1;
-                if two_wheeler.is_some() {
-                    e.0 += 1;
-                }
-            }
+            let on = count(
+                &mut self.on_wheels,
+                h.track_id,
+                now,
+                h.matched,
+                two_wheeler.is_some(),
+            );
             // A pedestrian passing a rider overlaps a two-wheeler for a frame or two; a rider rides one
             // in most frames (the detector misses some).
-            let seen = e.0 >= MIN_ON_WHEELS && e.0 as f32 >= ON_WHEELS_FRACTION * e.1 as f32;
+            let seen = established(self.on_wheels.get(&h.track_id));
             views.push(RiderView {
                 head: h.clone(),
                 two_wheeler,
                 seen_on_two_wheeler: seen,
-                two_wheeler_frames: e.0,
+                two_wheeler_frames: on,
             });
         }
-        let now = obs.at;
-        self.on_wheels
-            .retain(|_, (_, _, at)| now - *at <= chrono::TimeDelta::seconds(5));
+        // What the red-light rule follows: vehicles by their own boxes; persons when they are riders.
+        let mut users = Vec::new();
+        for o in road.iter().filter(|o| o.is_live()) {
+            let (class, rider) = match (o.vehicle_class(), o.role) {
+                (Some(c), _) => (c, true),
+                (None, ClassRole::Person) => {
+                    let headed = obs
+                        .heads
+                        .iter()
+                        .any(|h| h.matched && may_ride(&h.bbox, &o.bbox));
+                    count(&mut self.persons_with_head, o.track_id, now, true, headed);
+                    let rider = self.person_riders.contains(&o.track_id)
+                        || (!self.require_two_wheeler
+                            && established(self.persons_with_head.get(&o.track_id)));
+                    (VehicleClass::TwoWheeler, rider)
+                }
+                _ => continue,
+            };
+            users.push(RoadUser {
+                object: (*o).clone(),
+                class,
+                eligible: rider && self.classes.contains(&class),
+            });
+        }
+        let gone = |m: &mut HashMap<u64, Count>| {
+            m.retain(|_, (_, _, at)| now - *at <= chrono::TimeDelta::seconds(5))
+        };
+        gone(&mut self.on_wheels);
+        gone(&mut self.persons_on_wheels);
+        gone(&mut self.persons_with_head);
+        let known = &self.persons_on_wheels;
+        self.person_riders.retain(|id| known.contains_key(id));
         let mut out = self.helmet.observe(&self.camera, &self.scene, obs, &views);
-        out.extend(
-            self.red_light
-                .observe(&self.camera, &self.scene, &self.signal, obs, &views),
-        );
+        out.extend(self.red_light.observe(
+            &self.camera,
+            &self.scene,
+            &self.signal,
+            obs,
+            &views,
+            &users,
+        ));
         out
     }
 

@@ -19,11 +19,15 @@ pub use config::{
     CameraConfig, ConfigError, GatingConfig, HelmetParams, ModelsConfig, RedLightParams,
     SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
-pub use engine::CameraRules;
+pub use engine::{CameraRules, sits_on};
 pub use geometry::{Point, Side, StopLine, polygon_contains};
 pub use helmet::{HelmetRule, may_ride, rider_of_head};
-pub use observation::{ClassThreshold, FrameObservation, RiderView, TrackedObject};
-pub use red_light::RedLightRule;
+pub use observation::{
+    ClassThreshold, FrameObservation, RiderView, RoadUser, TrackedObject, VehicleClass,
+};
+pub use red_light::{
+    JOIN_HEIGHTS, JOIN_S, MAX_STEP_SHARE, MIN_PROGRESS_HEIGHTS, RedLightRule, STEP_BACK_PX,
+};
 pub use signal::SignalTracker;
 
 pub use roadwarden_types::{SignalState, Violation, ViolationKind};

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use roadwarden_track::TrackState;
 use roadwarden_types::{BBox, ClassId, ClassRole, EvidenceBox};
+use serde::{Deserialize, Serialize};
 
 use crate::geometry::{Point, StopLine, polygon_contains};
 
@@ -29,6 +30,11 @@ impl TrackedObject {
         self.state == TrackState::Confirmed && self.matched
     }
 
+    /// The vehicle class of a road-user track, if it is a vehicle (see [`VehicleClass::of`]).
+    pub fn vehicle_class(&self) -> Option<VehicleClass> {
+        VehicleClass::of(self.role, &self.class_name)
+    }
+
     pub fn evidence(&self) -> EvidenceBox {
         EvidenceBox {
             bbox: self.bbox,
@@ -46,7 +52,9 @@ pub struct FrameObservation {
     pub at: DateTime<Utc>,
     /// Head tracks (helmet model).
     pub heads: Vec<TrackedObject>,
-    /// Two-wheeler tracks (empty without a two-wheeler model).
+    /// Road-user tracks of the two-wheeler model (empty without one), told apart by their `role`:
+    /// two-wheelers (and rider-with-vehicle classes, whose manifests give them the `two_wheeler` role),
+    /// persons, and vehicles (car, bus, truck). The name is kept from when it held two-wheelers only.
     pub two_wheelers: Vec<TrackedObject>,
 }
 
@@ -74,6 +82,8 @@ pub(crate) struct Scene {
     pub line: StopLine,
     pub zones: Vec<Vec<Point>>,
     pub frame: (f32, f32),
+    /// `red_light.approach`: the lanes before the line (`None`: the drawn line only).
+    pub approach: Option<Vec<Point>>,
 }
 
 impl Scene {
@@ -82,4 +92,68 @@ impl Scene {
         let inside = (0.0..=self.frame.0).contains(&p.x) && (0.0..=self.frame.1).contains(&p.y);
         inside && (self.zones.is_empty() || self.zones.iter().any(|z| polygon_contains(z, p)))
     }
+}
+
+/// The vehicle classes the red-light rule judges, each enabled per camera (`[camera.red_light] classes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VehicleClass {
+    /// Motorbike, scooter, bicycle, or a rider-with-vehicle box; also a person seen sitting on one.
+    TwoWheeler,
+    Car,
+    Bus,
+    Truck,
+}
+
+impl VehicleClass {
+    pub const ALL: [VehicleClass; 4] = [
+        VehicleClass::TwoWheeler,
+        VehicleClass::Car,
+        VehicleClass::Bus,
+        VehicleClass::Truck,
+    ];
+
+    /// The class of a detector class, by its role (from the model's manifest) and, for the `vehicle`
+    /// role, which the manifests give to cars, buses and trucks alike, its name: a name with `bus` is a
+    /// bus, with `truck` or `lorry` a truck, any other vehicle a car. `None`: not a vehicle.
+    pub fn of(role: ClassRole, class_name: &str) -> Option<VehicleClass> {
+        match role {
+            ClassRole::TwoWheeler => Some(VehicleClass::TwoWheeler),
+            ClassRole::Vehicle => {
+                let n = class_name.to_ascii_lowercase();
+                Some(if n.contains("bus") {
+                    VehicleClass::Bus
+                } else if n.contains("truck") || n.contains("lorry") {
+                    VehicleClass::Truck
+                } else {
+                    VehicleClass::Car
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VehicleClass::TwoWheeler => "two_wheeler",
+            VehicleClass::Car => "car",
+            VehicleClass::Bus => "bus",
+            VehicleClass::Truck => "truck",
+        }
+    }
+}
+
+impl std::fmt::Display for VehicleClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A road-user track the red-light rule may follow: its class, and whether it counts (its class is
+/// enabled, and a person is a rider).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoadUser {
+    pub object: TrackedObject,
+    pub class: VehicleClass,
+    pub eligible: bool,
 }
