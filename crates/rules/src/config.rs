@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::geometry::{Point, StopLine};
+use crate::observation::VehicleClass;
 
 /// A config that cannot work. Every message names the camera and the key.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -150,7 +151,11 @@ pub struct HelmetParams {
     pub window: u32,
     /// The head box's smaller side must be at least this many pixels for an observation to count.
     pub min_head_px: f32,
-    /// Only heads on a two-wheeler count (default: whenever a two-wheeler model is configured).
+    /// Only riders seen on a two-wheeler count, for both rules (default: whenever a two-wheeler model is
+    /// configured). A head counts as on one when it rides a two-wheeler box, a rider-with-vehicle box, or a
+    /// person box that sits on a two-wheeler box. `false` with a two-wheeler model: a head (helmet rule)
+    /// or a person box with a rider's head (red light) is judged with no two-wheeler box, as riders the
+    /// detector calls `person` are; pedestrians are then judged too.
     pub require_two_wheeler: Option<bool>,
 }
 
@@ -171,8 +176,22 @@ pub struct RedLightParams {
     /// The signal must have been red at least this long when the line is crossed (default 0.5 s).
     pub grace_s: f64,
     /// Without a two-wheeler model, a rider's box is estimated from its head: it reaches this many head
-    /// heights below the head (default 4).
+    /// heights below the head (default 4). With one, riders are followed by their vehicle's (or their
+    /// rider-and-vehicle) box and never by a head estimate.
     pub body_heads: f32,
+    /// The vehicle classes judged (default: all of `two_wheeler`, `car`, `bus`, `truck` with a two-wheeler
+    /// model, which finds all four (FastestDet); riders by their heads alone without one). A person seen
+    /// sitting on a two-wheeler is a `two_wheeler`.
+    pub classes: Option<Vec<VehicleClass>>,
+    /// The approach area: a polygon `[[x, y], ...]` over the lanes before the line (the contra-flow lane
+    /// included). A vehicle crosses when its ground point moves from inside it to past the line's
+    /// infinite extension (within the polygon's reach along the line), so riders beyond the end of the
+    /// drawn line or on the contra-flow side count. Unset: the drawn line only (its segment, as before).
+    pub approach: Option<Vec<[f32; 2]>>,
+    /// A crossing needs consistent displacement towards and past the line over this many analysed
+    /// frames of the track (default 3, 2..=10): a box that jumps (a neighbour's box, a switch between
+    /// detections) while the vehicle stands still is no crossing.
+    pub min_frames: u32,
 }
 
 impl Default for RedLightParams {
@@ -180,7 +199,19 @@ impl Default for RedLightParams {
         RedLightParams {
             grace_s: 0.5,
             body_heads: 4.0,
+            classes: None,
+            approach: None,
+            min_frames: 3,
         }
+    }
+}
+
+impl RedLightParams {
+    /// The approach polygon, when configured.
+    pub fn approach_polygon(&self) -> Option<Vec<Point>> {
+        self.approach
+            .as_ref()
+            .map(|ps| ps.iter().map(|p| Point::new(p[0], p[1])).collect())
     }
 }
 
@@ -340,6 +371,15 @@ impl CameraConfig {
     /// The threshold configured for a role, if any.
     pub fn threshold(&self, role: ClassRole) -> Option<f32> {
         self.thresholds.get(role.as_str()).copied()
+    }
+
+    /// The vehicle classes the red-light rule judges (`red_light.classes`, or its default).
+    pub fn red_light_classes(&self) -> Vec<VehicleClass> {
+        match (&self.red_light.classes, &self.models.two_wheeler) {
+            (Some(c), _) => c.clone(),
+            (None, Some(_)) => VehicleClass::ALL.to_vec(),
+            (None, None) => vec![VehicleClass::TwoWheeler],
+        }
     }
 
     pub fn require_two_wheeler(&self) -> bool {
@@ -503,6 +543,40 @@ impl CameraConfig {
         }
         if !(self.red_light.body_heads.is_finite() && self.red_light.body_heads > 0.0) {
             return Err(bad("red_light.body_heads", "must be positive".into()));
+        }
+        if !(2..=10).contains(&self.red_light.min_frames) {
+            return Err(bad(
+                "red_light.min_frames",
+                "must be between 2 and 10 analysed frames".into(),
+            ));
+        }
+        if let Some(poly) = &self.red_light.approach {
+            if poly.len() < 3 {
+                return Err(bad(
+                    "red_light.approach",
+                    "a polygon needs at least 3 points".into(),
+                ));
+            }
+            if let Some(p) = poly.iter().find(|p| !inside(**p)) {
+                return Err(bad(
+                    "red_light.approach",
+                    format!("point ({}, {}) is outside the {w}x{h} frame", p[0], p[1]),
+                ));
+            }
+        }
+        let vehicles = self
+            .red_light
+            .classes
+            .iter()
+            .flatten()
+            .any(|c| *c != VehicleClass::TwoWheeler);
+        if vehicles && self.models.two_wheeler.is_none() {
+            return Err(bad(
+                "red_light.classes",
+                "cars, buses and trucks need a `models.two_wheeler` road-user model (FastestDet); \
+                 set `classes = [\"two_wheeler\"]` without one"
+                    .into(),
+            ));
         }
         if !(self.track_box_scale.is_finite() && (1.0..=10.0).contains(&self.track_box_scale)) {
             return Err(bad("track_box_scale", "must be between 1 and 10".into()));

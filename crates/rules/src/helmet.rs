@@ -9,8 +9,8 @@ use roadwarden_types::{
 };
 
 use crate::config::HelmetParams;
-use crate::engine::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
 use crate::geometry::Point;
+use crate::observation::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
 
 /// How far (in head heights) below the head's bottom a ridden two-wheeler reaches at least: its wheels
 /// are on the road under the rider's body (a rider's reach 2.8 head heights below the chin or more). A

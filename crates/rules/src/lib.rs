@@ -11,6 +11,7 @@ mod config;
 mod engine;
 mod geometry;
 mod helmet;
+mod observation;
 mod red_light;
 mod signal;
 
@@ -18,10 +19,15 @@ pub use config::{
     CameraConfig, ConfigError, GatingConfig, HelmetParams, ModelsConfig, RedLightParams,
     SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
-pub use engine::{CameraRules, ClassThreshold, FrameObservation, RiderView, TrackedObject};
+pub use engine::{CameraRules, sits_on};
 pub use geometry::{Point, Side, StopLine, polygon_contains};
 pub use helmet::{HelmetRule, may_ride, rider_of_head};
-pub use red_light::RedLightRule;
+pub use observation::{
+    ClassThreshold, FrameObservation, RiderView, RoadUser, TrackedObject, VehicleClass,
+};
+pub use red_light::{
+    JOIN_HEIGHTS, JOIN_S, MAX_STEP_SHARE, MIN_PROGRESS_HEIGHTS, RedLightRule, STEP_BACK_PX,
+};
 pub use signal::SignalTracker;
 
 pub use roadwarden_types::{SignalState, Violation, ViolationKind};

@@ -1,11 +1,15 @@
-//! The red-light rule: a track's reference point (bottom centre of its rider/two-wheeler box) crosses the
-//! stop line from the before side while the signal has been red for at least the grace time → one
-//! violation, with the frames before / at / after the crossing. Riders are followed by their head track
-//! (the estimated body below it); two-wheelers no eligible rider's head was seen on are followed by their
-//! own track. A crossing close in time and place to one already reported is the same offender (a second
-//! track of one rider) and is not reported again.
+//! The red-light rule: a vehicle's ground point (the bottom centre of its box: a car, bus or truck, a
+//! two-wheeler, or a rider the detector boxed as a person sitting on one) moves from the approach (the
+//! lanes before the line: the `red_light.approach` polygon, or the drawn line's span) to past the line
+//! while the signal has been red for at least the grace time, with consistent displacement over several
+//! analysed frames → one violation, with the frames before / at / after the crossing. Each road-user track
+//! is followed by its own box only, so a box that switches between detections cannot move its point; a
+//! track lost near the line and found again past it is joined to the new track by motion (here, not in the
+//! tracker: the tracker's ids stay what the detector saw). Without a two-wheeler model (heads only) a
+//! rider is followed by the body estimated below its head, as before. A crossing close in time and place to
+//! one already reported is the same offender (a second track of one vehicle) and is not reported again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use roadwarden_types::{
@@ -13,8 +17,10 @@ use roadwarden_types::{
 };
 
 use crate::config::RedLightParams;
-use crate::engine::{ClassThreshold, FrameObservation, RiderView, Scene, TrackedObject};
-use crate::geometry::{Point, Side};
+use crate::geometry::{Point, Side, polygon_contains};
+use crate::observation::{
+    ClassThreshold, FrameObservation, RiderView, RoadUser, Scene, TrackedObject, VehicleClass,
+};
 use crate::signal::SignalTracker;
 
 #[derive(Debug, Clone)]
@@ -39,9 +45,45 @@ impl Snapshot {
 struct Pending {
     before: Snapshot,
     at: Snapshot,
-    /// Seen on a two-wheeler (or none is required).
     eligible: bool,
 }
+
+/// What the rule follows: a head's estimated body (no two-wheeler model) or a road-user track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Head(u64),
+    Road(u64),
+}
+
+/// One followed track: its recent ground points, the last snapshot on the approach, and the first one
+/// past the line since.
+#[derive(Debug, Clone)]
+struct Follow {
+    class: Option<VehicleClass>,
+    /// (time, ground point, signed distance from the line, positive before it), oldest first.
+    points: VecDeque<(DateTime<Utc>, Point, f32)>,
+    before: Option<Snapshot>,
+    /// The first frame past the line after `before`, and how many observations since.
+    past: Option<(Snapshot, u32)>,
+    last: Snapshot,
+    height: f32,
+}
+
+/// Points kept per followed track.
+const HISTORY: usize = 12;
+/// Of a crossing's displacement over `min_frames`, no single step may make more than this share: a
+/// box that jumps while the vehicle stands still makes all of it in one step.
+pub const MAX_STEP_SHARE: f32 = 0.8;
+/// A step back towards the approach larger than this (pixels, or the tolerance if larger) breaks the
+/// consistency of a crossing.
+pub const STEP_BACK_PX: f32 = 1.5;
+/// A crossing's displacement is at least this fraction of the box height (and twice the tolerance).
+pub const MIN_PROGRESS_HEIGHTS: f32 = 0.05;
+/// A track lost within this long ...
+pub const JOIN_S: f64 = 1.5;
+/// ... is joined to a new track whose ground point lies within this many box heights (at least 24 px) of
+/// where its motion predicts it, of the same class and a similar size.
+pub const JOIN_HEIGHTS: f32 = 0.5;
 
 #[derive(Debug)]
 pub struct RedLightRule {
@@ -51,15 +93,9 @@ pub struct RedLightRule {
     class: Option<ClassThreshold>,
     hysteresis: u32,
     tolerance: f32,
-    /// Last side (not `On`) and last snapshot of each track.
-    last: HashMap<u64, (Side, Snapshot)>,
-    pending: HashMap<u64, Pending>,
-    fired: HashSet<u64>,
-    /// Per head track: the last offset (x of the centre, y of the bottom) from its body estimate to its
-    /// two-wheeler's box, and when it was seen.
-    offsets: HashMap<u64, (f32, f32, DateTime<Utc>)>,
-    /// Two-wheeler tracks an eligible rider's head was seen on, and when last.
-    claimed: HashMap<u64, DateTime<Utc>>,
+    follows: HashMap<Key, Follow>,
+    pending: HashMap<Key, Pending>,
+    fired: HashSet<Key>,
     /// Time, reference point and box width of each crossing reported (recent ones only).
     reported: Vec<(DateTime<Utc>, Point, f32)>,
 }
@@ -67,16 +103,26 @@ pub struct RedLightRule {
 /// A second crossing within this long of a reported one ...
 pub const SAME_OFFENDER_S: f64 = 1.0;
 /// ... whose reference point is within this many of the reported box's widths of it, is the same offender
-/// seen on a second head track (an id switch), not a second violation.
+/// seen on a second track (an id switch, a rider's person box and two-wheeler box), not a second violation.
 pub const SAME_OFFENDER_WIDTHS: f32 = 1.0;
-
-/// Keys of two-wheeler tracks in the rule's maps (head tracks use their plain id).
-const WHEELS: u64 = 1 << 62;
 
 /// A rider's box estimated from the head's: twice as wide, reaching `body_heads` head heights below it.
 fn body_from_head(head: &BBox, body_heads: f32) -> BBox {
     let (cx, w, h) = ((head.x1 + head.x2) / 2.0, head.width(), head.height());
     BBox::new(cx - w, head.y1, cx + w, head.y2 + body_heads * h)
+}
+
+/// Whether the last `n` points moved consistently towards and past the line: at least `min` in all,
+/// no step back, and no single step most of it.
+fn consistent(points: &VecDeque<(DateTime<Utc>, Point, f32)>, n: usize, min: f32) -> bool {
+    if points.len() < n || n < 2 {
+        return false;
+    }
+    let d: Vec<f32> = points.iter().skip(points.len() - n).map(|p| p.2).collect();
+    let steps: Vec<f32> = d.windows(2).map(|w| w[0] - w[1]).collect();
+    let total: f32 = steps.iter().sum();
+    let largest = steps.iter().copied().fold(0.0, f32::max);
+    total >= min && steps.iter().all(|s| *s >= -STEP_BACK_PX) && largest <= MAX_STEP_SHARE * total
 }
 
 impl RedLightRule {
@@ -93,12 +139,10 @@ impl RedLightRule {
             class,
             hysteresis,
             tolerance,
-            last: HashMap::new(),
+            follows: HashMap::new(),
             pending: HashMap::new(),
             fired: HashSet::new(),
             reported: Vec::new(),
-            claimed: HashMap::new(),
-            offsets: HashMap::new(),
         }
     }
 
@@ -119,6 +163,10 @@ impl RedLightRule {
                 self.hysteresis as f64,
             ),
             ("stop_line.tolerance_px".to_string(), self.tolerance as f64),
+            (
+                "red_light.min_frames".to_string(),
+                self.params.min_frames as f64,
+            ),
         ]);
         if let Some(c) = &self.class {
             t.insert(format!("class.{}", c.name), c.value as f64);
@@ -175,6 +223,69 @@ impl RedLightRule {
         !same
     }
 
+    /// Which side of the line `p` is on for this rule: `Before` only on the approach (inside the
+    /// approach polygon, or along the drawn line), `After` past the line within the approach's reach
+    /// along it, `On` otherwise (near the line, off to the side, outside the zones).
+    fn side(&self, scene: &Scene, p: Point) -> Side {
+        if !scene.applies(p) {
+            return Side::On;
+        }
+        let side = scene.line.side(p);
+        match &scene.approach {
+            None => {
+                if scene.line.spans(p, self.tolerance) {
+                    side
+                } else {
+                    Side::On
+                }
+            }
+            Some(poly) => match side {
+                Side::Before if polygon_contains(poly, p) => Side::Before,
+                Side::After if within_reach(scene, poly, p) => Side::After,
+                _ => Side::On,
+            },
+        }
+    }
+
+    /// A track new to the rule: the lost track (not seen this frame, seen within [`JOIN_S`], not past the
+    /// line yet) whose motion predicts `p`, of the same class and a similar size, if any.
+    fn lost_for(
+        &self,
+        seen: &HashSet<Key>,
+        at: DateTime<Utc>,
+        class: Option<VehicleClass>,
+        p: Point,
+        height: f32,
+    ) -> Option<Key> {
+        self.follows
+            .iter()
+            .filter(|(k, f)| {
+                !seen.contains(k)
+                    && !self.fired.contains(k)
+                    && f.class == class
+                    && f.past.is_none()
+                    && (0.6..=1.6).contains(&(height / f.height.max(1.0)))
+                    && (at - f.last.at).as_seconds_f64() <= JOIN_S
+            })
+            .filter_map(|(k, f)| {
+                let (t1, p1, _) = *f.points.back()?;
+                let (vx, vy) = match f.points.len() {
+                    n if n >= 2 => {
+                        let (t0, p0, _) = f.points[n - 2];
+                        let dt = (t1 - t0).as_seconds_f64().max(1e-3) as f32;
+                        ((p1.x - p0.x) / dt, (p1.y - p0.y) / dt)
+                    }
+                    _ => (0.0, 0.0),
+                };
+                let dt = (at - t1).as_seconds_f64() as f32;
+                let (ex, ey) = (p1.x + vx * dt - p.x, p1.y + vy * dt - p.y);
+                let miss = (ex * ex + ey * ey).sqrt();
+                (miss <= (JOIN_HEIGHTS * height).max(24.0)).then_some((*k, miss))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k)
+    }
+
     pub(crate) fn observe(
         &mut self,
         camera: &CameraId,
@@ -182,100 +293,124 @@ impl RedLightRule {
         signal: &SignalTracker,
         obs: &FrameObservation,
         views: &[RiderView],
+        users: &[RoadUser],
     ) -> Vec<Violation> {
         let grace = TimeDelta::milliseconds((self.params.grace_s * 1000.0).round() as i64);
         let mut out = Vec::new();
-        // Riders: a head track's estimated body, reaching down to the road. An estimate that reaches
-        // below the frame is cut at its edge, as a detector's box would be: a near rider's wheels are at
-        // the bottom of the picture.
-        let mut movers: Vec<(u64, TrackedObject, bool)> = Vec::new();
-        for view in views.iter().filter(|v| v.head.is_live()) {
-            let body = body_from_head(&view.head.bbox, self.params.body_heads);
-            // Where the rider's two-wheeler is seen, its box is the rider's (the head of a leaning rider
-            // is ahead of the wheels); where it is missed, the body estimate moved by the last offset
-            // seen between the two, so the reference point does not jump between the two estimates.
-            let bbox = match &view.two_wheeler {
-                Some(w) => {
-                    let (dx, dy) = (
-                        (w.bbox.x1 + w.bbox.x2 - body.x1 - body.x2) / 2.0,
-                        w.bbox.y2 - body.y2,
-                    );
-                    self.offsets.insert(view.head.track_id, (dx, dy, obs.at));
-                    w.bbox
-                }
-                None => match self.offsets.get(&view.head.track_id) {
-                    Some((dx, dy, _)) => {
-                        BBox::new(body.x1 + dx, body.y1, body.x2 + dx, body.y2 + dy)
-                    }
-                    None => body,
-                },
-            };
-            let o = TrackedObject {
-                bbox: bbox.clip(scene.frame.0, scene.frame.1),
-                ..view.head.clone()
-            };
-            let eligible = !self.two_wheelers || view.seen_on_two_wheeler;
-            if eligible && let Some(w) = &view.two_wheeler {
-                self.claimed.insert(w.track_id, obs.at);
-            }
-            movers.push((o.track_id, o, eligible));
-        }
-        // Two-wheelers no rider's head is known on (a small or hidden head the helmet model misses):
-        // the two-wheeler's own box. A crossing of one that is the same offender as a rider's is
-        // dropped by `first_report`.
-        if self.two_wheelers {
-            for w in obs.two_wheelers.iter().filter(|w| w.is_live()) {
-                if !self.claimed.contains_key(&w.track_id) {
-                    movers.push((WHEELS | w.track_id, w.clone(), true));
-                }
+        let mut movers: Vec<(Key, TrackedObject, Option<VehicleClass>, bool)> = Vec::new();
+        if self.class.is_none() {
+            // No two-wheeler model: a head track's estimated body, reaching down to the road. An
+            // estimate that reaches below the frame is cut at its edge, as a detector's box would be.
+            for view in views.iter().filter(|v| v.head.is_live()) {
+                let body = body_from_head(&view.head.bbox, self.params.body_heads);
+                let o = TrackedObject {
+                    bbox: body.clip(scene.frame.0, scene.frame.1),
+                    ..view.head.clone()
+                };
+                movers.push((Key::Head(o.track_id), o, None, true));
             }
         }
-        for (key, o, eligible) in movers {
-            let o = &TrackedObject { track_id: key, ..o };
+        for u in users {
+            movers.push((
+                Key::Road(u.object.track_id),
+                u.object.clone(),
+                Some(u.class),
+                u.eligible,
+            ));
+        }
+        let seen: HashSet<Key> = movers.iter().map(|m| m.0).collect();
+        let min_frames = self.params.min_frames as usize;
+        for (key, o, class, eligible) in movers {
             let snap = Snapshot {
                 frame_index: obs.frame_index,
                 at: obs.at,
-                object: TrackedObject {
-                    track_id: key & !WHEELS,
-                    ..o.clone()
-                },
+                object: o.clone(),
             };
-            if let Some(p) = self.pending.remove(&o.track_id)
-                && (eligible || p.eligible)
-            {
-                if self.first_report(&p) {
-                    out.push(self.violation(camera, signal, &p, Some(&snap)));
-                }
-                self.fired.insert(o.track_id);
-            }
             let p = Point::bottom_centre(&o.bbox);
-            let side = if scene.applies(p) && scene.line.spans(p, self.tolerance) {
-                scene.line.side(p)
-            } else {
-                Side::On
+            let side = self.side(scene, p);
+            // The "after" frame of a pending crossing: back on the approach, it was no crossing.
+            if let Some(pend) = self.pending.remove(&key)
+                && side != Side::Before
+                && (eligible || pend.eligible)
+            {
+                if self.first_report(&pend) {
+                    out.push(self.violation(camera, signal, &pend, Some(&snap)));
+                }
+                self.fired.insert(key);
+            }
+            if !self.follows.contains_key(&key)
+                && side != Side::Before
+                && let Some(lost) = self.lost_for(&seen, obs.at, class, p, o.bbox.height())
+                && let Some(f) = self.follows.remove(&lost)
+            {
+                self.follows.insert(key, f);
+            }
+            let f = self.follows.entry(key).or_insert_with(|| Follow {
+                class,
+                points: VecDeque::new(),
+                before: None,
+                past: None,
+                last: snap.clone(),
+                height: o.bbox.height(),
+            });
+            f.last = snap.clone();
+            f.height = o.bbox.height();
+            f.points
+                .push_back((obs.at, p, scene.line.signed_distance(p)));
+            while f.points.len() > HISTORY {
+                f.points.pop_front();
+            }
+            match side {
+                Side::Before => {
+                    f.before = Some(snap.clone());
+                    f.past = None;
+                }
+                Side::After if f.before.is_some() => match &mut f.past {
+                    Some((_, n)) => *n += 1,
+                    None => f.past = Some((snap.clone(), 0)),
+                },
+                _ => {}
+            }
+            // A crossing: on the approach, then past the line, with the displacement consistent over
+            // `min_frames` (checked while the track is past the line, up to `min_frames` frames on, so
+            // a vehicle that starts from a standstill at the line is judged once it moves steadily).
+            let Some((at_snap, n)) = f.past.clone() else {
+                continue;
             };
-            if side == Side::On {
+            if side != Side::After || n as usize > min_frames {
                 continue;
             }
-            let previous = self.last.insert(o.track_id, (side, snap.clone()));
-            if let Some((Side::Before, before)) = previous
-                && side == Side::After
-                && !self.fired.contains(&o.track_id)
-                && !self.pending.contains_key(&o.track_id)
-                && signal.red_for(obs.at, grace)
+            let min = (2.0 * self.tolerance).max(MIN_PROGRESS_HEIGHTS * f.height);
+            if self.fired.contains(&key)
+                || self.pending.contains_key(&key)
+                || !consistent(&f.points, min_frames, min)
+                || !signal.red_for(at_snap.at, grace)
             {
-                self.pending.insert(
-                    o.track_id,
-                    Pending {
-                        before,
-                        at: snap,
-                        eligible,
-                    },
-                );
+                continue;
+            }
+            let Some(before) = f.before.take() else {
+                continue;
+            };
+            f.past = None;
+            let pend = Pending {
+                before,
+                at: at_snap,
+                eligible,
+            };
+            if n == 0 {
+                self.pending.insert(key, pend);
+            } else {
+                // Confirmed by frames past the line already: this frame is the "after" one.
+                if eligible {
+                    if self.first_report(&pend) {
+                        out.push(self.violation(camera, signal, &pend, Some(&snap)));
+                    }
+                    self.fired.insert(key);
+                }
             }
         }
         // A pending crossing whose track was not seen again within a second fires without an "after" frame.
-        let stale: Vec<u64> = self
+        let stale: Vec<Key> = self
             .pending
             .iter()
             .filter(|(_, p)| obs.at - p.at.at > TimeDelta::seconds(1))
@@ -293,20 +428,17 @@ impl RedLightRule {
         }
         self.reported
             .retain(|(at, _, _)| (obs.at - *at).as_seconds_f64() <= 2.0 * SAME_OFFENDER_S);
-        self.claimed.retain(|_, at| now_s(obs.at, *at) <= 3.0);
-        self.offsets
-            .retain(|_, (_, _, at)| now_s(obs.at, *at) <= 3.0);
         // Tracks unseen for a while are gone (the tracker reports matched tracks only).
         let now = obs.at;
-        self.last
-            .retain(|_, (_, s)| now - s.at <= TimeDelta::seconds(3));
+        self.follows
+            .retain(|_, f| now - f.last.at <= TimeDelta::seconds(3));
         out
     }
 
     pub(crate) fn flush(&mut self, camera: &CameraId, signal: &SignalTracker) -> Vec<Violation> {
-        let pending: Vec<(u64, Pending)> = self.pending.drain().collect();
+        let pending: Vec<(Key, Pending)> = self.pending.drain().collect();
         let mut out = Vec::new();
-        let mut pending: Vec<(u64, Pending)> =
+        let mut pending: Vec<(Key, Pending)> =
             pending.into_iter().filter(|(_, p)| p.eligible).collect();
         pending.sort_by_key(|(_, p)| p.at.at);
         for (id, p) in pending {
@@ -319,6 +451,15 @@ impl RedLightRule {
     }
 }
 
-fn now_s(now: DateTime<Utc>, at: DateTime<Utc>) -> f64 {
-    (now - at).as_seconds_f64()
+/// Whether `p` (past the line) lies within the approach polygon's reach along the line: its projection
+/// on the line falls inside the polygon's, widened by a tenth of the polygon's extent each side.
+fn within_reach(scene: &Scene, poly: &[Point], p: Point) -> bool {
+    let (a, b) = (scene.line.a, scene.line.b);
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let len = (dx * dx + dy * dy).sqrt().max(f32::EPSILON);
+    let t = |q: Point| ((q.x - a.x) * dx + (q.y - a.y) * dy) / len;
+    let lo = poly.iter().map(|q| t(*q)).fold(f32::INFINITY, f32::min);
+    let hi = poly.iter().map(|q| t(*q)).fold(f32::NEG_INFINITY, f32::max);
+    let m = 0.1 * (hi - lo);
+    (lo - m..=hi + m).contains(&t(p))
 }

@@ -419,7 +419,8 @@ fn a_rider_on_two_head_tracks_is_reported_once_for_red_light() {
         .filter(|v| v.kind == ViolationKind::RedLight)
         .collect();
     assert_eq!(red.len(), 1, "{red:?}");
-    assert_eq!(red[0].track_id, 1);
+    // The rule follows the vehicle (its ground point), not the head: the first two-wheeler track.
+    assert_eq!(red[0].track_id, 101);
 }
 
 #[test]
