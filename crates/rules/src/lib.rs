@@ -16,12 +16,14 @@ mod signal;
 
 pub use config::{
     CameraConfig, ConfigError, GatingConfig, HelmetParams, ModelsConfig, RedLightParams,
-    SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
+    SignalConfig, SignalHeadConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
 pub use engine::{CameraRules, ClassThreshold, FrameObservation, RiderView, TrackedObject};
 pub use geometry::{Point, Side, StopLine, polygon_contains};
 pub use helmet::{HelmetRule, may_ride, rider_of_head};
 pub use red_light::RedLightRule;
-pub use signal::SignalTracker;
+pub use signal::{
+    DarkSource, HeadReading, Lamp, LampHead, LampParams, LampStatus, SignalTracker, agree,
+};
 
 pub use roadwarden_types::{SignalState, Violation, ViolationKind};
