@@ -156,7 +156,7 @@ pub struct SignalConfig {
     #[serde(default = "default_fresh")]
     pub external_fresh_s: f64,
     /// `head` lamps: a lamp is lit when its level (mean colourfulness of its box, 0..255) is at least
-    /// this much above its own unlit level (default 20) ...
+    /// this much above its own unlit level (default 12) ...
     #[serde(default = "default_lamp_contrast")]
     pub lamp_min_contrast: f32,
     /// ... and at least this many times as far above it as any other lamp of the head (default 2).

@@ -167,7 +167,7 @@ pub struct LampParams {
 impl Default for LampParams {
     fn default() -> Self {
         LampParams {
-            min_contrast: 20.0,
+            min_contrast: 12.0,
             dominance: 2.0,
         }
     }
