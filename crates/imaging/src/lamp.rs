@@ -1,6 +1,8 @@
-//! Signal-lamp colour: which lamp of a signal head is lit, from the pixels of its ROI.
+//! Signal lamps: the level of one lamp's box ([`lamp_level`], for heads configured one box per lamp;
+//! which lamp is lit is judged from these levels by `roadwarden_rules::LampHead`), and the older
+//! single-ROI colour classifier ([`LampClassifier`], the fallback for heads configured as one box).
 //!
-//! The ROI is converted to HSV (OpenCV). Brightness is normalised to the ROI's brightest pixel: a pixel is
+//! [`LampClassifier`]: the ROI is converted to HSV (OpenCV). Brightness is normalised to the ROI's brightest pixel: a pixel is
 //! part of a lit lamp when its value is at least [`LampClassifier::lit_fraction`] of that peak and it is
 //! saturated; lit pixels vote by hue for red, amber or green. A dark ROI (peak below
 //! [`LampClassifier::min_peak`]), too few lit pixels, or no clear winner reads as `unknown`.
@@ -12,6 +14,38 @@ use roadwarden_types::{BBox, ImageView, SignalState};
 
 use crate::canvas::{pixel_rect, view_region_bgr};
 use crate::{BgrImage, ImagingError};
+
+/// The level of one lamp's box in one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LampLevel {
+    /// Mean colourfulness of the box's pixels, `max(B, G, R) - min(B, G, R)` (HSV saturation times
+    /// value), 0..255: high on a lit coloured lamp, low on an unlit lens, on a grey housing and on a white
+    /// sky, wall or glare behind the head.
+    pub level: f32,
+    /// Mean HSV value (brightness), 0..255, for the log.
+    pub value: f32,
+}
+
+/// The level of the lamp whose lens `roi` covers, in `image` (any pixel format). The box should sit on the
+/// lens; what else it holds adds the same in every frame, which the judging (each lamp against its own
+/// unlit level) takes out.
+pub fn lamp_level(image: &ImageView<'_>, roi: &BBox) -> Result<LampLevel, ImagingError> {
+    let (x, y, w, h) = pixel_rect(roi, image.width(), image.height())
+        .ok_or_else(|| ImagingError::OpenCv(format!("lamp box {roi:?} is outside the frame")))?;
+    let px = view_region_bgr(image, x, y, w, h);
+    let (mut chroma, mut value) = (0u64, 0u64);
+    for p in px.chunks_exact(3) {
+        let hi = p[0].max(p[1]).max(p[2]);
+        let lo = p[0].min(p[1]).min(p[2]);
+        chroma += (hi - lo) as u64;
+        value += hi as u64;
+    }
+    let n = (w * h).max(1) as f32;
+    Ok(LampLevel {
+        level: chroma as f32 / n,
+        value: value as f32 / n,
+    })
+}
 
 /// One reading of one ROI.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,5 +165,30 @@ impl LampClassifier {
             }
         }
         Ok(state.unwrap_or(SignalState::Unknown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lit_lamp_has_a_higher_level_than_grey_or_white_around_it() {
+        let mut img = BgrImage::filled(60, 20, [245, 245, 240]).unwrap();
+        img.fill_rect(&BBox::new(0.0, 0.0, 20.0, 20.0), [40, 40, 40])
+            .unwrap();
+        img.fill_rect(&BBox::new(20.0, 0.0, 40.0, 20.0), [30, 90, 200])
+            .unwrap();
+        let level = |x: f32| {
+            lamp_level(&img.view(), &BBox::new(x, 0.0, x + 20.0, 20.0))
+                .unwrap()
+                .level
+        };
+        let (dark, lit, sky) = (level(0.0), level(20.0), level(40.0));
+        assert!(
+            dark < 1.0 && sky < 6.0 && (lit - 170.0).abs() < 1.0,
+            "{dark} {lit} {sky}"
+        );
+        assert!(lamp_level(&img.view(), &BBox::new(70.0, 0.0, 80.0, 5.0)).is_err());
     }
 }

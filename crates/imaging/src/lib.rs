@@ -11,7 +11,7 @@ mod lamp;
 pub mod motion;
 mod overlay;
 
-pub use lamp::{LampClassifier, LampReading};
+pub use lamp::{LampClassifier, LampLevel, LampReading, lamp_level};
 pub use motion::{MotionDetector, MotionParams};
 pub use overlay::EvidenceOverlay;
 

@@ -14,6 +14,12 @@ pub enum PipelineError {
     Camera { camera: String, reason: String },
     #[error("scenario {path}: {reason}")]
     Scenario { path: String, reason: String },
+    #[error("signal log {path}: {source}")]
+    SignalLog {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("truth file {path}: {reason}")]
     Truth { path: String, reason: String },
 }

@@ -16,6 +16,7 @@ pub mod frames;
 pub mod gating;
 mod runner;
 pub mod score;
+pub mod signal;
 pub mod synth;
 
 pub use error::PipelineError;
@@ -24,3 +25,4 @@ pub use runner::{
     CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, SourceTick, run_source,
     run_source_observed, run_source_with,
 };
+pub use signal::{SignalLog, SignalLogRow, SignalReading, VideoSignal, run_signal_only};

@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use roadwarden_imaging::LampClassifier;
 use roadwarden_infer::{DetectOptions, Detector, InputShape, Runtime, ScoreMode};
 use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
 use roadwarden_rules::{
-    CameraConfig, CameraRules, ClassThreshold, FrameObservation, SignalSource, TrackedObject,
+    CameraConfig, CameraRules, ClassThreshold, FrameObservation, TrackedObject,
 };
 use roadwarden_track::{Track, Tracker, TrackerConfig};
 use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Violation};
@@ -16,6 +15,7 @@ use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Viola
 use crate::PipelineError;
 use crate::frames::{FrameRing, ViolationFrames};
 use crate::gating::{CropRect, Follow, Look, MotionGating, crop_scale, detector_crop};
+use crate::signal::{SignalReading, VideoSignal};
 
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
 const HEAD_DETECT_FLOOR: f32 = 0.1;
@@ -34,6 +34,9 @@ pub struct FrameReport {
     pub frame_index: u64,
     pub at: DateTime<Utc>,
     pub signal: SignalState,
+    /// This frame's video reading of the signal head(s) before hysteresis, with each lamp's level
+    /// (`None` when the signal is not read from video).
+    pub signal_reading: Option<SignalReading>,
     /// The head and two-wheeler tracks of this frame.
     pub heads: Vec<TrackedObject>,
     pub two_wheelers: Vec<TrackedObject>,
@@ -66,8 +69,7 @@ pub struct CameraPipeline {
     two_wheeler: Option<Detector>,
     head_tracker: Tracker,
     wheel_tracker: Tracker,
-    lamps: LampClassifier,
-    rois: Vec<BBox>,
+    video_signal: Option<VideoSignal>,
     rules: CameraRules,
     two_wheeler_threshold: Option<f32>,
     /// `[camera.gating]`: the motion gate, and the crops the helmet / two-wheeler detectors run on.
@@ -239,8 +241,7 @@ impl CameraPipeline {
             head_tracker: Tracker::new(tracker_config.clone()),
             wheel_tracker: Tracker::new(tracker_config),
             rules: CameraRules::new(config, no_helmet, tw_class),
-            rois: config.signal.roi_boxes(),
-            lamps: LampClassifier::default(),
+            video_signal: VideoSignal::for_camera(config),
             config: config.clone(),
             helmet,
             two_wheeler,
@@ -302,10 +303,14 @@ impl CameraPipeline {
                 ),
             ));
         }
-        if self.config.signal.source == SignalSource::Video {
-            let reading = self.lamps.classify_all(image, &self.rois)?;
-            self.rules.signal_mut().observe_video(at, reading);
-        }
+        let signal_reading = match &mut self.video_signal {
+            Some(v) => {
+                let reading = v.read(at, image)?;
+                self.rules.signal_mut().observe_video(at, reading.state);
+                Some(reading)
+            }
+            None => None,
+        };
         // Motion gating: nothing moves in the rule region, so no inference; the trackers coast (their
         // confirmed tracks stay confirmed, keeping their ids) and the rules still see the frame, so the
         // signal timeline and the rules' timers advance.
@@ -327,6 +332,7 @@ impl CameraPipeline {
                 frame_index,
                 at,
                 signal: self.rules.signal().current(),
+                signal_reading,
                 heads: obs.heads,
                 two_wheelers: obs.two_wheelers,
                 violations,
@@ -438,6 +444,7 @@ impl CameraPipeline {
             frame_index,
             at,
             signal: self.rules.signal().current(),
+            signal_reading,
             heads: obs.heads,
             two_wheelers: obs.two_wheelers,
             violations,
@@ -634,6 +641,7 @@ pub fn run_source_observed(
                 frame_index: u64::MAX,
                 at: Utc::now(),
                 signal: pipeline.rules.signal().current(),
+                signal_reading: None,
                 heads: Vec::new(),
                 two_wheelers: Vec::new(),
                 violations: rest,

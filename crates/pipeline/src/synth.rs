@@ -72,6 +72,9 @@ pub struct Scenario {
     pub stop_line: [[f32; 2]; 2],
     /// Signal head box `[x1, y1, x2, y2]`; lamps red, amber, green from the top.
     pub signal_head: [f32; 4],
+    /// How the signal head and what is behind it look (default: a plain dark head, full-colour lamps).
+    #[serde(default)]
+    pub signal_style: SignalStyle,
     /// Grace time the truth assumes for red-light violations.
     #[serde(default = "default_grace")]
     pub grace_s: f64,
@@ -83,6 +86,37 @@ pub struct Scenario {
 
 fn default_grace() -> f64 {
     0.5
+}
+
+/// The look of the drawn signal head, to reproduce what real cameras show (issue 13): a bright sky or
+/// wall behind the head, sun glare, lamps washed out by daylight, an orange amber lamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalStyle {
+    /// A bright panel behind the head (B, G, R), e.g. sky or a white wall, reaching `backdrop_px` past
+    /// the head on every side.
+    pub backdrop: Option<[u8; 3]>,
+    pub backdrop_px: f32,
+    /// Lit lamps' colours are scaled by this (daylight washes lamps out: 0.5 is a lamp at half its
+    /// night brightness), in (0, 1].
+    pub lamp_gain: f32,
+    /// The lit amber lamp's colour (B, G, R); default `[0, 190, 255]` (hue 22). `[0, 95, 255]` is the
+    /// orange amber (hue 11) real cameras show.
+    pub amber: Option<[u8; 3]>,
+    /// Sun glare: a soft white disc `[x, y, radius]` that sways sideways by its radius every 7 s.
+    pub glare: Option<[f32; 3]>,
+}
+
+impl Default for SignalStyle {
+    fn default() -> Self {
+        SignalStyle {
+            backdrop: None,
+            backdrop_px: 40.0,
+            lamp_gain: 1.0,
+            amber: None,
+            glare: None,
+        }
+    }
 }
 
 impl Scenario {
@@ -106,6 +140,10 @@ impl Scenario {
         }
         if s.phases.is_empty() {
             return Err(err("needs at least one [[phase]]".into()));
+        }
+        let g = s.signal_style.lamp_gain;
+        if !(g.is_finite() && g > 0.0 && g <= 1.0) {
+            return Err(err("signal_style.lamp_gain must be in (0, 1]".into()));
         }
         Ok(s)
     }
@@ -377,10 +415,58 @@ fn actor_x(a: &ActorSpec, t: f64) -> Option<f32> {
     }
 }
 
+/// The lamps' centres and radius in a head box `[x1, y1, x2, y2]`: red, amber, green from the top.
+pub fn lamp_circles(head: &[f32; 4]) -> [(SignalState, (f32, f32), f32); 3] {
+    let b = BBox::new(head[0], head[1], head[2], head[3]);
+    let r = (b.width().min(b.height() / 3.0) * 0.36).max(2.0);
+    let cx = (b.x1 + b.x2) / 2.0;
+    let at = |i: usize| (cx, b.y1 + b.height() * (i as f32 + 0.5) / 3.0);
+    [
+        (SignalState::Red, at(0), r),
+        (SignalState::Amber, at(1), r),
+        (SignalState::Green, at(2), r),
+    ]
+}
+
+/// A box on each lamp's lens `[x1, y1, x2, y2]` (the square inside its disc), red, amber, green: what a
+/// site file's `[[camera.signal.head]]` should hold for a head drawn at `head`.
+pub fn lamp_boxes(head: &[f32; 4]) -> [[f32; 4]; 3] {
+    lamp_circles(head).map(|(_, (x, y), r)| {
+        let h = (r * 0.7).round();
+        [x.round() - h, y.round() - h, x.round() + h, y.round() + h]
+    })
+}
+
+fn scaled(c: [u8; 3], k: f32) -> [u8; 3] {
+    if k == 1.0 {
+        return c;
+    }
+    c.map(|v| (v as f32 * k).round().clamp(0.0, 255.0) as u8)
+}
+
+/// The bright panel behind the head (`signal_style.backdrop`), drawn before the actors.
+fn draw_backdrop(
+    img: &mut BgrImage,
+    head: &[f32; 4],
+    style: &SignalStyle,
+) -> Result<(), PipelineError> {
+    if let Some(sky) = style.backdrop {
+        let m = style.backdrop_px;
+        let b = BBox::new(head[0] - m, head[1] - m, head[2] + m, head[3] + m);
+        img.fill_rect(&b, sky)?;
+    }
+    Ok(())
+}
+
+/// The head with its lamps (and glare), drawn after the actors: it hangs above the road, so nothing on
+/// the road passes in front of it (a pasted rider crop is a whole photo rectangle that would otherwise
+/// cover it).
 fn draw_signal(
     img: &mut BgrImage,
     head: &[f32; 4],
+    style: &SignalStyle,
     state: SignalState,
+    t: f64,
 ) -> Result<(), PipelineError> {
     let b = BBox::new(head[0], head[1], head[2], head[3]);
     img.fill_rect(
@@ -388,20 +474,29 @@ fn draw_signal(
         [70, 70, 70],
     )?;
     img.fill_rect(&b, [25, 25, 25])?;
-    let r = (b.width().min(b.height() / 3.0) * 0.36).max(2.0);
-    let cx = (b.x1 + b.x2) / 2.0;
     let lamps = [
-        (SignalState::Red, [40, 40, 255], [30, 30, 70]),
-        (SignalState::Amber, [0, 190, 255], [20, 50, 70]),
-        (SignalState::Green, [140, 255, 40], [40, 70, 25]),
+        ([40, 40, 255], [30, 30, 70]),
+        (style.amber.unwrap_or([0, 190, 255]), [20, 50, 70]),
+        ([140, 255, 40], [40, 70, 25]),
     ];
-    for (i, (s, on, off)) in lamps.into_iter().enumerate() {
-        let cy = b.y1 + b.height() * (i as f32 + 0.5) / 3.0;
+    let g = style.lamp_gain;
+    for ((s, centre, r), (on, off)) in lamp_circles(head).into_iter().zip(lamps) {
         let lit = s == state;
-        img.fill_circle((cx, cy), r, if lit { on } else { off })?;
+        img.fill_circle(centre, r, if lit { scaled(on, g) } else { off })?;
         if lit {
-            img.fill_circle((cx, cy), r * 0.45, [220, 230, 255])?;
+            img.fill_circle(centre, r * 0.45, scaled([220, 230, 255], g))?;
         }
+    }
+    if let Some([x, y, radius]) = style.glare {
+        let sway = (t * std::f64::consts::TAU / 7.0).sin() as f32 * radius;
+        let c = (x + sway, y);
+        img.fill_circle(c, radius * 1.4, [200, 205, 210])?;
+        img.fill_circle(c, radius, [250, 252, 255])?;
+        let reach = radius * 3.0;
+        img.blur_region(
+            &BBox::new(c.0 - reach, c.1 - reach, c.0 + reach, c.1 + reach),
+            (radius * 0.5).max(0.8) as f64,
+        )?;
     }
     img.blur_region(&b, 0.8)?;
     Ok(())
@@ -461,7 +556,7 @@ pub fn render(scenario: &Scenario, out: &Path) -> Result<Truth, PipelineError> {
         let mut img = background.crop(&BBox::new(0.0, 0.0, w as f32, h as f32))?;
         let [a, b] = scenario.stop_line;
         img.draw_line((a[0], a[1]), (b[0], b[1]), [235, 235, 235], 4)?;
-        draw_signal(&mut img, &scenario.signal_head, scenario.signal_at(t))?;
+        draw_backdrop(&mut img, &scenario.signal_head, &scenario.signal_style)?;
         for &i in &order {
             let spec = &scenario.actors[i];
             let Some(x) = actor_x(spec, t) else { continue };
@@ -496,6 +591,13 @@ pub fn render(scenario: &Scenario, out: &Path) -> Result<Truth, PipelineError> {
                 last_side[i] = Some(side);
             }
         }
+        draw_signal(
+            &mut img,
+            &scenario.signal_head,
+            &scenario.signal_style,
+            scenario.signal_at(t),
+            t,
+        )?;
         writer.push_bgr(&img.to_bgr_bytes())?;
     }
     writer.finish()?;

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::geometry::{Point, StopLine};
 use crate::observation::VehicleClass;
+use crate::signal::{Lamp, LampParams};
 
 /// A config that cannot work. Every message names the camera and the key.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -105,18 +106,48 @@ impl Zone {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalSource {
-    /// The colour of the lit lamp in the signal-head ROI(s).
+    /// The lit lamp of the signal head(s) in the video: one box per lamp (`[[camera.signal.head]]`), or
+    /// the older single box per head (`rois`, read by hue).
     Video,
     /// A controller feed (HTTP POST / MQTT); `unknown` while it is stale.
     External,
+}
+
+/// One signal head, one box `[x1, y1, x2, y2]` (image pixels) per lamp, drawn on the lamp's lens. At
+/// least two lamps; which one is lit is judged by position, each lamp against its own unlit level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalHeadConfig {
+    pub red: Option<[f32; 4]>,
+    pub amber: Option<[f32; 4]>,
+    pub green: Option<[f32; 4]>,
+}
+
+impl SignalHeadConfig {
+    /// The configured lamps with their boxes, red, amber, green.
+    pub fn lamps(&self) -> Vec<(Lamp, BBox)> {
+        [
+            (Lamp::Red, self.red),
+            (Lamp::Amber, self.amber),
+            (Lamp::Green, self.green),
+        ]
+        .into_iter()
+        .filter_map(|(l, r)| r.map(|r| (l, BBox::new(r[0], r[1], r[2], r[3]))))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignalConfig {
     pub source: SignalSource,
-    /// Signal-head ROIs `[x1, y1, x2, y2]`, image pixels (required for `video`). When several disagree the
-    /// state is `unknown`.
+    /// Signal heads by lamp position (`[[camera.signal.head]]`, required for `video` unless `rois` is
+    /// given). When several heads disagree the state is `unknown`.
+    #[serde(default, rename = "head")]
+    pub heads: Vec<SignalHeadConfig>,
+    /// Fallback, the older form: one box `[x1, y1, x2, y2]` per head, read by the hue of its brightest
+    /// pixels. A bright background behind the head or a washed-out lamp reads `unknown` and an orange
+    /// amber lamp can read red: use `head` tables where you can. Not together with `head`.
     #[serde(default)]
     pub rois: Vec<[f32; 4]>,
     /// A change of state needs this many consecutive frames that agree (default 2).
@@ -125,6 +156,13 @@ pub struct SignalConfig {
     /// An external reading wins for this long after it arrives (default 2 s).
     #[serde(default = "default_fresh")]
     pub external_fresh_s: f64,
+    /// `head` lamps: a lamp is lit when its level (mean colourfulness of its box, 0..255) is at least
+    /// this much above its own unlit level (default 12) ...
+    #[serde(default = "default_lamp_contrast")]
+    pub lamp_min_contrast: f32,
+    /// ... and at least this many times as far above it as any other lamp of the head (default 2).
+    #[serde(default = "default_lamp_dominance")]
+    pub lamp_dominance: f32,
 }
 
 fn default_hysteresis() -> u32 {
@@ -133,13 +171,43 @@ fn default_hysteresis() -> u32 {
 fn default_fresh() -> f64 {
     2.0
 }
+fn default_lamp_contrast() -> f32 {
+    LampParams::default().min_contrast
+}
+fn default_lamp_dominance() -> f32 {
+    LampParams::default().dominance
+}
 
 impl SignalConfig {
+    /// The older single-box ROIs (`rois`).
     pub fn roi_boxes(&self) -> Vec<BBox> {
         self.rois
             .iter()
             .map(|r| BBox::new(r[0], r[1], r[2], r[3]))
             .collect()
+    }
+
+    pub fn lamp_params(&self) -> LampParams {
+        LampParams {
+            min_contrast: self.lamp_min_contrast,
+            dominance: self.lamp_dominance,
+        }
+    }
+
+    /// Every box with its key (`signal.head[0].red`, `signal.rois[1]`).
+    fn boxes_with_keys(&self) -> Vec<(String, [f32; 4])> {
+        let mut out = Vec::new();
+        for (i, h) in self.heads.iter().enumerate() {
+            for (name, r) in [("red", h.red), ("amber", h.amber), ("green", h.green)] {
+                if let Some(r) = r {
+                    out.push((format!("signal.head[{i}].{name}"), r));
+                }
+            }
+        }
+        for (i, r) in self.rois.iter().enumerate() {
+            out.push((format!("signal.rois[{i}]"), *r));
+        }
+        out
     }
 }
 
@@ -464,8 +532,7 @@ impl CameraConfig {
                 ));
             }
         }
-        for (i, r) in self.signal.rois.iter().enumerate() {
-            let key = format!("signal.rois[{i}]");
+        for (key, r) in self.signal.boxes_with_keys() {
             if !(inside([r[0], r[1]]) && inside([r[2], r[3]])) {
                 return Err(bad(
                     &key,
@@ -482,11 +549,46 @@ impl CameraConfig {
                 ));
             }
         }
-        if self.signal.source == SignalSource::Video && self.signal.rois.is_empty() {
+        if !self.signal.heads.is_empty() && !self.signal.rois.is_empty() {
             return Err(bad(
                 "signal.rois",
-                "a video signal source needs at least one ROI".into(),
+                "use either `[[camera.signal.head]]` tables (one box per lamp) or the older `rois` \
+                 (one box per head), not both: move each head's box into a head table as \
+                 red = [..], amber = [..], green = [..], one box on each lamp"
+                    .into(),
             ));
+        }
+        for (i, head) in self.signal.heads.iter().enumerate() {
+            if head.lamps().len() < 2 {
+                return Err(bad(
+                    &format!("signal.head[{i}]"),
+                    "a head needs boxes for at least two of its lamps (red, amber, green): \
+                     which lamp is lit is judged against the others"
+                        .into(),
+                ));
+            }
+        }
+        if self.signal.source == SignalSource::Video
+            && self.signal.heads.is_empty()
+            && self.signal.rois.is_empty()
+        {
+            return Err(bad(
+                "signal.head",
+                "a video signal source needs a `[[camera.signal.head]]` table with one box per lamp \
+                 (red = [x1, y1, x2, y2], amber = [..], green = [..]), or the older single-box \
+                 `signal.rois`"
+                    .into(),
+            ));
+        }
+        let lp = self.signal.lamp_params();
+        if !(lp.min_contrast.is_finite() && lp.min_contrast > 0.0 && lp.min_contrast < 255.0) {
+            return Err(bad(
+                "signal.lamp_min_contrast",
+                "must be in (0, 255) (lamp levels are 0..255)".into(),
+            ));
+        }
+        if !(lp.dominance.is_finite() && lp.dominance >= 1.0) {
+            return Err(bad("signal.lamp_dominance", "must be at least 1".into()));
         }
         if self.signal.hysteresis_frames == 0 {
             return Err(bad("signal.hysteresis_frames", "must be at least 1".into()));

@@ -17,7 +17,7 @@ mod signal;
 
 pub use config::{
     CameraConfig, ConfigError, GatingConfig, HelmetParams, ModelsConfig, RedLightParams,
-    SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
+    SignalConfig, SignalHeadConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
 pub use engine::{CameraRules, sits_on};
 pub use geometry::{Point, Side, StopLine, polygon_contains};
@@ -28,6 +28,8 @@ pub use observation::{
 pub use red_light::{
     JOIN_HEIGHTS, JOIN_S, MAX_STEP_SHARE, MIN_PROGRESS_HEIGHTS, RedLightRule, STEP_BACK_PX,
 };
-pub use signal::SignalTracker;
+pub use signal::{
+    DarkSource, HeadReading, Lamp, LampHead, LampParams, LampStatus, SignalTracker, agree,
+};
 
 pub use roadwarden_types::{SignalState, Violation, ViolationKind};
