@@ -15,8 +15,8 @@ mod red_light;
 mod signal;
 
 pub use config::{
-    CameraConfig, ConfigError, GatingConfig, HelmetParams, ModelsConfig, RedLightParams,
-    SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
+    CameraConfig, ConfigError, GatingConfig, HeadsConfig, HelmetParams, ModelsConfig,
+    RedLightParams, SignalConfig, SignalSource, SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
 pub use engine::{CameraRules, ClassThreshold, FrameObservation, RiderView, TrackedObject};
 pub use geometry::{Point, Side, StopLine, polygon_contains};
