@@ -16,6 +16,7 @@ use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Viola
 use crate::PipelineError;
 use crate::frames::{FrameRing, ViolationFrames};
 use crate::gating::{CropRect, Follow, Look, MotionGating, crop_scale, detector_crop};
+use crate::heads::TwoStageHeads;
 
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
 const HEAD_DETECT_FLOOR: f32 = 0.1;
@@ -76,6 +77,8 @@ pub struct CameraPipeline {
     wheel_crop: Option<CropRect>,
     /// `gating.follow`: the helmet model's scan/follow plan (dynamic-size helmet models only).
     follow: Option<Following>,
+    /// `[camera.heads] two_stage`: the helmet model also runs on crops around the riders.
+    heads: Option<TwoStageHeads>,
 }
 
 /// `gating.follow` state: the plan, the area a scan covers, and the scale and crop alignment of the
@@ -249,6 +252,7 @@ impl CameraPipeline {
             helmet_crop,
             wheel_crop,
             follow,
+            heads: TwoStageHeads::for_camera(&config.heads),
         })
     }
 
@@ -380,6 +384,18 @@ impl CameraPipeline {
                 (d, Some(input))
             }
             Look::Nothing => (Vec::new(), None),
+        };
+        let heads = match (&self.heads, &mut self.two_wheeler) {
+            (Some(two), Some(riders)) => {
+                let predicted: Vec<BBox> = self
+                    .wheel_tracker
+                    .predicted()
+                    .into_iter()
+                    .map(|(_, _, b)| b)
+                    .collect();
+                two.refine(&mut self.helmet, riders, &predicted, image, &opts, heads)?
+            }
+            _ => heads,
         };
         let buffered: Vec<Detection> = heads
             .iter()
