@@ -330,7 +330,7 @@ impl HeadsConfig {
         if !(k.is_finite() && (1.0..=4.0).contains(&k)) {
             return Err(("heads.crop_scale", "must be between 1 and 4".into()));
         }
-        if !(64..=1280).contains(&self.crop_input) || self.crop_input % 32 != 0 {
+        if !(64..=1280).contains(&self.crop_input) || !self.crop_input.is_multiple_of(32) {
             return Err((
                 "heads.crop_input",
                 "must be a multiple of 32 from 64 to 1280".into(),
