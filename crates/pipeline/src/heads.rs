@@ -86,11 +86,8 @@ pub fn plan_regions(
             continue;
         }
         // Merge with every overlapping crop until none overlaps.
-        loop {
-            match boxes.iter().position(|o| o.iou(&c) >= MERGE_IOU) {
-                Some(i) => c = union(&boxes.swap_remove(i), &c),
-                None => break,
-            }
+        while let Some(i) = boxes.iter().position(|o| o.iou(&c) >= MERGE_IOU) {
+            c = union(&boxes.swap_remove(i), &c);
         }
         boxes.push(c);
     }
