@@ -8,8 +8,13 @@
 //! `compute_ap` and `smooth`, down to numpy's interpolation, summation and
 //! BLAS dot-product order).
 //!
+//! Besides, [`BandEvaluator`]: recall and precision per class by object height band at one operating
+//! point (not an ultralytics metric), with the data set's class names (`data.yaml`) mapped onto the
+//! model's classes ([`ClassMap`]) and image list files ([`parse_image_list`]).
+//!
 //! It must not decode images, run inference, or do any I/O beyond reading
-//! label text files: the caller supplies image sizes and predictions.
+//! label text files: the caller supplies image sizes and predictions (and the text of list and
+//! data.yaml files).
 //!
 //! ```
 //! use roadwarden_eval::{BoxXyxy, Evaluator, GroundTruth, Prediction};
@@ -56,6 +61,7 @@
 //! machines without AVX-512); another kernel can move the chosen confidence
 //! in rare near-ties.
 
+mod bands;
 mod evaluator;
 #[cfg(test)]
 mod fixture_tests;
@@ -63,6 +69,10 @@ mod labels;
 mod matching;
 mod numpy;
 
+pub use bands::{
+    BandCounts, BandEvaluator, BandReport, BandRow, BandsError, ClassMap, DataYamlError,
+    ModelClass, SizeBands, parse_data_yaml_names, parse_image_list,
+};
 pub use evaluator::{ClassMetrics, Evaluator, Metrics};
 pub use labels::{LabelError, read_yolo_labels, read_yolo_labels_as};
 

@@ -386,6 +386,28 @@ impl Detector {
             .iter()
             .map(|im| self.letterbox(im.width(), im.height(), opts.shape))
             .collect();
+        self.detect_letterboxed(images, &boxes, opts)
+    }
+
+    /// Where a `width` x `height` source lands in a `side` x `side` input (the manifest's size for a
+    /// model whose input size is fixed).
+    pub(crate) fn square_letterbox(&self, width: u32, height: u32, side: u32) -> Letterbox {
+        if self.dynamic_size {
+            let side = side.max(self.stride).next_multiple_of(self.stride);
+            Letterbox::for_spec(&self.manifest.input, width, height, side, side, None)
+        } else {
+            self.letterbox(width, height, InputShape::Square)
+        }
+    }
+
+    /// Runs `images`, each fitted as `boxes` says; consecutive images with the same input size form
+    /// one batch when the batch dimension is dynamic.
+    pub(crate) fn detect_letterboxed(
+        &mut self,
+        images: &[ImageView<'_>],
+        boxes: &[Letterbox],
+        opts: &DetectOptions,
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
         let mut results: Vec<Vec<Detection>> = vec![Vec::new(); images.len()];
         let mut start = 0;
         while start < images.len() {

@@ -4,11 +4,13 @@
 //! Owns: the model manifest format, finding and loading `libonnxruntime.so`,
 //! execution-provider choice, preprocessing (ultralytics-identical letterbox or
 //! a plain stretch, straight from BGR/RGB images or I420/NV12 frames), decoding
-//! of the `yolo` and `fastestdet` output formats, and per-class NMS.
+//! of the `yolo` and `fastestdet` output formats, per-class NMS, and running a model on regions of a
+//! frame in one batch ([`Detector::detect_regions`], two-stage inference).
 //! Must not: decode image files or video (callers hand in an [`ImageView`]),
 //! track objects across frames, or know about rules; this is the only crate
 //! that links ONNX Runtime.
 
+mod crop;
 mod decode;
 mod detector;
 mod error;
@@ -17,6 +19,7 @@ mod nms;
 mod preprocess;
 mod runtime;
 
+pub use crop::Region;
 pub use decode::{Candidate, OutputLayout, decode};
 pub use detector::{DetectOptions, Detector, InputShape, ScoreMode};
 pub use error::InferError;

@@ -7,6 +7,9 @@
 //! Optional per-camera gating ([`gating`]): skip inference while nothing moves in the rule region (the
 //! trackers coast) and run the detectors on the crop around it.
 //!
+//! Optional two-stage head detection ([`heads`]): the helmet model also runs, in one batch, on upscaled crops
+//! around the riders, for the small heads a CCTV frame shows.
+//!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
 //! store evidence.
@@ -14,6 +17,7 @@
 mod error;
 pub mod frames;
 pub mod gating;
+pub mod heads;
 mod runner;
 pub mod score;
 pub mod signal;

@@ -15,6 +15,7 @@ use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Viola
 use crate::PipelineError;
 use crate::frames::{FrameRing, ViolationFrames};
 use crate::gating::{CropRect, Follow, Look, MotionGating, crop_scale, detector_crop};
+use crate::heads::TwoStageHeads;
 use crate::signal::{SignalReading, VideoSignal};
 
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
@@ -78,6 +79,8 @@ pub struct CameraPipeline {
     wheel_crop: Option<CropRect>,
     /// `gating.follow`: the helmet model's scan/follow plan (dynamic-size helmet models only).
     follow: Option<Following>,
+    /// `[camera.heads] two_stage`: the helmet model also runs on crops around the riders.
+    heads: Option<TwoStageHeads>,
 }
 
 /// `gating.follow` state: the plan, the area a scan covers, and the scale and crop alignment of the
@@ -250,6 +253,7 @@ impl CameraPipeline {
             helmet_crop,
             wheel_crop,
             follow,
+            heads: TwoStageHeads::for_camera(&config.heads),
         })
     }
 
@@ -386,6 +390,18 @@ impl CameraPipeline {
                 (d, Some(input))
             }
             Look::Nothing => (Vec::new(), None),
+        };
+        let heads = match (&self.heads, &mut self.two_wheeler) {
+            (Some(two), Some(riders)) => {
+                let predicted: Vec<BBox> = self
+                    .wheel_tracker
+                    .predicted()
+                    .into_iter()
+                    .map(|(_, _, b)| b)
+                    .collect();
+                two.refine(&mut self.helmet, riders, &predicted, image, &opts, heads)?
+            }
+            _ => heads,
         };
         let buffered: Vec<Detection> = heads
             .iter()

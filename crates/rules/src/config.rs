@@ -392,6 +392,63 @@ impl GatingConfig {
     }
 }
 
+/// Two-stage head detection (`[camera.heads]`, off by default): besides the helmet model's run on the
+/// frame, crop around each rider (a `person` or `two_wheeler` box of the two-wheeler model on this frame,
+/// and the two-wheeler tracks' predicted boxes), upscale each crop into a `crop_input` square and run the
+/// helmet model on all crops in one batch; heads found there join the frame's (crates/pipeline/src/heads.rs).
+/// Small heads (16-40 px at CCTV scale) are what the single run misses. Needs `models.two_wheeler`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadsConfig {
+    pub two_stage: bool,
+    /// Each crop is the rider's box (a two-wheeler's box first extended upward by its own height, where
+    /// its rider sits) scaled by this factor about its centre, 1 to 4 (default 1.5).
+    pub crop_scale: f32,
+    /// Side of the square network input every crop is letterboxed into, a multiple of 32 from 64 to 1280
+    /// (default 256).
+    pub crop_input: u32,
+    /// At most this many crops a frame, smallest riders first (default 12, 1 to 64).
+    pub max_crops: u32,
+}
+
+impl Default for HeadsConfig {
+    fn default() -> Self {
+        HeadsConfig {
+            two_stage: false,
+            crop_scale: 1.5,
+            crop_input: 256,
+            max_crops: 12,
+        }
+    }
+}
+
+impl HeadsConfig {
+    /// The checks of [`CameraConfig::validate`] for `[camera.heads]`: the key and the reason.
+    fn check(&self, has_two_wheeler_model: bool) -> Result<(), (&'static str, String)> {
+        let k = self.crop_scale;
+        if !(k.is_finite() && (1.0..=4.0).contains(&k)) {
+            return Err(("heads.crop_scale", "must be between 1 and 4".into()));
+        }
+        if !(64..=1280).contains(&self.crop_input) || !self.crop_input.is_multiple_of(32) {
+            return Err((
+                "heads.crop_input",
+                "must be a multiple of 32 from 64 to 1280".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.max_crops) {
+            return Err(("heads.max_crops", "must be between 1 and 64".into()));
+        }
+        if self.two_stage && !has_two_wheeler_model {
+            return Err((
+                "heads.two_stage",
+                "needs `models.two_wheeler` (its person and two-wheeler boxes are where the crops go)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One camera, as written in the site file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -425,6 +482,9 @@ pub struct CameraConfig {
     /// Motion gating and ROI-crop inference (off unless configured).
     #[serde(default)]
     pub gating: GatingConfig,
+    /// Two-stage head detection (off unless configured).
+    #[serde(default)]
+    pub heads: HeadsConfig,
 }
 
 fn default_track_scale() -> f32 {
@@ -689,6 +749,9 @@ impl CameraConfig {
         self.gating
             .check(w)
             .map_err(|(key, reason)| bad(key, reason))?;
+        self.heads
+            .check(self.models.two_wheeler.is_some())
+            .map_err(|(key, reason)| bad(key, reason))?;
         Ok(())
     }
 
@@ -787,6 +850,34 @@ before = "left"
 source = "video"
 rois = [[600.0, 6.0, 632.0, 90.0]]
 "#;
+
+    #[test]
+    fn two_stage_heads_are_off_unless_configured_and_checked() {
+        let site = SiteConfig::parse(CAMERA).unwrap();
+        assert_eq!(site.cameras[0].heads, HeadsConfig::default());
+        assert!(!site.cameras[0].heads.two_stage);
+        // Without a two-wheeler model there is nowhere to crop.
+        let on = format!("{CAMERA}[camera.heads]\ntwo_stage = true\n");
+        let err = SiteConfig::parse(&on).unwrap_err();
+        assert!(err.to_string().contains("heads.two_stage"), "{err}");
+        let with_wheels = CAMERA.replace(
+            "helmet = \"models/helmet-yolov12m.toml\"",
+            "helmet = \"models/helmet-yolov12m.toml\"\ntwo_wheeler = \"models/fastestdet-352.toml\"",
+        );
+        let on = format!("{with_wheels}[camera.heads]\ntwo_stage = true\ncrop_scale = 2.0\n");
+        let site = SiteConfig::parse(&on).unwrap();
+        assert!(site.cameras[0].heads.two_stage);
+        assert_eq!(site.cameras[0].heads.crop_scale, 2.0);
+        for (line, key) in [
+            ("crop_scale = 0.5", "heads.crop_scale"),
+            ("crop_input = 100", "heads.crop_input"),
+            ("max_crops = 0", "heads.max_crops"),
+        ] {
+            let text = format!("{with_wheels}[camera.heads]\n{line}\n");
+            let err = SiteConfig::parse(&text).unwrap_err();
+            assert!(err.to_string().contains(key), "{line}: {err}");
+        }
+    }
 
     #[test]
     fn gating_is_off_unless_configured() {
