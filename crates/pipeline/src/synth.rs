@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use roadwarden_imaging::BgrImage;
 use roadwarden_media::Mp4Writer;
 use roadwarden_rules::{Point, Side, StopLine};
+use roadwarden_types::rng::SplitMix64;
 use roadwarden_types::{BBox, SignalState, ViolationKind};
 use serde::{Deserialize, Serialize};
 
@@ -232,23 +233,6 @@ impl Truth {
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| err(e.to_string()))
-    }
-}
-
-/// splitmix64: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
     }
 }
 
@@ -511,7 +495,7 @@ pub fn render(scenario: &Scenario, out: &Path) -> Result<Truth, PipelineError> {
         path: "scenario".into(),
         reason,
     };
-    let mut rng = Rng(scenario.seed);
+    let mut rng = SplitMix64::new(scenario.seed);
     let mut sprites = Vec::new();
     for a in &scenario.actors {
         let wanted = a.helmet;

@@ -171,24 +171,7 @@ fn hungarian(a: &[f64], n: usize, m: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// SplitMix64: a tiny deterministic generator for test matrices.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use roadwarden_types::rng::SplitMix64;
 
     /// Best objective over all partial matchings: min sum of (cost - thresh) over allowed pairs.
     fn brute_force(cost: &[f64], rows: usize, cols: usize, thresh: f64) -> f64 {
@@ -242,7 +225,7 @@ mod tests {
 
     #[test]
     fn optimal_against_brute_force_on_random_matrices_with_forbidden_cells() {
-        let mut rng = Rng(0x5EED);
+        let mut rng = SplitMix64::new(0x5EED);
         for case in 0..200 {
             let rows = rng.below(6);
             let cols = rng.below(7);
@@ -252,10 +235,10 @@ mod tests {
                     0 => f64::INFINITY,
                     1 => f64::NAN,
                     // Above the limit: forbidden, even though finite.
-                    2 => thresh + 0.01 + rng.unit(),
+                    2 => thresh + 0.01 + rng.unit_f64(),
                     // Coarse values so that ties happen.
                     3 => (rng.below(5) as f64) / 4.0,
-                    _ => rng.unit(),
+                    _ => rng.unit_f64(),
                 })
                 .collect();
             let a = linear_assignment(&cost, rows, cols, thresh);
@@ -302,10 +285,10 @@ mod tests {
 
     #[test]
     fn no_limit_maximises_the_number_of_pairs_then_minimises_cost() {
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         for _ in 0..100 {
             let (rows, cols) = (1 + rng.below(5), 1 + rng.below(5));
-            let cost: Vec<f64> = (0..rows * cols).map(|_| 10.0 * rng.unit()).collect();
+            let cost: Vec<f64> = (0..rows * cols).map(|_| 10.0 * rng.unit_f64()).collect();
             let a = linear_assignment(&cost, rows, cols, f64::INFINITY);
             assert_eq!(a.matches.len(), rows.min(cols));
             // Brute force with a limit high enough to force full cardinality.

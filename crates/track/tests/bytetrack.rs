@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use roadwarden_track::{Track, TrackId, TrackState, Tracker, TrackerConfig, confirmed};
+use roadwarden_types::rng::SplitMix64;
 use roadwarden_types::{BBox, ClassId, Detection};
 
 fn det(cx: f32, cy: f32, w: f32, h: f32, score: f32) -> Detection {
@@ -14,20 +15,9 @@ fn det(cx: f32, cy: f32, w: f32, h: f32, score: f32) -> Detection {
     }
 }
 
-/// SplitMix64, for reproducible jitter.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[lo, hi)`.
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u64 << 24) as f32)
-    }
+/// Uniform in `[lo, hi)`, for reproducible jitter.
+fn range(rng: &mut SplitMix64, lo: f32, hi: f32) -> f32 {
+    lo + (hi - lo) * rng.unit_f32()
 }
 
 /// One frame of ground truth: `(object, detection)`; `None` is a coasted frame.
@@ -382,23 +372,23 @@ fn low_score_detections_alone_never_start_a_track() {
 
 #[test]
 fn a_stationary_jittery_object_keeps_one_id_for_100_frames() {
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64::new(42);
     let mut tracker = Tracker::new(TrackerConfig::default());
     assert!(tracker.update(&[]).is_empty());
     let mut id = None;
     for f in 0..100 {
         let j = 4.0;
         let b = BBox::new(
-            300.0 + rng.range(-j, j),
-            300.0 + rng.range(-j, j),
-            360.0 + rng.range(-j, j),
-            420.0 + rng.range(-j, j),
+            300.0 + range(&mut rng, -j, j),
+            300.0 + range(&mut rng, -j, j),
+            360.0 + range(&mut rng, -j, j),
+            420.0 + range(&mut rng, -j, j),
         );
         // Mostly confident, now and then weak.
         let score = if f % 9 == 4 {
-            rng.range(0.11, 0.24)
+            range(&mut rng, 0.11, 0.24)
         } else {
-            rng.range(0.3, 0.95)
+            range(&mut rng, 0.3, 0.95)
         };
         let out = tracker.update(&[Detection {
             bbox: b,

@@ -1,6 +1,7 @@
 //! The vocabulary every roadwarden crate speaks: boxes in source-frame pixels,
 //! detections, the role a detector class plays, borrowed views of images
-//! and decoded video frames, and the violations rules produce.
+//! and decoded video frames, and the violations rules produce; and a seeded generator ([`rng`]) for
+//! reproducible synthetic scenes and tests.
 //!
 //! Owns: plain data types and their invariants. Must not: depend on GStreamer,
 //! OpenCV, ONNX Runtime or any I/O; everything here is pure and cheap to test.
@@ -8,6 +9,7 @@
 mod camera;
 mod geometry;
 mod image;
+pub mod rng;
 mod violation;
 
 pub use camera::CameraId;
