@@ -1,27 +1,24 @@
 //! `roadwarden analyze`: a video file or RTSP camera through the detectors (`--model`: detections per
 //! analysed frame, JSON lines) or through the whole per-camera pipeline (`--config`: violations, recorded
-//! with their evidence into the data folder's store, or another `--database-url`, exactly as `serve`
-//! records them: pipeline → evidence frames → `evidence::Capture` → `evidence::Recorder`).
+//! with their evidence into the data folder's store, or another `--database-url`, by the recorder loop
+//! `serve` records with: `roadwarden_service::record_source`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use roadwarden_evidence::{Capture, DataDir, Recorded, Recorder};
+use roadwarden_evidence::Recorded;
 use roadwarden_infer::{DetectOptions, InputShape, ScoreMode};
 use roadwarden_media::{
     CameraState, CameraSupervisor, FrameQueue, Replay, SourceConfig, SourceKind,
 };
-use roadwarden_pipeline::{
-    CameraPipeline, ClipOptions, EvidenceOptions, ViolationFrames, run_source_with,
-};
-use roadwarden_rules::{CameraConfig, SiteConfig};
+use roadwarden_rules::SiteConfig;
+use roadwarden_service::{Analysed, DataDir, Handled, RecordObserver, RecordRun, record_source};
 use roadwarden_types::Violation;
 use serde::Serialize;
 
@@ -218,236 +215,37 @@ struct RecordedLine<'a> {
     missing_frames: Vec<roadwarden_types::FrameRole>,
 }
 
-#[derive(Default)]
-struct Tally {
-    committed: u64,
-    spooled: u64,
-    already: u64,
-    clips: u64,
-}
-
-/// The camera's stop line in frame pixels, drawn on red-light photos.
-pub(crate) fn stop_line(cam: &CameraConfig) -> [(f32, f32); 2] {
-    let l = &cam.stop_line;
-    [(l.a[0], l.a[1]), (l.b[0], l.b[1])]
-}
-
-/// Where clips are written while their post window runs, before the recorder copies them in.
-pub(crate) fn clip_dir(data: &DataDir) -> PathBuf {
-    data.root().join("clips-in-progress")
-}
-
-/// What the pipeline keeps for evidence: the camera's frame ring, and (given a folder) a clip per
-/// violation, 5 s before it and 2 s after.
-pub(crate) fn evidence_options(clips: Option<PathBuf>) -> EvidenceOptions {
-    EvidenceOptions {
-        ring: None,
-        clips: clips.map(|dir| ClipOptions {
-            dir,
-            pre: Duration::from_secs(5),
-            post: Duration::from_secs(2),
-        }),
-    }
-}
-
-/// The recording glue `analyze --config` and `serve` share: the process's one evidence [`Recorder`] (the
-/// single writer of the hash chains) on its own current-thread runtime, so it must live on a thread of
-/// its own. Each violation's clip is awaited here, so the analysis keeps feeding the stream the clip's
-/// post window needs.
-pub(crate) struct Recording {
-    rt: tokio::runtime::Runtime,
-    recorder: Recorder,
-    clip_dir: PathBuf,
-}
-
-/// One violation, recorded.
-pub(crate) struct RecordedOne {
-    pub(crate) how: Recorded,
-    /// Whether its clip made it into the evidence.
-    pub(crate) clip: bool,
-}
-
-impl Recording {
-    /// Opens the data folder's recorder and store (replaying the spool, reconciling orphan evidence);
-    /// also returns the lines worth showing about what it found.
-    pub(crate) fn open(
-        data: &DataDir,
-        database_url: Option<&str>,
-        clip_dir: PathBuf,
-    ) -> Result<(Recording, Vec<String>)> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let (recorder, startup) = rt
-            .block_on(Recorder::open(data.clone(), database_url))
-            .with_context(|| format!("cannot open the data folder {}", data.root().display()))?;
-        let mut notes = Vec::new();
-        if let Some(e) = &startup.connect_error {
-            notes.push(format!(
-                "warning: {e}; violations go to the spool until it is back"
-            ));
-        }
-        if let Some(r) = &startup.replayed
-            && r.inserted + r.already_present > 0
-        {
-            notes.push(format!(
-                "spool replayed: {} inserted, {} already present",
-                r.inserted, r.already_present
-            ));
-        }
-        if let Some(r) = &startup.reconcile {
-            for (from, to) in &r.quarantined {
-                notes.push(format!(
-                    "warning: orphan evidence file {from} quarantined as {to}"
-                ));
-            }
-            for m in &r.missing {
-                notes.push(format!("warning: evidence file {m} is missing"));
-            }
-        }
-        let rec = Recording {
-            rt,
-            recorder,
-            clip_dir,
-        };
-        Ok((rec, notes))
-    }
-
-    /// Waits for the violation's clip (`warn` hears why there is none), writes its evidence and commits
-    /// it, or spools it while the store is down.
-    pub(crate) fn record(
-        &mut self,
-        vf: ViolationFrames,
-        line: [(f32, f32); 2],
-        warn: impl Fn(String),
-    ) -> Result<RecordedOne> {
-        let id = vf.violation.id.to_string();
-        let clip = vf.clip.and_then(|job| {
-            let path = self.clip_dir.join(format!("{id}.mp4"));
-            match job.wait(Duration::from_secs(20)) {
-                Ok(report) => Some(report.path),
-                Err(e) => {
-                    warn(format!("violation {id}: no clip: {e}"));
-                    let _ = std::fs::remove_file(path);
-                    None
-                }
-            }
-        });
-        let clip_file = clip.clone();
-        let capture = Capture::new(vf.violation, vf.images)
-            .with_stop_line(line)
-            .with_clip(clip);
-        let how = self
-            .rt
-            .block_on(self.recorder.record(capture))
-            .with_context(|| format!("cannot record violation {id}"))?;
-        if let Some(c) = &clip_file {
-            let _ = std::fs::remove_file(c);
-        }
-        Ok(RecordedOne {
-            how,
-            clip: clip_file.is_some(),
-        })
-    }
-
-    /// The evidence files of a committed violation, relative to the data folder.
-    pub(crate) fn evidence(&self, id: &str) -> Vec<String> {
-        match self.recorder.store().map(|s| self.rt.block_on(s.get(id))) {
-            Some(Ok(Some(r))) => r.evidence.into_iter().map(|e| e.item.path).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Records waiting in the spool.
-    pub(crate) fn spooled(&self) -> usize {
-        self.recorder.spooled()
-    }
-
-    /// Replays the spool if the store is reachable and closes it; a warning when records are left in
-    /// the spool.
-    pub(crate) fn close(mut self) -> Option<String> {
-        let left = self.rt.block_on(self.recorder.flush());
-        if let Some(store) = self.recorder.store() {
-            self.rt.block_on(store.close());
-        }
-        (left > 0).then(|| {
-            format!(
-                "warning: {left} violation(s) wait in the spool {} for the store to come back",
-                self.recorder.data().spool_path().display()
-            )
-        })
-    }
-}
-
-/// Records what the pipeline hands out, in order, on its own thread; prints one JSON line per violation.
-fn record_all(
-    data: DataDir,
-    database_url: Option<String>,
-    line: [(f32, f32); 2],
-    clip_dir: PathBuf,
-    rx: mpsc::Receiver<ViolationFrames>,
+/// Prints one JSON line per recorded violation, on the recorder's thread.
+struct PrintRecorded {
     pb: ProgressBar,
-    ready: mpsc::Sender<Result<()>>,
-) -> Result<Tally> {
-    let (mut recording, notes) = match Recording::open(&data, database_url.as_deref(), clip_dir) {
-        Ok(x) => {
-            let _ = ready.send(Ok(()));
-            x
-        }
-        Err(e) => {
-            let _ = ready.send(Err(anyhow::anyhow!("{e:#}")));
-            return Err(e);
-        }
-    };
-    for n in &notes {
-        pb.suspend(|| eprintln!("{n}"));
-    }
-    let mut tally = Tally::default();
-    let stdout = std::io::stdout();
-    for vf in rx {
-        let (violation, missing) = (vf.violation.clone(), vf.missing.clone());
-        let id = violation.id.to_string();
-        let one = recording.record(vf, line, |w| pb.suspend(|| eprintln!("warning: {w}")))?;
-        if one.clip {
-            tally.clips += 1;
-        }
-        let (recorded, seq) = match one.how {
-            Recorded::Committed { seq } => {
-                tally.committed += 1;
-                ("committed", Some(seq))
-            }
-            Recorded::Spooled => {
-                tally.spooled += 1;
-                ("spooled", None)
-            }
-            Recorded::AlreadyRecorded => {
-                tally.already += 1;
-                ("already_recorded", None)
-            }
+    recorded: u64,
+}
+
+impl RecordObserver for PrintRecorded {
+    fn handled(&mut self, h: &Handled<'_>) -> std::io::Result<()> {
+        // A violation that could not be recorded ends the run with its error.
+        let Ok(how) = &h.outcome else {
+            return Ok(());
         };
-        let evidence = match seq {
-            Some(_) => recording.evidence(&id),
-            None => Vec::new(),
+        let (recorded, seq) = match how {
+            Recorded::Committed { seq } => ("committed", Some(*seq)),
+            Recorded::Spooled => ("spooled", None),
+            Recorded::AlreadyRecorded => ("already_recorded", None),
         };
         let json = serde_json::to_string(&RecordedLine {
-            violation: &violation,
+            violation: h.violation,
             recorded,
             seq,
-            evidence,
-            missing_frames: missing,
+            evidence: h.evidence.clone(),
+            missing_frames: h.missing_frames.to_vec(),
         })?;
-        pb.suspend(|| writeln!(stdout.lock(), "{json}"))
-            .context("cannot write to stdout")?;
-        pb.set_message(format!(
-            "{} violation(s) recorded",
-            tally.committed + tally.spooled + tally.already
-        ));
+        self.pb
+            .suspend(|| writeln!(std::io::stdout().lock(), "{json}"))?;
+        self.recorded += 1;
+        self.pb
+            .set_message(format!("{} violation(s) recorded", self.recorded));
+        Ok(())
     }
-    if let Some(w) = recording.close() {
-        eprintln!("{w}");
-    }
-    Ok(tally)
 }
 
 fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitCode> {
@@ -460,7 +258,6 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
     };
     let data = DataDir::new(args.data.clone().unwrap_or_else(DataDir::default_root));
     let runtime = rt.runtime()?;
-    let mut pipeline = CameraPipeline::new(cam, &runtime)?;
     let mut source = SourceConfig::from_arg(cam.id.clone(), &args.source)?;
     if let SourceKind::File { path, .. } = &source.kind
         && !path.is_file()
@@ -471,56 +268,25 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
         source.decoder = d;
     }
     let pb = progress(args.quiet, source.is_live());
-    let clip_dir = clip_dir(&data);
-    let opts = evidence_options((!args.no_clip).then(|| clip_dir.clone()));
-    if opts.clips.is_some() {
-        std::fs::create_dir_all(&clip_dir)
-            .with_context(|| format!("cannot create {}", clip_dir.display()))?;
-    }
-    let (tx, rx) = mpsc::channel::<ViolationFrames>();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let worker = {
-        let (data, url, line, dir, pb) = (
-            data.clone(),
-            args.database_url.clone(),
-            stop_line(cam),
-            clip_dir.clone(),
-            pb.clone(),
-        );
-        std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || record_all(data, url, line, dir, rx, pb, ready_tx))
-            .context("cannot start the recorder thread")?
-    };
-    // Refuse to analyse when nothing could be recorded.
-    if let Ok(Err(e)) = ready_rx.recv() {
-        pb.finish_and_clear();
-        let _ = worker.join();
-        return Err(e);
-    }
-    let mut handed = 0u64;
-    let summary = run_source_with(
-        &mut pipeline,
+    let run = RecordRun {
+        camera: cam,
+        runtime: &runtime,
         source,
-        &opts,
-        |_report, evidence| {
-            pb.inc(1);
-            for vf in evidence {
-                handed += 1;
-                // A send fails only when the recorder stopped on an error, reported below.
-                let _ = tx.send(vf);
-            }
-        },
-        || false,
-    );
-    drop(tx);
-    let recorded = worker
-        .join()
-        .map_err(|_| anyhow::anyhow!("the recorder thread panicked"))?;
+        data: data.clone(),
+        database_url: args.database_url.clone(),
+        clips: !args.no_clip,
+    };
+    let printer = PrintRecorded {
+        pb: pb.clone(),
+        recorded: 0,
+    };
+    let analysed = record_source(run, |_| pb.inc(1), printer);
     pb.finish_and_clear();
-    let _ = std::fs::remove_dir(&clip_dir);
-    let summary = summary?;
-    let tally = recorded?;
+    let Analysed {
+        summary,
+        handed,
+        tally,
+    } = analysed?;
     eprintln!(
         "{} frames analysed, {} violation(s): {} committed, {} spooled, {} already recorded, {} with clips; data folder {}",
         summary.frames,

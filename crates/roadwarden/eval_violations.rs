@@ -20,7 +20,7 @@ use roadwarden_infer::Manifest;
 use roadwarden_media::SourceConfig;
 use roadwarden_pipeline::score::{RuleScore, Score, score};
 use roadwarden_pipeline::synth::Truth;
-use roadwarden_pipeline::{CameraPipeline, run_source};
+use roadwarden_pipeline::{CameraPipeline, RunnerEvent, run_source};
 use roadwarden_rules::{
     CameraConfig, CameraRules, ClassThreshold, FrameObservation, SignalState, SiteConfig,
     TrackedObject, Violation, ViolationKind,
@@ -828,7 +828,7 @@ pub fn run(rt: &RuntimeArgs, args: EvalViolationsArgs) -> Result<ExitCode> {
         &mut pipeline,
         source,
         |r| {
-            if r.frame_index != u64::MAX {
+            if let RunnerEvent::Frame(r) = r {
                 pb.inc(1);
                 frames.push(Recorded {
                     obs: FrameObservation {
@@ -840,7 +840,7 @@ pub fn run(rt: &RuntimeArgs, args: EvalViolationsArgs) -> Result<ExitCode> {
                     signal: r.signal,
                 });
             }
-            live.extend(r.violations.iter().cloned());
+            live.extend(r.violations().iter().cloned());
             if !live.is_empty() {
                 pb.set_message(format!("{} violation(s)", live.len()));
             }

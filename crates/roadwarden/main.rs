@@ -6,7 +6,6 @@
 
 mod analyze;
 mod bench;
-mod cameras;
 mod config_cmd;
 mod detect;
 mod eval;
@@ -78,8 +77,9 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // The service's own events (cameras started, reloads, the recorder's findings) show by default.
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,roadwarden_service=info",
         1 => "info,ort=warn",
         2 => "debug,ort=info",
         _ => "trace",

@@ -32,13 +32,18 @@ pub struct RuntimeArgs {
 }
 
 impl RuntimeArgs {
-    pub fn runtime(&self) -> Result<Runtime> {
-        Ok(Runtime::load(&RuntimeConfig {
+    /// How ONNX Runtime is to be loaded.
+    pub fn config(&self) -> RuntimeConfig {
+        RuntimeConfig {
             library: self.ort_lib.clone(),
             provider: self.provider,
             allow_cpu_fallback: self.allow_cpu_fallback,
             threads: self.threads,
-        })?)
+        }
+    }
+
+    pub fn runtime(&self) -> Result<Runtime> {
+        Ok(Runtime::load(&self.config())?)
     }
 
     /// Loads the ONNX Runtime and the model a manifest describes.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use roadwarden_store::{DataDir, Role, Store};
+use roadwarden_service::{DataDir, IfMissing, Role, Store, block_on, open_store};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -46,15 +46,10 @@ impl StoreArgs {
         DataDir::new(self.data.clone().unwrap_or_else(DataDir::default_root))
     }
 
-    pub async fn open(&self) -> Result<(Store, DataDir)> {
+    /// The store these options name (created in the data folder when there is none yet).
+    pub async fn open(&self) -> Result<Store> {
         let data = self.data_dir();
-        let store = match &self.database_url {
-            Some(url) => Store::connect(url).await?,
-            None => Store::open_data_dir(&data)
-                .await
-                .with_context(|| format!("opening the store in {}", data.root().display()))?,
-        };
-        Ok((store, data))
+        Ok(open_store(&data, self.database_url.as_deref(), IfMissing::Create).await?)
     }
 }
 
@@ -114,12 +109,8 @@ pub fn run(args: UserArgs) -> Result<ExitCode> {
         UserCommand::Add { password_stdin, .. } => Some(read_password(*password_stdin)?),
         _ => None,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async {
-        let (store, _data) = args.store.open().await?;
+    block_on(async {
+        let store = args.store.open().await?;
         let actor = format!(
             "cli:{}",
             std::env::var("USER").unwrap_or_else(|_| "unknown".into())
@@ -170,5 +161,5 @@ pub fn run(args: UserArgs) -> Result<ExitCode> {
         };
         store.close().await;
         result
-    })
+    })?
 }

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use roadwarden_evidence::{DataDir, Store, check_package, verify};
+use roadwarden_evidence::{check_package, verify};
+use roadwarden_service::{DataDir, IfMissing, block_on, open_store};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -112,22 +113,8 @@ fn check(args: VerifyArgs) -> Result<ExitCode> {
         return check_package_file(package, args.json);
     }
     let data = DataDir::new(args.data.clone().unwrap_or_else(DataDir::default_root));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async {
-        let store = match &args.database_url {
-            Some(url) => Store::connect(url).await?,
-            None => {
-                anyhow::ensure!(
-                    data.sqlite_path().exists(),
-                    "{}: no store here (pass --data DIR or --database-url URL)",
-                    data.sqlite_path().display()
-                );
-                Store::open_data_dir(&data).await?
-            }
-        };
+    block_on(async {
+        let store = open_store(&data, args.database_url.as_deref(), IfMissing::Refuse).await?;
         let report = verify(&store, &data, args.camera.as_deref()).await?;
         store.close().await;
         if args.json {
@@ -162,5 +149,5 @@ fn check(args: VerifyArgs) -> Result<ExitCode> {
         } else {
             ExitCode::from(1)
         })
-    })
+    })?
 }

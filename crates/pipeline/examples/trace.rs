@@ -55,7 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     run_source(
         &mut p,
         SourceConfig::file("trace", &video),
-        |r| {
+        |e| {
+            let Some(r) = e.frame() else {
+                reported.extend(e.violations().iter().cloned());
+                return;
+            };
             let heads: Vec<String> = r
                 .heads
                 .iter()

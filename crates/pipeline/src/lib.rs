@@ -26,7 +26,7 @@ pub mod synth;
 pub use error::PipelineError;
 pub use frames::{FrameRing, ViolationFrames};
 pub use runner::{
-    CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, SourceTick, run_source,
-    run_source_observed, run_source_with,
+    CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, RunnerEvent, SourceTick,
+    run_source, run_source_observed, run_source_with,
 };
 pub use signal::{SignalLog, SignalLogRow, SignalReading, VideoSignal, run_signal_only};

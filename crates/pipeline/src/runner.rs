@@ -52,6 +52,37 @@ pub struct FrameReport {
     pub two_wheeler_input: Option<(u32, u32)>,
 }
 
+/// What the runner hands its callback: each analysed frame, then once at the end of the stream the
+/// violations still pending then (e.g. red-light crossings waiting for their window).
+#[derive(Debug, Clone, Copy)]
+pub enum RunnerEvent<'a> {
+    /// An analysed frame, with the violations it completed.
+    Frame(&'a FrameReport),
+    /// The stream is over: the violations the rules completed at its end, and the signal then.
+    EndOfStream {
+        violations: &'a [Violation],
+        signal: SignalState,
+    },
+}
+
+impl<'a> RunnerEvent<'a> {
+    /// The violations this event completed.
+    pub fn violations(&self) -> &'a [Violation] {
+        match self {
+            RunnerEvent::Frame(r) => &r.violations,
+            RunnerEvent::EndOfStream { violations, .. } => violations,
+        }
+    }
+
+    /// The analysed frame, `None` at the end of the stream.
+    pub fn frame(&self) -> Option<&'a FrameReport> {
+        match self {
+            RunnerEvent::Frame(r) => Some(r),
+            RunnerEvent::EndOfStream { .. } => None,
+        }
+    }
+}
+
 impl FrameReport {
     /// Network input pixels this frame's inference ran on (all detectors), a measure of its work.
     pub fn inference_pixels(&self) -> u64 {
@@ -513,11 +544,11 @@ fn wall(t: SystemTime) -> DateTime<Utc> {
 }
 
 /// Runs one camera from `source` until a file ends (or `stop` returns true): every analysed frame's
-/// report goes to `on_frame`, violations included.
+/// report goes to `on_frame`, violations included, then the violations completed at the end of the stream.
 pub fn run_source(
     pipeline: &mut CameraPipeline,
     source: SourceConfig,
-    mut on_frame: impl FnMut(&FrameReport),
+    mut on_frame: impl FnMut(RunnerEvent<'_>),
     stop: impl Fn() -> bool,
 ) -> Result<RunSummary, PipelineError> {
     let opts = EvidenceOptions {
@@ -552,7 +583,7 @@ pub fn run_source_with(
     pipeline: &mut CameraPipeline,
     source: SourceConfig,
     opts: &EvidenceOptions,
-    on_frame: impl FnMut(&FrameReport, Vec<ViolationFrames>),
+    on_frame: impl FnMut(RunnerEvent<'_>, Vec<ViolationFrames>),
     stop: impl Fn() -> bool,
 ) -> Result<RunSummary, PipelineError> {
     run_source_observed(pipeline, source, opts, |_, _| {}, on_frame, stop)
@@ -575,7 +606,7 @@ pub fn run_source_observed(
     mut source: SourceConfig,
     opts: &EvidenceOptions,
     mut tick: impl FnMut(&mut CameraPipeline, &SourceTick),
-    mut on_frame: impl FnMut(&FrameReport, Vec<ViolationFrames>),
+    mut on_frame: impl FnMut(RunnerEvent<'_>, Vec<ViolationFrames>),
     stop: impl Fn() -> bool,
 ) -> Result<RunSummary, PipelineError> {
     source.analysis_fps = Some(pipeline.config().analysis_fps);
@@ -634,7 +665,7 @@ pub fn run_source_observed(
                 frames += 1;
                 violations += report.violations.len() as u64;
                 let evidence = hand_out(&ring, &report.violations, false)?;
-                on_frame(&report, evidence);
+                on_frame(RunnerEvent::Frame(&report), evidence);
             }
             None => {
                 let st = sup.status().state;
@@ -652,18 +683,11 @@ pub fn run_source_observed(
     if !rest.is_empty() {
         violations += rest.len() as u64;
         let evidence = hand_out(&ring, &rest, true)?;
+        let signal = pipeline.rules.signal().current();
         on_frame(
-            &FrameReport {
-                frame_index: u64::MAX,
-                at: Utc::now(),
-                signal: pipeline.rules.signal().current(),
-                signal_reading: None,
-                heads: Vec::new(),
-                two_wheelers: Vec::new(),
-                violations: rest,
-                gated: false,
-                helmet_input: None,
-                two_wheeler_input: None,
+            RunnerEvent::EndOfStream {
+                violations: &rest,
+                signal,
             },
             evidence,
         );

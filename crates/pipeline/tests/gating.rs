@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use roadwarden_infer::{ExecutionProvider, Runtime, RuntimeConfig};
 use roadwarden_media::SourceConfig;
 use roadwarden_pipeline::synth::{Phase, Scenario, render};
-use roadwarden_pipeline::{CameraPipeline, run_source};
+use roadwarden_pipeline::{CameraPipeline, RunnerEvent, run_source};
 use roadwarden_rules::SiteConfig;
 use roadwarden_types::SignalState;
 
@@ -61,8 +61,8 @@ fn an_empty_road_skips_inference_but_not_the_signal() {
     run_source(
         &mut pipeline,
         SourceConfig::file(camera.id.clone(), &video),
-        |r| {
-            if r.frame_index != u64::MAX {
+        |e| {
+            if let RunnerEvent::Frame(r) = e {
                 reports.push(r.clone())
             }
         },

@@ -29,7 +29,7 @@ use roadwarden_infer::{ExecutionProvider, Runtime, RuntimeConfig};
 use roadwarden_media::SourceConfig;
 use roadwarden_pipeline::score::{RuleScore, score};
 use roadwarden_pipeline::synth::{ActorKind, Scenario, render};
-use roadwarden_pipeline::{CameraPipeline, run_source};
+use roadwarden_pipeline::{CameraPipeline, RunnerEvent, run_source};
 use roadwarden_rules::{CameraConfig, SiteConfig};
 use roadwarden_types::{SignalState, Violation, ViolationKind};
 
@@ -76,11 +76,11 @@ fn analyse(camera: &CameraConfig, rt: &Runtime, video: &std::path::Path) -> (Vec
     let summary = run_source(
         &mut pipeline,
         SourceConfig::file(camera.id.clone(), video),
-        |r| {
-            reported.extend(r.violations.iter().cloned());
-            if r.frame_index == u64::MAX {
+        |e| {
+            reported.extend(e.violations().iter().cloned());
+            let RunnerEvent::Frame(r) = e else {
                 return;
-            }
+            };
             work.frames += 1;
             work.inferred += u64::from(!r.gated);
             work.helmet_px += r

@@ -1,26 +1,22 @@
-//! The cameras of `roadwarden serve`: a runner thread per configured camera (its `CameraPipeline` over
-//! `run_source_observed`, stopped by a flag) and one recorder thread for the process (the evidence
-//! `Recorder` is the single writer of the hash chains), which commits each violation and then announces
-//! it with `state.publish`. Both publish their status on the service's board; runners follow the
-//! thresholds in force and take signal reports from the API.
+//! The cameras of the service: a runner thread per configured camera (its `CameraPipeline` over
+//! `run_source_observed`, stopped by a flag) and the recorder thread of the process ([`crate::recorder`]),
+//! which commits each violation and then announces it with `state.publish`. Both publish their status on
+//! the service's board; runners follow the thresholds in force and take signal reports from the API.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use roadwarden_evidence::{DataDir, Recorded};
 use roadwarden_infer::{Runtime, RuntimeConfig};
 use roadwarden_media::redact::redact_url;
 use roadwarden_media::{CameraState, QueuePolicy, Replay, SourceConfig, SourceKind};
-use roadwarden_pipeline::{
-    CameraPipeline, FrameReport, SourceTick, ViolationFrames, run_source_observed,
-};
+use roadwarden_pipeline::{CameraPipeline, RunnerEvent, SourceTick, run_source_observed};
 use roadwarden_rules::{CameraConfig, SiteConfig};
 use roadwarden_server::{
     AppState, CameraBoard, CameraStatus, Event, PipelineStatus, RecorderStatus, ReloadReport,
@@ -28,12 +24,16 @@ use roadwarden_server::{
 };
 use roadwarden_types::{ClassRole, SignalState};
 
-use crate::analyze::{Recording, clip_dir, evidence_options, stop_line};
+use crate::ServiceError;
+use crate::recorder::{
+    Handled, OnFailure, RecordObserver, RecorderThread, Tally, ToRecorder, clip_dir,
+    evidence_options, stop_line,
+};
+use crate::reload::plan;
 
 /// How often a runner publishes its status: between frames, so a slower frame delays it.
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
-type Handed = (ViolationFrames, [(f32, f32); 2]);
 type SignalReport = (DateTime<Utc>, SignalState);
 
 /// The thread budget: `--threads N` (default: every core this process may use) is shared by the site's K
@@ -44,18 +44,8 @@ fn threads_per_camera(threads: Option<usize>, cameras: usize) -> usize {
     (n / cameras.max(1)).max(1)
 }
 
-/// What the recorder did with the violations handed to it.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
-    pub handed: u64,
-    pub committed: u64,
-    pub spooled: u64,
-    pub already: u64,
-    pub failed: u64,
-}
-
 /// Where the cameras' evidence goes and how models run.
-pub struct Setup {
+pub struct CameraSetup {
     /// Relative file sources are found from here (the site file's folder).
     pub base: PathBuf,
     pub ort: RuntimeConfig,
@@ -78,33 +68,29 @@ pub struct Cameras {
     runtime: Option<Runtime>,
     clip_dir: PathBuf,
     runners: BTreeMap<String, Runner>,
-    to_recorder: mpsc::Sender<Handed>,
-    queued: Arc<AtomicU64>,
-    recorder: JoinHandle<Tally>,
+    recorder: RecorderThread,
 }
 
 impl Cameras {
     /// Opens the recorder (refusing to run when nothing could be recorded) and starts `site`'s cameras.
-    pub fn start(state: AppState, site: &SiteConfig, setup: Setup) -> Result<Cameras> {
+    pub fn start(
+        state: AppState,
+        site: &SiteConfig,
+        setup: CameraSetup,
+    ) -> Result<Cameras, ServiceError> {
         let clip_dir = clip_dir(&setup.data);
-        std::fs::create_dir_all(&clip_dir)
-            .with_context(|| format!("cannot create {}", clip_dir.display()))?;
-        let (to_recorder, rx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let queued = Arc::new(AtomicU64::new(0));
-        let recorder = {
-            let (state, queued, dir) = (state.clone(), queued.clone(), clip_dir.clone());
-            let (data, url) = (setup.data, setup.database_url);
-            std::thread::Builder::new()
-                .name("recorder".into())
-                .spawn(move || record_loop(data, url, dir, rx, state, queued, ready_tx))
-                .context("cannot start the recorder thread")?
-        };
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => bail!("the recorder thread ended at start"),
-        }
+        std::fs::create_dir_all(&clip_dir).map_err(|source| ServiceError::CreateDir {
+            path: clip_dir.clone(),
+            source,
+        })?;
+        let board = BoardObserver::new(state.clone());
+        let recorder = RecorderThread::spawn(
+            setup.data,
+            setup.database_url,
+            clip_dir.clone(),
+            OnFailure::GoOn,
+            board,
+        )?;
         let mut cameras = Cameras {
             state,
             base: setup.base,
@@ -112,26 +98,18 @@ impl Cameras {
             runtime: None,
             clip_dir,
             runners: BTreeMap::new(),
-            to_recorder,
-            queued,
             recorder,
         };
         let started = cameras.apply(site);
-        eprintln!("cameras: {}", started.added.join(", "));
+        tracing::info!("cameras: {}", started.added.join(", "));
         Ok(cameras)
     }
 
-    /// Makes the running cameras those of `site`: starts new ones, stops removed ones, restarts those
-    /// whose config changed and leaves the others alone.
+    /// Makes the running cameras those of `site` (see [`plan`]): starts new ones, stops removed ones,
+    /// restarts those whose config changed and leaves the others alone.
     pub fn apply(&mut self, site: &SiteConfig) -> ReloadReport {
-        let mut report = ReloadReport::default();
-        for (id, r) in &self.runners {
-            match site.camera(id) {
-                None => report.removed.push(id.clone()),
-                Some(c) if *c != r.config => report.restarted.push(id.clone()),
-                Some(_) => report.unchanged.push(id.clone()),
-            }
-        }
+        let running = self.runners.iter().map(|(id, r)| (id.as_str(), &r.config));
+        let report = plan(running, site);
         let going = report.removed.iter().chain(&report.restarted);
         stop_all(going.filter_map(|id| self.runners.remove(id)).collect());
         let board = self.state.camera_board();
@@ -142,9 +120,6 @@ impl Cameras {
         for cam in &site.cameras {
             let id = cam.id.to_string();
             if !self.runners.contains_key(&id) {
-                if !report.restarted.contains(&id) {
-                    report.added.push(id.clone());
-                }
                 let runner = self.spawn(cam, threads);
                 self.runners.insert(id, runner);
             }
@@ -169,12 +144,9 @@ impl Cameras {
 
     /// Stops every camera (their last violations still go to the recorder), lets the recorder commit
     /// what it was handed and flush the spool.
-    pub fn shutdown(self) -> Result<Tally> {
+    pub fn shutdown(self) -> Result<Tally, ServiceError> {
         stop_all(self.runners.into_values().collect());
-        drop(self.to_recorder);
-        self.recorder
-            .join()
-            .map_err(|_| anyhow!("the recorder thread panicked"))
+        self.recorder.finish()
     }
 
     /// ONNX Runtime is loaded once; each camera's sessions get their own thread count.
@@ -201,8 +173,7 @@ impl Cameras {
             state: self.state.clone(),
             signals: signal_rx,
             stop: stop.clone(),
-            to_recorder: self.to_recorder.clone(),
-            queued: self.queued.clone(),
+            to_recorder: self.recorder.sender(),
             clip_dir: self.clip_dir.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -279,8 +250,7 @@ struct Job {
     state: AppState,
     signals: mpsc::Receiver<SignalReport>,
     stop: Arc<AtomicBool>,
-    to_recorder: mpsc::Sender<Handed>,
-    queued: Arc<AtomicU64>,
+    to_recorder: ToRecorder,
     clip_dir: PathBuf,
 }
 
@@ -318,12 +288,10 @@ impl Job {
                 }
                 live.source(tick);
             },
-            |report, evidence| {
-                live.borrow_mut().frame(report);
+            |event, evidence| {
+                live.borrow_mut().frame(event);
                 for vf in evidence {
-                    self.queued.fetch_add(1, Ordering::SeqCst);
-                    if self.to_recorder.send((vf, line)).is_err() {
-                        self.queued.fetch_sub(1, Ordering::SeqCst);
+                    if !self.to_recorder.hand(vf, line) {
                         tracing::error!(camera = %id, "the recorder has stopped: a violation is lost");
                     }
                 }
@@ -450,14 +418,17 @@ impl Live {
         self.publish_if_due();
     }
 
-    fn frame(&mut self, r: &FrameReport) {
+    fn frame(&mut self, event: RunnerEvent<'_>) {
         let p = &mut self.pipeline;
-        for v in &r.violations {
+        for v in event.violations() {
             *p.violations.entry(v.kind.as_str().to_owned()).or_default() += 1;
         }
-        self.status.signal = Some(signal_name(r.signal).to_owned());
-        // The end-of-stream report carries the last violations only.
-        if r.frame_index != u64::MAX {
+        let signal = match event {
+            RunnerEvent::Frame(r) => r.signal,
+            RunnerEvent::EndOfStream { signal, .. } => signal,
+        };
+        self.status.signal = Some(signal_name(signal).to_owned());
+        if let RunnerEvent::Frame(r) = event {
             p.frames_analysed += 1;
             p.last_frame_index = Some(r.frame_index);
             if std::mem::take(&mut self.changed) {
@@ -495,7 +466,7 @@ impl Live {
     fn end(mut self, state: &str, error: Option<String>) {
         if let Some(e) = error {
             let e = redact_url(&e);
-            eprintln!("warning: camera {}: {state}: {e}", self.camera);
+            tracing::warn!("camera {}: {state}: {e}", self.camera);
             self.status.last_error = Some(e);
         }
         self.status.state = state.to_owned();
@@ -506,74 +477,51 @@ impl Live {
     }
 }
 
-/// The recorder thread: records what the runners hand over, in order, announces each new violation and
-/// publishes its status; ends when every runner is gone.
-fn record_loop(
-    data: DataDir,
-    url: Option<String>,
-    clip_dir: PathBuf,
-    rx: mpsc::Receiver<Handed>,
+/// The recorder's observer in the service: announces each new violation (MQTT, webhook) and publishes
+/// the recorder's status (queue, spool, recorded counts) on the board.
+struct BoardObserver {
     state: AppState,
-    queued: Arc<AtomicU64>,
-    ready: mpsc::Sender<Result<()>>,
-) -> Tally {
-    let (mut recording, notes) = match Recording::open(&data, url.as_deref(), clip_dir) {
-        Ok(x) => {
-            let _ = ready.send(Ok(()));
-            x
+    board: CameraBoard,
+    status: RecorderStatus,
+}
+
+impl BoardObserver {
+    fn new(state: AppState) -> BoardObserver {
+        BoardObserver {
+            board: state.camera_board(),
+            state,
+            status: RecorderStatus::default(),
         }
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return Tally::default();
+    }
+}
+
+impl RecordObserver for BoardObserver {
+    fn opened(&mut self, spooled: usize) {
+        self.status.spooled = spooled as u64;
+        self.board.set_recorder(self.status.clone());
+    }
+
+    fn handled(&mut self, h: &Handled<'_>) -> std::io::Result<()> {
+        if let Ok(how) = &h.outcome
+            && *how != Recorded::AlreadyRecorded
+        {
+            let v = h.violation;
+            let (camera, kind) = (v.camera.to_string(), v.kind.as_str().to_owned());
+            let by_kind = self.status.recorded.entry(camera.clone()).or_default();
+            *by_kind.entry(kind.clone()).or_default() += 1;
+            self.state.publish(Event::Violation {
+                id: v.id.to_string(),
+                camera,
+                kind,
+                occurred_at: v.occurred_at,
+                confidence: f64::from(v.confidence),
+            });
         }
-    };
-    for n in &notes {
-        eprintln!("{n}");
+        self.status.queued = h.queued;
+        self.status.spooled = h.spooled as u64;
+        self.board.set_recorder(self.status.clone());
+        Ok(())
     }
-    let board = state.camera_board();
-    let mut status = RecorderStatus {
-        spooled: recording.spooled() as u64,
-        ..RecorderStatus::default()
-    };
-    board.set_recorder(status.clone());
-    let mut tally = Tally::default();
-    for (vf, line) in rx {
-        tally.handed += 1;
-        let v = &vf.violation;
-        let (id, camera, kind) = (v.id.to_string(), v.camera.to_string(), v.kind.as_str());
-        let (occurred_at, confidence) = (v.occurred_at, f64::from(v.confidence));
-        match recording.record(vf, line, |w| tracing::warn!("{w}")) {
-            Ok(one) => {
-                match one.how {
-                    Recorded::AlreadyRecorded => tally.already += 1,
-                    Recorded::Committed { .. } => tally.committed += 1,
-                    Recorded::Spooled => tally.spooled += 1,
-                }
-                if one.how != Recorded::AlreadyRecorded {
-                    let by_kind = status.recorded.entry(camera.clone()).or_default();
-                    *by_kind.entry(kind.to_owned()).or_default() += 1;
-                    state.publish(Event::Violation {
-                        id,
-                        camera,
-                        kind: kind.to_owned(),
-                        occurred_at,
-                        confidence,
-                    });
-                }
-            }
-            Err(e) => {
-                tally.failed += 1;
-                eprintln!("warning: {e:#}");
-            }
-        }
-        status.queued = queued.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        status.spooled = recording.spooled() as u64;
-        board.set_recorder(status.clone());
-    }
-    if let Some(w) = recording.close() {
-        eprintln!("{w}");
-    }
-    tally
 }
 
 #[cfg(test)]
