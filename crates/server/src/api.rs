@@ -1,25 +1,29 @@
 //! The handlers over violations, evidence, review decisions, cameras and
 //! thresholds, plus health and readiness.
 
+use std::collections::BTreeMap;
 use std::path::Component;
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use roadwarden_rules::SignalSource;
 use roadwarden_store::{
-    DecideOutcome, Decision, QueueCursor, QueueItem, Role, Status, ViolationFilter, from_micros,
-    redact_url,
+    DecideOutcome, Decision, EvidenceKind, QueueCursor, QueueItem, ReviewRow, Status,
+    ViolationFilter, from_micros, redact_url,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
-use crate::live::Threshold;
+use crate::error::ErrorBody;
+use crate::extract::{
+    Admin, ApiJson, ApiPath, ApiQuery, KnownCamera, Ops, Reviewer, ThresholdClass, ViolationId,
+};
+use crate::live::{CameraStatus, Threshold};
 use crate::{ApiError, AppState, Event, REJECT_REASONS, THRESHOLD_RANGE};
 
 /// Longest free-text note accepted on a decision.
@@ -27,20 +31,67 @@ const MAX_NOTE: usize = 2000;
 /// Longest filter value accepted.
 const MAX_FILTER: usize = 128;
 
-pub(crate) async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// The process answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+/// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    summary = "Liveness",
+    description = "Roles: none.",
+    security(()),
+    responses((status = 200, description = "alive", body = Health))
+)]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Whether the service can serve: the store answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    ready: bool,
+    /// Why not, when not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+/// `GET /readyz`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    summary = "Readiness: the store answers",
+    description = "Roles: none.",
+    security(()),
+    responses(
+        (status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "store unreachable", body = Readiness),
+    )
+)]
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     match state.0.store.ping().await {
-        Ok(()) => Json(json!({ "ready": true })).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Readiness {
+                ready: true,
+                reason: None,
+            }),
+        ),
         Err(e) => {
             tracing::warn!("not ready: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "ready": false, "reason": "the store is unreachable" })),
+                Json(Readiness {
+                    ready: false,
+                    reason: Some("the store is unreachable"),
+                }),
             )
-                .into_response()
         }
     }
 }
@@ -49,14 +100,23 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint (GET /api/openapi.json lists them)")
 }
 
-#[derive(Debug, Deserialize)]
+/// The filter of a listing or an export, and a listing's page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// pending | confirmed | rejected
     status: Option<String>,
+    /// no_helmet | red_light
     kind: Option<String>,
+    /// camera id
     camera: Option<String>,
+    /// occurred at or after (RFC 3339 or µs since the epoch)
     from: Option<String>,
+    /// occurred before (RFC 3339 or µs since the epoch)
     to: Option<String>,
+    /// cursor from a previous page's `next` (listing only)
     pub(crate) after: Option<String>,
+    /// 1..=500, default 50 (listing only)
     pub(crate) limit: Option<u32>,
 }
 
@@ -83,18 +143,45 @@ fn bounded<'a>(key: &str, v: &'a Option<String>) -> Result<Option<&'a str>, ApiE
     }
 }
 
-fn item_json(i: &QueueItem) -> Value {
-    json!({
-        "id": i.id,
-        "camera": i.camera,
-        "kind": i.kind,
-        "track_id": i.track_id,
-        "occurred_at": from_micros(i.occurred_at_us),
-        "occurred_at_us": i.occurred_at_us,
-        "confidence": i.confidence,
-        "status": i.status,
-        "href": format!("/api/violations/{}", i.id),
-    })
+/// One violation of a listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ViolationItem {
+    id: String,
+    camera: String,
+    /// no_helmet | red_light
+    kind: String,
+    track_id: i64,
+    occurred_at: DateTime<Utc>,
+    occurred_at_us: i64,
+    confidence: f64,
+    #[schema(schema_with = crate::openapi::status)]
+    status: Status,
+    /// The violation's detail.
+    href: String,
+}
+
+impl From<QueueItem> for ViolationItem {
+    fn from(i: QueueItem) -> ViolationItem {
+        ViolationItem {
+            href: format!("/api/violations/{}", i.id),
+            occurred_at: from_micros(i.occurred_at_us),
+            id: i.id,
+            camera: i.camera,
+            kind: i.kind,
+            track_id: i.track_id,
+            occurred_at_us: i.occurred_at_us,
+            confidence: i.confidence,
+            status: i.status,
+        }
+    }
+}
+
+/// A page of violations, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ViolationPage {
+    items: Vec<ViolationItem>,
+    /// Pass as `after` for the next page; null: no more.
+    next: Option<String>,
 }
 
 /// The filter of a list or an export (`status`, `kind`, `camera`, `from`,
@@ -143,11 +230,23 @@ pub(crate) fn filter_of(q: &ListQuery) -> Result<ViolationFilter, ApiError> {
 }
 
 /// `GET /api/violations?status&kind&camera&from&to&after&limit`.
+#[utoipa::path(
+    get,
+    path = "/api/violations",
+    tag = "violations",
+    summary = "Violations, oldest first, keyset-paginated",
+    description = "Roles: any logged-in user.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page; pass `next` as `after` for the next", body = ViolationPage),
+        (status = 400, description = "bad filter", body = ErrorBody),
+        (status = 401, description = "not logged in", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_violations(
     State(state): State<AppState>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q?;
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ViolationPage>, ApiError> {
     let filter = filter_of(&q)?;
     let after = bounded("after", &q.after)?
         .map(|t| {
@@ -161,17 +260,46 @@ pub(crate) async fn list_violations(
         .store
         .list_violations(&filter, after.as_ref(), limit)
         .await?;
-    Ok(Json(json!({
-        "items": page.items.iter().map(item_json).collect::<Vec<_>>(),
-        "next": page.next.map(|c| c.token()),
-    })))
+    Ok(Json(ViolationPage {
+        next: page.next.map(|c| c.token()),
+        items: page.items.into_iter().map(ViolationItem::from).collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
+    /// only this violation's entries (its id)
     violation: Option<String>,
+    /// cursor from a previous page's `next`
     after: Option<String>,
+    /// 1..=500, default 100
     limit: Option<u32>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuditItem {
+    id: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    /// review, reopen, threshold, put_user, export_csv, export_package, purge, reload_site, ...
+    action: String,
+    violation: Option<String>,
+    /// The state before, as the action wrote it (JSON, else a string; null: none).
+    #[schema(schema_with = crate::openapi::any)]
+    before: Value,
+    /// The state after.
+    #[schema(schema_with = crate::openapi::any)]
+    after: Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AuditPage {
+    items: Vec<AuditItem>,
+    /// Pass as `after` for the next page; null: no more.
+    next: Option<String>,
 }
 
 /// An audit state as JSON: the JSON text the action wrote, parsed (a string if it is not JSON).
@@ -183,13 +311,24 @@ fn audit_state(text: Option<String>) -> Value {
 /// `GET /api/audit?violation&after&limit` (admin): the audit log, newest first, a page at a
 /// time (`limit` 1..=500, default 100; `after` is the previous page's `next`): reviews, threshold
 /// changes, user changes, exports and purges, each with who, when, and the state before and after.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "admin",
+    summary = "The audit log, newest first",
+    description = "Roles: admin. Reviews, reopenings, threshold changes, user changes, exports and purges, each with who, when, and the state before and after.",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "a page; pass `next` as `after` for the next (null: no more)", body = AuditPage),
+        (status = 400, description = "bad `violation`, `after` or `limit`", body = ErrorBody),
+        (status = 403, description = "not admin", body = ErrorBody),
+    )
+)]
 pub(crate) async fn audit(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    q: Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    p.require(&[Role::Admin], "reading the audit log")?;
-    let Query(q) = q?;
+    _: Admin,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
     if let Some(v) = &q.violation {
         uuid::Uuid::parse_str(v)
             .map_err(|_| ApiError::bad_request("`violation` is a violation id (a UUID)"))?;
@@ -212,21 +351,19 @@ pub(crate) async fn audit(
     let next = (page.len() == limit as usize)
         .then(|| page.last().map(|e| e.id.to_string()))
         .flatten();
-    let items: Vec<Value> = page
+    let items = page
         .into_iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "at": from_micros(e.at_us),
-                "actor": e.actor,
-                "action": e.action,
-                "violation": e.violation,
-                "before": audit_state(e.before),
-                "after": audit_state(e.after),
-            })
+        .map(|e| AuditItem {
+            id: e.id,
+            at: from_micros(e.at_us),
+            actor: e.actor,
+            action: e.action,
+            violation: e.violation,
+            before: audit_state(e.before),
+            after: audit_state(e.after),
         })
         .collect();
-    Ok(Json(json!({ "items": items, "next": next })))
+    Ok(Json(AuditPage { items, next }))
 }
 
 /// A page's `limit`: `default` when not given, else 1..=500.
@@ -238,18 +375,70 @@ fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
-pub(crate) fn violation_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let Path(id) = id?;
-    uuid::Uuid::parse_str(&id).map_err(|_| ApiError::bad_request("a violation id is a UUID"))?;
-    Ok(id)
+/// One evidence file of a violation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EvidenceLink {
+    id: i64,
+    #[schema(schema_with = crate::openapi::evidence_kind)]
+    kind: EvidenceKind,
+    /// The frame role of a photo, raw frame or crop: key, before, at, after.
+    role: Option<String>,
+    sha256: String,
+    size: u64,
+    /// Deleted by retention.
+    purged: bool,
+    /// Where to download it; null once purged.
+    href: Option<String>,
+}
+
+/// A violation with its evidence and reviews.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ViolationDetail {
+    id: String,
+    camera: String,
+    /// no_helmet | red_light
+    kind: String,
+    track_id: i64,
+    /// The record's place in its camera's hash chain.
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    occurred_at_us: i64,
+    confidence: f64,
+    #[schema(schema_with = crate::openapi::status)]
+    status: Status,
+    tombstoned: bool,
+    prev_hash: String,
+    record_hash: String,
+    /// The thresholds in force when it was recorded.
+    #[schema(schema_with = crate::openapi::any)]
+    thresholds: Value,
+    /// The evidence frames (boxes, times) and the signal changes.
+    #[schema(schema_with = crate::openapi::any)]
+    detail: Value,
+    evidence: Vec<EvidenceLink>,
+    /// Oldest first.
+    #[schema(schema_with = crate::openapi::reviews)]
+    reviews: Vec<ReviewRow>,
 }
 
 /// `GET /api/violations/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/violations/{id}",
+    tag = "violations",
+    summary = "A violation with its evidence links and reviews",
+    description = "Roles: any logged-in user.",
+    params(("id" = String, Path, description = "violation id (UUID)")),
+    responses(
+        (status = 200, description = "the violation", body = ViolationDetail),
+        (status = 400, description = "not a UUID", body = ErrorBody),
+        (status = 404, description = "unknown", body = ErrorBody),
+    )
+)]
 pub(crate) async fn violation(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let id = violation_id(id)?;
+    ViolationId(id): ViolationId,
+) -> Result<Json<ViolationDetail>, ApiError> {
     let store = &state.0.store;
     let rec = store
         .get(&id)
@@ -257,34 +446,38 @@ pub(crate) async fn violation(
         .ok_or_else(|| ApiError::not_found(format!("violation {id} is not in the store")))?;
     let evidence = store.evidence_rows(&id).await?;
     let reviews = store.reviews_of(&id).await?;
-    let f = &rec.fields;
+    let f = rec.fields;
     let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "id": f.id,
-        "camera": f.camera,
-        "kind": f.kind,
-        "track_id": f.track_id,
-        "seq": f.seq,
-        "occurred_at": from_micros(f.occurred_at_us),
-        "occurred_at_us": f.occurred_at_us,
-        "confidence": f.confidence,
-        "status": rec.status,
-        "tombstoned": rec.tombstoned,
-        "prev_hash": f.prev_hash,
-        "record_hash": rec.record_hash,
-        "thresholds": parse(&f.thresholds),
-        "detail": parse(&f.detail),
-        "evidence": evidence.iter().map(|e| json!({
-            "id": e.id,
-            "kind": e.item.kind,
-            "role": e.item.role,
-            "sha256": e.item.sha256,
-            "size": e.item.size,
-            "purged": e.purged,
-            "href": if e.purged { Value::Null } else { json!(format!("/api/evidence/{}", e.id)) },
-        })).collect::<Vec<_>>(),
-        "reviews": reviews,
-    })))
+    let evidence = evidence
+        .into_iter()
+        .map(|e| EvidenceLink {
+            id: e.id,
+            kind: e.item.kind,
+            role: e.item.role,
+            sha256: e.item.sha256,
+            size: e.item.size,
+            purged: e.purged,
+            href: (!e.purged).then(|| format!("/api/evidence/{}", e.id)),
+        })
+        .collect();
+    Ok(Json(ViolationDetail {
+        thresholds: parse(&f.thresholds),
+        detail: parse(&f.detail),
+        occurred_at: from_micros(f.occurred_at_us),
+        id: f.id,
+        camera: f.camera,
+        kind: f.kind,
+        track_id: f.track_id,
+        seq: f.seq,
+        occurred_at_us: f.occurred_at_us,
+        confidence: f.confidence,
+        status: rec.status,
+        tombstoned: rec.tombstoned,
+        prev_hash: f.prev_hash,
+        record_hash: rec.record_hash,
+        evidence,
+        reviews,
+    }))
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -306,11 +499,25 @@ fn content_type(path: &str) -> &'static str {
 /// `GET /api/evidence/{id}`: the file of one evidence row. The path comes
 /// from the row alone, must stay inside the data folder's evidence folder
 /// and may not pass through a symbolic link out of it.
+#[utoipa::path(
+    get,
+    path = "/api/evidence/{id}",
+    tag = "violations",
+    summary = "One evidence file, by evidence id (from a violation's `evidence[].href`)",
+    description = "Roles: any logged-in user.",
+    params(("id" = String, Path, description = "evidence id (a positive integer)")),
+    responses(
+        (status = 200, description = "the file, typed by its extension; `X-Evidence-SHA256` carries its recorded hash",
+            content_type = "application/octet-stream"),
+        (status = 400, description = "not an id", body = ErrorBody),
+        (status = 404, description = "unknown or missing", body = ErrorBody),
+        (status = 410, description = "purged by retention", body = ErrorBody),
+    )
+)]
 pub(crate) async fn evidence(
     State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id?;
     let id: i64 = id
         .parse()
         .ok()
@@ -386,26 +593,52 @@ pub(crate) async fn evidence(
     Ok(resp)
 }
 
-#[derive(Debug, Deserialize)]
+/// A final decision.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReviewBody {
+    #[schema(schema_with = crate::openapi::decision)]
     decision: Decision,
+    /// A reason code (`GET /api/review-reasons`): required to reject, refused to confirm.
     #[serde(default)]
     reason: Option<String>,
+    /// Free text, at most 2000 characters.
     #[serde(default)]
     note: Option<String>,
 }
 
+/// A violation's status after a decision or a reopening.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Decided {
+    id: String,
+    #[schema(schema_with = crate::openapi::status)]
+    status: Status,
+}
+
 /// `POST /api/violations/{id}/review` (reviewer, admin): a final decision.
+#[utoipa::path(
+    post,
+    path = "/api/violations/{id}/review",
+    tag = "violations",
+    summary = "A final decision; rejections need a reason code",
+    description = "Roles: reviewer, admin. Audited; published as a review event.",
+    params(("id" = String, Path, description = "violation id (UUID)")),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "decided", body = Decided),
+        (status = 400, description = "bad body", body = ErrorBody),
+        (status = 403, description = "role or CSRF", body = ErrorBody),
+        (status = 404, description = "unknown", body = ErrorBody),
+        (status = 409, description = "already decided", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+    )
+)]
 pub(crate) async fn review(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Json<ReviewBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    p.require(&[Role::Reviewer, Role::Admin], "reviewing")?;
-    let id = violation_id(id)?;
-    let Json(body) = body?;
+    Reviewer(p): Reviewer,
+    ViolationId(id): ViolationId,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> Result<Json<Decided>, ApiError> {
     let note = body.note.unwrap_or_default();
     if note.chars().count() > MAX_NOTE {
         return Err(ApiError::bad_request(format!(
@@ -434,7 +667,7 @@ pub(crate) async fn review(
     match outcome {
         DecideOutcome::Changed { after, .. } => {
             publish_review(&state, &id, after, Some(reason.clone()), &p.user.name).await;
-            Ok(Json(json!({ "id": id, "status": after })))
+            Ok(Json(Decided { id, status: after }))
         }
         DecideOutcome::Refused { current } => Err(ApiError::conflict(format!(
             "violation {id} is already {}; decisions are final unless an admin reopens it",
@@ -465,23 +698,37 @@ async fn publish_review(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Why a decision is reopened.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReopenBody {
+    /// Free text, at most 2000 characters.
     #[serde(default)]
     note: Option<String>,
 }
 
 /// `POST /api/violations/{id}/reopen` (admin): back to pending.
+#[utoipa::path(
+    post,
+    path = "/api/violations/{id}/reopen",
+    tag = "violations",
+    summary = "Back to pending",
+    description = "Roles: admin. Audited; published as a review event with status `pending`.",
+    params(("id" = String, Path, description = "violation id (UUID)")),
+    request_body = ReopenBody,
+    responses(
+        (status = 200, description = "reopened", body = Decided),
+        (status = 403, description = "role or CSRF", body = ErrorBody),
+        (status = 404, description = "unknown", body = ErrorBody),
+        (status = 409, description = "already pending", body = ErrorBody),
+    )
+)]
 pub(crate) async fn reopen(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Json<ReopenBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    p.require(&[Role::Admin], "reopening a decision")?;
-    let id = violation_id(id)?;
-    let Json(body) = body?;
+    Admin(p): Admin,
+    ViolationId(id): ViolationId,
+    ApiJson(body): ApiJson<ReopenBody>,
+) -> Result<Json<Decided>, ApiError> {
     let note = body.note.unwrap_or_default();
     if note.chars().count() > MAX_NOTE {
         return Err(ApiError::bad_request(format!(
@@ -491,7 +738,7 @@ pub(crate) async fn reopen(
     match state.0.store.reopen(&id, &p.user.name, &note).await? {
         DecideOutcome::Changed { after, .. } => {
             publish_review(&state, &id, after, None, &p.user.name).await;
-            Ok(Json(json!({ "id": id, "status": after })))
+            Ok(Json(Decided { id, status: after }))
         }
         DecideOutcome::Refused { .. } => Err(ApiError::conflict(format!(
             "violation {id} is already pending"
@@ -499,55 +746,87 @@ pub(crate) async fn reopen(
     }
 }
 
-/// `GET /api/review-reasons`.
-pub(crate) async fn review_reasons() -> Json<Value> {
-    Json(json!({ "reject": REJECT_REASONS }))
+/// The reason codes a rejection may carry.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReviewReasons {
+    reject: &'static [&'static str],
 }
 
-fn camera_json(state: &AppState, c: &roadwarden_rules::CameraConfig) -> Value {
-    let id = c.id.as_str();
-    json!({
-        "id": id,
-        "source": c.source.as_ref().and_then(|s| s.url.as_deref()).map(redact_url),
-        "frame": c.frame,
-        "analysis_fps": c.analysis_fps,
-        "signal_source": c.signal.source,
-        "status": state.0.cameras.get(id),
-        "thresholds_href": format!("/api/cameras/{id}/thresholds"),
+/// `GET /api/review-reasons`.
+#[utoipa::path(
+    get,
+    path = "/api/review-reasons",
+    tag = "violations",
+    summary = "Reason codes a rejection may carry",
+    description = "Roles: any logged-in user.",
+    responses((status = 200, description = "the codes, in the order the page numbers them", body = ReviewReasons))
+)]
+pub(crate) async fn review_reasons() -> Json<ReviewReasons> {
+    Json(ReviewReasons {
+        reject: REJECT_REASONS,
     })
 }
 
+/// A configured camera and its live status.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CameraInfo {
+    id: String,
+    /// The source URL, credentials redacted.
+    source: Option<String>,
+    /// Width and height in pixels.
+    frame: [u32; 2],
+    analysis_fps: f64,
+    #[schema(schema_with = crate::openapi::signal_source)]
+    signal_source: SignalSource,
+    /// Null until the camera's runner reports.
+    status: Option<CameraStatus>,
+    thresholds_href: String,
+}
+
+impl CameraInfo {
+    fn new(state: &AppState, c: &roadwarden_rules::CameraConfig) -> CameraInfo {
+        let id = c.id.as_str();
+        CameraInfo {
+            id: id.to_owned(),
+            source: c
+                .source
+                .as_ref()
+                .and_then(|s| s.url.as_deref())
+                .map(redact_url),
+            frame: c.frame,
+            analysis_fps: c.analysis_fps,
+            signal_source: c.signal.source,
+            status: state.0.cameras.get(id),
+            thresholds_href: format!("/api/cameras/{id}/thresholds"),
+        }
+    }
+}
+
+/// Every configured camera.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CameraList {
+    cameras: Vec<CameraInfo>,
+}
+
 /// `GET /api/cameras`.
-pub(crate) async fn cameras(State(state): State<AppState>) -> Json<Value> {
-    let list: Vec<Value> = state
+#[utoipa::path(
+    get,
+    path = "/api/cameras",
+    tag = "cameras",
+    summary = "Configured cameras with live status",
+    description = "Roles: any logged-in user.",
+    responses((status = 200, description = "the cameras of the site in force", body = CameraList))
+)]
+pub(crate) async fn cameras(State(state): State<AppState>) -> Json<CameraList> {
+    let cameras = state
         .0
         .site
         .get()
         .cameras
         .iter()
-        .map(|c| camera_json(&state, c))
+        .map(|c| CameraInfo::new(&state, c))
         .collect();
-    Json(json!({ "cameras": list }))
-}
-
-/// The `{class}` path segment of the threshold endpoints as a class role (`other` is no threshold).
-pub(crate) fn class_role(class: &str) -> Result<roadwarden_types::ClassRole, ApiError> {
-    use roadwarden_types::ClassRole;
-    ClassRole::ALL
-        .into_iter()
-        .find(|r| r.as_str() == class && *r != ClassRole::Other)
-        .ok_or_else(|| {
-            let names: Vec<&str> = ClassRole::ALL
-                .iter()
-                .filter(|r| **r != ClassRole::Other)
-                .map(|r| r.as_str())
-                .collect();
-            ApiError::bad_request(format!(
-                "unknown class `{}` (expected one of {})",
-                class.escape_debug(),
-                names.join(", ")
-            ))
-        })
+    Json(CameraList { cameras })
 }
 
 /// A threshold value the camera runners accept: finite and in [`THRESHOLD_RANGE`], else 422
@@ -567,77 +846,137 @@ pub(crate) fn threshold_value(value: f64) -> Result<f64, ApiError> {
     ))
 }
 
-/// The camera's config in the site in force, or 404.
-pub(crate) fn known_camera(
-    state: &AppState,
-    camera: &str,
-) -> Result<roadwarden_rules::CameraConfig, ApiError> {
-    state.0.site.get().camera(camera).cloned().ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no camera `{}` in the site config",
-            camera.escape_debug()
-        ))
-    })
-}
-
 /// `GET /api/cameras/{camera}`.
-pub(crate) async fn camera(
-    State(state): State<AppState>,
-    camera: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Path(camera) = camera?;
-    let c = known_camera(&state, &camera)?;
-    Ok(Json(camera_json(&state, &c)))
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{camera}",
+    tag = "cameras",
+    summary = "One camera: config and live status",
+    description = "Roles: any logged-in user.",
+    params(("camera" = String, Path, description = "camera id")),
+    responses(
+        (status = 200, description = "the camera", body = CameraInfo),
+        (status = 404, description = "not configured", body = ErrorBody),
+    )
+)]
+pub(crate) async fn camera(State(state): State<AppState>, camera: KnownCamera) -> Json<CameraInfo> {
+    Json(CameraInfo::new(&state, &camera.config))
 }
 
-fn thresholds_json(map: Option<&std::collections::BTreeMap<String, Threshold>>) -> Value {
-    json!(map.cloned().unwrap_or_default())
+/// The smallest and largest threshold accepted.
+fn range() -> [f64; 2] {
+    [*THRESHOLD_RANGE.start(), *THRESHOLD_RANGE.end()]
+}
+
+/// Every camera's thresholds in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AllThresholds {
+    /// The smallest and largest value accepted.
+    range: [f64; 2],
+    /// By camera id, then class role.
+    cameras: BTreeMap<String, BTreeMap<String, Threshold>>,
 }
 
 /// `GET /api/thresholds`: every camera's thresholds in force.
-pub(crate) async fn all_thresholds(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/api/thresholds",
+    tag = "thresholds",
+    summary = "Every camera's thresholds in force",
+    description = "Roles: any logged-in user.",
+    responses((status = 200, description = "the thresholds in force", body = AllThresholds))
+)]
+pub(crate) async fn all_thresholds(State(state): State<AppState>) -> Json<AllThresholds> {
     let t = state.0.thresholds.borrow().clone();
-    Json(json!({
-        "range": [THRESHOLD_RANGE.start(), THRESHOLD_RANGE.end()],
-        "cameras": t.cameras,
-    }))
+    Json(AllThresholds {
+        range: range(),
+        cameras: t.cameras.clone(),
+    })
+}
+
+/// One camera's thresholds in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CameraThresholds {
+    camera: String,
+    /// The smallest and largest value accepted.
+    range: [f64; 2],
+    /// By class role; a class not listed keeps its model's own threshold.
+    thresholds: BTreeMap<String, Threshold>,
 }
 
 /// `GET /api/cameras/{camera}/thresholds`.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{camera}/thresholds",
+    tag = "thresholds",
+    summary = "A camera's thresholds in force, by class",
+    description = "Roles: any logged-in user.",
+    params(("camera" = String, Path, description = "camera id")),
+    responses(
+        (status = 200, description = "thresholds", body = CameraThresholds),
+        (status = 404, description = "not configured", body = ErrorBody),
+    )
+)]
 pub(crate) async fn camera_thresholds(
     State(state): State<AppState>,
-    camera: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Path(camera) = camera?;
-    known_camera(&state, &camera)?;
+    camera: KnownCamera,
+) -> Json<CameraThresholds> {
     let t = state.0.thresholds.borrow().clone();
-    Ok(Json(json!({
-        "camera": camera,
-        "range": [THRESHOLD_RANGE.start(), THRESHOLD_RANGE.end()],
-        "thresholds": thresholds_json(t.cameras.get(&camera)),
-    })))
+    Json(CameraThresholds {
+        thresholds: t.cameras.get(&camera.id).cloned().unwrap_or_default(),
+        camera: camera.id,
+        range: range(),
+    })
 }
 
-#[derive(Debug, Deserialize)]
+/// A new threshold.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ThresholdBody {
+    /// 0.05..=0.95
+    value: f64,
+}
+
+/// A threshold changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ThresholdChanged {
+    camera: String,
+    class: &'static str,
+    /// The value in force before (null: the model's own).
+    before: Option<f64>,
     value: f64,
 }
 
 /// `PUT /api/cameras/{camera}/thresholds/{class}` (ops, admin): stored,
 /// audited with the value before and after, and published to the camera
 /// runners, which apply it from their next frame.
+#[utoipa::path(
+    put,
+    path = "/api/cameras/{camera}/thresholds/{class}",
+    tag = "thresholds",
+    summary = "Set a camera's score threshold for a class; applied from the next frame",
+    description = "Roles: ops, admin. Audited; published as a threshold event.",
+    params(
+        ("camera" = String, Path, description = "camera id"),
+        ("class" = String, Path, description = "class role (no_helmet, helmet, two_wheeler, vehicle, person, traffic_light)"),
+    ),
+    request_body = ThresholdBody,
+    responses(
+        (status = 200, description = "stored and in force", body = ThresholdChanged),
+        (status = 400, description = "unknown class", body = ErrorBody),
+        (status = 403, description = "role or CSRF", body = ErrorBody),
+        (status = 404, description = "not configured", body = ErrorBody),
+        (status = 422, description = "out of range, or a body that is not `{value}`", body = ErrorBody),
+    )
+)]
 pub(crate) async fn put_threshold(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Json<ThresholdBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    p.require(&[Role::Ops, Role::Admin], "changing thresholds")?;
-    let Path((camera, class)) = path?;
-    known_camera(&state, &camera)?;
-    let Json(body) = body?;
-    let role = class_role(&class)?;
+    Ops(p): Ops,
+    camera: KnownCamera,
+    ThresholdClass(role): ThresholdClass,
+    ApiJson(body): ApiJson<ThresholdBody>,
+) -> Result<Json<ThresholdChanged>, ApiError> {
+    let camera = camera.id;
     threshold_value(body.value)?;
     let before = state.0.thresholds.borrow().get(&camera, role.as_str());
     let row = state
@@ -660,10 +999,10 @@ pub(crate) async fn put_threshold(
         after: body.value,
         by: p.user.name.clone(),
     });
-    Ok(Json(json!({
-        "camera": camera,
-        "class": role.as_str(),
-        "before": before,
-        "value": body.value,
-    })))
+    Ok(Json(ThresholdChanged {
+        camera,
+        class: role.as_str(),
+        before,
+        value: body.value,
+    }))
 }

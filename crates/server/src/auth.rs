@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng as PhOsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -16,10 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use rand::RngCore;
 use roadwarden_store::{Role, UserRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use utoipa::ToSchema;
+
+use crate::error::ErrorBody;
+use crate::extract::{Admin, ApiJson};
 use crate::{ApiError, AppState};
 
 /// The session cookie's name.
@@ -101,23 +104,6 @@ pub struct Principal {
     pub via: Via,
 }
 
-impl Principal {
-    /// 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
-        if roles.contains(&self.user.role) {
-            Ok(())
-        } else {
-            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::forbidden(format!(
-                "{what} needs the role {}; {} is {}",
-                names.join(" or "),
-                self.user.name,
-                self.user.role
-            )))
-        }
-    }
-}
-
 /// The client's address, put in the request's extensions by the outermost layer.
 #[derive(Debug, Clone)]
 pub struct RemoteAddr(pub String);
@@ -141,17 +127,17 @@ fn plausible_token(t: &str) -> bool {
     !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Authenticates every request under it: a bearer token (`Authorization:
+/// Who sent a request with these headers: a bearer token (`Authorization:
 /// Bearer ...`), else the session cookie; a cookie-authenticated request that
 /// changes state must also carry the session's CSRF token. 401 without
 /// valid credentials, 403 for a missing or wrong CSRF token.
-pub async fn require_auth(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
     let store = &state.0.store;
-    let principal = if let Some(v) = req.headers().get(header::AUTHORIZATION) {
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
         let v = v.to_str().map_err(|_| ApiError::unauthorized())?;
         let Some(token) = v.strip_prefix("Bearer ").map(str::trim) else {
             return Err(ApiError::unauthorized());
@@ -163,62 +149,97 @@ pub async fn require_auth(
             .api_token_user(&token_hash(token))
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        Principal {
+        return Ok(Principal {
             user,
             via: Via::Bearer,
-        }
-    } else if let Some(cookie) = cookie_value(req.headers(), SESSION_COOKIE) {
-        if !plausible_token(cookie) {
-            return Err(ApiError::unauthorized());
-        }
-        let th = token_hash(cookie);
-        let session = store
-            .session(&th)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        if is_state_changing(req.method()) {
-            let sent = req
-                .headers()
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let ok: bool = sent.as_bytes().ct_eq(session.csrf_token.as_bytes()).into();
-            if sent.is_empty() || !ok {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf",
-                    "missing or wrong X-CSRF-Token header (GET /api/me gives the session's token)",
-                ));
-            }
-        }
-        Principal {
-            user: session.user,
-            via: Via::Session {
-                token_hash: th,
-                csrf: session.csrf_token,
-            },
-        }
-    } else {
+        });
+    }
+    let Some(cookie) = cookie_value(headers, SESSION_COOKIE) else {
         return Err(ApiError::unauthorized());
     };
+    if !plausible_token(cookie) {
+        return Err(ApiError::unauthorized());
+    }
+    let th = token_hash(cookie);
+    let session = store
+        .session(&th)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if is_state_changing(method) {
+        let sent = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let ok: bool = sent.as_bytes().ct_eq(session.csrf_token.as_bytes()).into();
+        if sent.is_empty() || !ok {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token header (GET /api/me gives the session's token)",
+            ));
+        }
+    }
+    Ok(Principal {
+        user: session.user,
+        via: Via::Session {
+            token_hash: th,
+            csrf: session.csrf_token,
+        },
+    })
+}
+
+/// Authenticates every request under it ([`authenticate`]) before any
+/// handler or extractor runs, and hands the caller on in the request's
+/// extensions, where the [`Principal`] and role extractors find it.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = authenticate(&state, req.method(), req.headers()).await?;
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     pub name: String,
     pub password: String,
 }
 
+/// What a login answers (beside the session cookie).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LoggedIn {
+    user: String,
+    #[schema(schema_with = crate::openapi::role)]
+    role: Role,
+    /// Echo it in `X-CSRF-Token` on every state-changing request of the session.
+    csrf_token: String,
+}
+
 /// `POST /api/login`: a session cookie and the session's CSRF token.
-pub async fn login(
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "auth",
+    summary = "Log in: a session cookie and the session's CSRF token",
+    description = "Roles: none. Failed logins are counted per user name and per client address; past the limit the answer is 429 with Retry-After.",
+    security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "logged in; `Set-Cookie` carries the session", body = LoggedIn),
+        (status = 400, description = "bad body", body = ErrorBody),
+        (status = 401, description = "wrong name or password", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 429, description = "too many failed logins (Retry-After)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn login(
     State(state): State<AppState>,
     Extension(remote): Extension<RemoteAddr>,
-    body: Result<Json<LoginBody>, JsonRejection>,
+    ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body?;
     let cfg = &state.0.config;
     let store = &state.0.store;
     if body.name.len() > 64 || body.password.len() > 1024 {
@@ -277,11 +298,11 @@ pub async fn login(
         cfg.session_ttl.as_secs(),
         if cfg.secure_cookies { "; Secure" } else { "" }
     );
-    let mut resp = Json(serde_json::json!({
-        "user": user.name,
-        "role": user.role,
-        "csrf_token": csrf,
-    }))
+    let mut resp = Json(LoggedIn {
+        user: user.name,
+        role: user.role,
+        csrf_token: csrf,
+    })
     .into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -291,9 +312,21 @@ pub async fn login(
 }
 
 /// `POST /api/logout`: ends the session and clears the cookie.
-pub async fn logout(
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "auth",
+    summary = "End the session",
+    description = "Roles: any logged-in user.",
+    responses(
+        (status = 204, description = "logged out; the cookie is cleared"),
+        (status = 401, description = "not logged in", body = ErrorBody),
+        (status = 403, description = "CSRF", body = ErrorBody),
+    )
+)]
+pub(crate) async fn logout(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
+    p: Principal,
 ) -> Result<Response, ApiError> {
     if let Via::Session { token_hash, .. } = &p.via {
         state.0.store.delete_session(token_hash).await?;
@@ -306,56 +339,132 @@ pub async fn logout(
     Ok(resp)
 }
 
+/// How the caller authenticated, as `GET /api/me` says it.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AuthKind {
+    Session,
+    Bearer,
+}
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Me {
+    user: String,
+    #[schema(schema_with = crate::openapi::role)]
+    role: Role,
+    auth: AuthKind,
+    /// The session's CSRF token (null for a bearer token).
+    csrf_token: Option<String>,
+}
+
 /// `GET /api/me`: the caller, and the session's CSRF token.
-pub async fn me(Extension(p): Extension<Principal>) -> Json<serde_json::Value> {
-    let csrf = match &p.via {
-        Via::Session { csrf, .. } => Some(csrf.clone()),
-        Via::Bearer => None,
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "auth",
+    summary = "The caller and the session's CSRF token",
+    description = "Roles: any logged-in user.",
+    responses(
+        (status = 200, description = "the caller", body = Me),
+        (status = 401, description = "not logged in", body = ErrorBody),
+    )
+)]
+pub(crate) async fn me(p: Principal) -> Json<Me> {
+    let (auth, csrf_token) = match p.via {
+        Via::Session { csrf, .. } => (AuthKind::Session, Some(csrf)),
+        Via::Bearer => (AuthKind::Bearer, None),
     };
-    Json(serde_json::json!({
-        "user": p.user.name,
-        "role": p.user.role,
-        "auth": match p.via { Via::Session { .. } => "session", Via::Bearer => "bearer" },
-        "csrf_token": csrf,
-    }))
+    Json(Me {
+        user: p.user.name,
+        role: p.user.role,
+        auth,
+        csrf_token,
+    })
+}
+
+/// A user, as an admin sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserInfo {
+    name: String,
+    #[schema(schema_with = crate::openapi::role)]
+    role: Role,
+    /// False for users created implicitly (a bearer token's machine), who have no password.
+    can_log_in: bool,
+}
+
+/// Every user.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserList {
+    users: Vec<UserInfo>,
 }
 
 /// `GET /api/users` (admin).
-pub async fn list_users(
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "auth",
+    summary = "Users",
+    description = "Roles: admin.",
+    responses(
+        (status = 200, description = "every user", body = UserList),
+        (status = 401, description = "not logged in", body = ErrorBody),
+        (status = 403, description = "not admin", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_users(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    p.require(&[Role::Admin], "listing users")?;
+    _: Admin,
+) -> Result<Json<UserList>, ApiError> {
     let users = state.0.store.users().await?;
-    let list: Vec<_> = users
-        .iter()
-        .map(|u| {
-            serde_json::json!({
-                "name": u.name,
-                "role": u.role,
-                "can_log_in": u.password_hash.is_some(),
-            })
+    let users = users
+        .into_iter()
+        .map(|u| UserInfo {
+            can_log_in: u.password_hash.is_some(),
+            name: u.name,
+            role: u.role,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "users": list })))
+    Ok(Json(UserList { users }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddUserBody {
     pub name: String,
+    #[schema(schema_with = crate::openapi::role)]
     pub role: Role,
+    /// At least [`MIN_PASSWORD_LEN`] characters.
     pub password: String,
 }
 
+/// A user created or changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserAdded {
+    name: String,
+    #[schema(schema_with = crate::openapi::role)]
+    role: Role,
+}
+
 /// `POST /api/users` (admin): creates a user or sets an existing one's role and password.
-pub async fn add_user(
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "auth",
+    summary = "Create a user or set role and password",
+    description = "Roles: admin. Audited.",
+    request_body = AddUserBody,
+    responses(
+        (status = 201, description = "created or changed", body = UserAdded),
+        (status = 400, description = "bad body or short password", body = ErrorBody),
+        (status = 403, description = "not admin, or CSRF", body = ErrorBody),
+    )
+)]
+pub(crate) async fn add_user(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    body: Result<Json<AddUserBody>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    p.require(&[Role::Admin], "managing users")?;
-    let Json(body) = body?;
+    Admin(p): Admin,
+    ApiJson(body): ApiJson<AddUserBody>,
+) -> Result<(StatusCode, Json<UserAdded>), ApiError> {
     if body.password.len() > 1024 {
         return Err(ApiError::bad_request("password too long"));
     }
@@ -371,7 +480,9 @@ pub async fn add_user(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "name": body.name, "role": body.role })),
-    )
-        .into_response())
+        Json(UserAdded {
+            name: body.name,
+            role: body.role,
+        }),
+    ))
 }

@@ -3,25 +3,23 @@
 //! no camera: a request goes over the channel of [`AppState::control_requests`]
 //! to the process that does (`roadwarden serve`), which answers on a oneshot.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use roadwarden_rules::SiteConfig;
-use roadwarden_store::Role;
 use roadwarden_types::SignalState;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
 
-use crate::api::known_camera;
-use crate::auth::Principal;
-use crate::live::ThresholdSource;
+use crate::error::ErrorBody;
+use crate::extract::{Admin, ApiJson, KnownCamera, Ops};
+use crate::live::{CameraStatus, PipelineStatus, ThresholdSource};
 use crate::{ApiError, AppState, ServerError, Thresholds};
 
 /// How long a handler waits for the camera process to answer.
@@ -48,7 +46,7 @@ pub enum ControlRequest {
 }
 
 /// What a reload changed, by camera id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReloadReport {
     pub added: Vec<String>,
     pub removed: Vec<String>,
@@ -149,11 +147,23 @@ async fn ask<T>(
 }
 
 /// `POST /api/cameras/reload` (admin): as SIGHUP; audited.
+#[utoipa::path(
+    post,
+    path = "/api/cameras/reload",
+    tag = "cameras",
+    summary = "Re-read the site file, as SIGHUP: new cameras start, removed ones stop, changed ones restart",
+    description = "Roles: admin. Audited.",
+    responses(
+        (status = 200, description = "what changed, by camera id", body = ReloadReport),
+        (status = 403, description = "role or CSRF", body = ErrorBody),
+        (status = 422, description = "the file does not validate; nothing changed", body = ErrorBody),
+        (status = 503, description = "this server runs no cameras", body = ErrorBody),
+    )
+)]
 pub(crate) async fn reload(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
+    Admin(p): Admin,
 ) -> Result<Json<ReloadReport>, ApiError> {
-    p.require(&[Role::Admin], "reloading the site file")?;
     let report = ask(&state, |reply| ControlRequest::Reload { reply })
         .await?
         .map_err(|e| {
@@ -172,26 +182,52 @@ pub(crate) async fn reload(
     Ok(Json(report))
 }
 
-#[derive(Debug, Deserialize)]
+/// A controller's report of a camera's signal.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignalBody {
+    #[schema(schema_with = crate::openapi::signal_state)]
     state: SignalState,
     /// RFC 3339; default: now.
     at: Option<String>,
 }
 
+/// A signal report handed to the camera.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SignalAccepted {
+    camera: String,
+    #[schema(schema_with = crate::openapi::signal_state)]
+    state: SignalState,
+    at: DateTime<Utc>,
+}
+
 /// `POST /api/cameras/{camera}/signal` (ops, admin): `{state, at?}`, a
 /// controller's report; it wins over the video reading while fresh.
+#[utoipa::path(
+    post,
+    path = "/api/cameras/{camera}/signal",
+    tag = "cameras",
+    summary = "A controller's signal report; it wins over the video reading while fresh, from the camera's next frame",
+    description = "Roles: ops, admin.",
+    params(("camera" = String, Path, description = "camera id")),
+    request_body = SignalBody,
+    responses(
+        (status = 202, description = "handed to the camera", body = SignalAccepted),
+        (status = 400, description = "bad `at`", body = ErrorBody),
+        (status = 403, description = "role or CSRF", body = ErrorBody),
+        (status = 404, description = "not configured", body = ErrorBody),
+        (status = 409, description = "the camera is not running", body = ErrorBody),
+        (status = 422, description = "bad body", body = ErrorBody),
+        (status = 503, description = "this server runs no cameras", body = ErrorBody),
+    )
+)]
 pub(crate) async fn signal(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    camera: Result<Path<String>, PathRejection>,
-    body: Result<Json<SignalBody>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    p.require(&[Role::Ops, Role::Admin], "reporting a signal state")?;
-    let Path(camera) = camera?;
-    known_camera(&state, &camera)?;
-    let Json(body) = body?;
+    _: Ops,
+    camera: KnownCamera,
+    ApiJson(body): ApiJson<SignalBody>,
+) -> Result<(StatusCode, Json<SignalAccepted>), ApiError> {
+    let camera = camera.id;
     let now = Utc::now();
     let at = match &body.at {
         None => now,
@@ -218,26 +254,53 @@ pub(crate) async fn signal(
     .map_err(ApiError::conflict)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "camera": camera, "state": sent, "at": at })),
+        Json(SignalAccepted {
+            camera,
+            state: sent,
+            at,
+        }),
     ))
+}
+
+/// A camera's pipeline as its runner and the recorder last reported it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CameraPipeline {
+    camera: String,
+    /// Null until the runner reports.
+    status: Option<CameraStatus>,
+    /// Null until the runner reports.
+    pipeline: Option<PipelineStatus>,
+    /// Violations recorded for the camera, by kind; null until the recorder reports.
+    recorded: Option<BTreeMap<String, u64>>,
 }
 
 /// `GET /api/cameras/{camera}/pipeline`: the runner's pipeline status and
 /// what the recorder recorded for the camera (both null until it reports).
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{camera}/pipeline",
+    tag = "cameras",
+    summary = "A camera's pipeline and what was recorded for it",
+    description = "Roles: any logged-in user. Frames analysed, class thresholds applied and from which frame, confident detections and violations by kind, queue depth, frame latency.",
+    params(("camera" = String, Path, description = "camera id")),
+    responses(
+        (status = 200, description = "the pipeline (parts null until reported)", body = CameraPipeline),
+        (status = 404, description = "not configured", body = ErrorBody),
+    )
+)]
 pub(crate) async fn pipeline(
     State(state): State<AppState>,
-    camera: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Path(camera) = camera?;
-    known_camera(&state, &camera)?;
+    camera: KnownCamera,
+) -> Json<CameraPipeline> {
+    let camera = camera.id;
     let board = &state.0.cameras;
     let recorded = board
         .recorder()
         .and_then(|r| r.recorded.get(&camera).cloned());
-    Ok(Json(json!({
-        "camera": camera,
-        "status": board.get(&camera),
-        "pipeline": board.pipeline(&camera),
-        "recorded": recorded,
-    })))
+    Json(CameraPipeline {
+        status: board.get(&camera),
+        pipeline: board.pipeline(&camera),
+        recorded,
+        camera,
+    })
 }

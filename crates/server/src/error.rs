@@ -1,4 +1,5 @@
-//! One JSON error shape for every refusal: `{"error": code, "message": text}`.
+//! One JSON error shape for every refusal: `{"error": code, "message": text}`,
+//! and the one place that says how a store error answers over HTTP.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,6 +59,19 @@ impl ApiError {
     }
 }
 
+/// The body of every refusal.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// A stable machine-readable code: `bad_request`, `unauthorized`, `forbidden`, `csrf`,
+    /// `not_found`, `conflict`, `out_of_range`, `too_large`, `rate_limited`, `internal`, ...
+    #[schema(example = "bad_request")]
+    pub(crate) error: &'static str,
+    /// What went wrong and what to do, for a person.
+    pub(crate) message: String,
+}
+
+/// How every store error answers over HTTP: the only mapping of [`StoreError`] in the crate
+/// (handlers use `?`). An outage the store reports as such would get its own arm here (503).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
@@ -96,7 +110,10 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        let body = ErrorBody {
+            error: self.code,
+            message: self.message,
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
             resp.headers_mut()

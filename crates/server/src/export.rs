@@ -2,10 +2,8 @@
 //! the listing's keyset pagination, and one violation's evidence package
 //! (ZIP, built by the evidence crate from its row and files).
 
-use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
@@ -13,8 +11,10 @@ use futures_util::StreamExt;
 use roadwarden_evidence::{PackageError, build_package};
 use roadwarden_store::{ExportDetail, QueueCursor, QueuePage, Store, ViolationFilter, from_micros};
 
-use crate::api::{ListQuery, filter_of, violation_id};
+use crate::api::{ListQuery, filter_of};
 use crate::auth::Principal;
+use crate::error::ErrorBody;
+use crate::extract::{ApiQuery, ViolationId};
 use crate::{ApiError, AppState};
 
 /// Rows fetched from the store per round trip.
@@ -122,13 +122,25 @@ async fn fetch(
 /// unreachable store is a proper error); the rest streams, one store page at
 /// a time, so the export's size is bounded by nothing but the store.
 /// Audited as `export_csv` with the filter as asked, before the first byte.
+#[utoipa::path(
+    get,
+    path = "/api/export/violations.csv",
+    tag = "violations",
+    summary = "The violations a filter selects, oldest first, as CSV (streamed; every match, no paging)",
+    description = "Roles: any logged-in user. Columns: id, camera, kind, occurred_at, confidence, status, reviewed_by, reviewed_at, reason, record_hash, evidence_count; cells a spreadsheet would run as a formula get a leading apostrophe. Audited as `export_csv` with the query. `after` and `limit` are refused.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`text/csv` with a header row", content_type = "text/csv"),
+        (status = 400, description = "bad filter, or `after`/`limit` given", body = ErrorBody),
+        (status = 401, description = "not logged in", body = ErrorBody),
+    )
+)]
 pub(crate) async fn violations_csv(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
+    p: Principal,
     uri: axum::http::Uri,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
     let filter = filter_of(&q)?;
     if q.after.is_some() || q.limit.is_some() {
         return Err(ApiError::bad_request(
@@ -193,12 +205,26 @@ pub(crate) async fn violations_csv(
 /// (every evidence file, `violation.json`, `manifest.json`); audited as
 /// `export_package` with the package's SHA-256. 409 when an evidence file is
 /// gone or altered (the service never hands out a package that does not check).
+#[utoipa::path(
+    get,
+    path = "/api/violations/{id}/package.zip",
+    tag = "violations",
+    summary = "A violation's evidence package (ZIP)",
+    description = "Roles: any logged-in user. `evidence/...` (every file of the record), `violation.json` (the stored record: chain fields, record hash, status, reviews) and `manifest.json` (format version, creation time, SHA-256 and size of every file and of violation.json); check it with `roadwarden verify --package FILE.zip`. Audited as `export_package`.",
+    params(("id" = String, Path, description = "violation id (UUID)")),
+    responses(
+        (status = 200, description = "the ZIP; `X-Package-SHA256` carries its hash", content_type = "application/zip"),
+        (status = 400, description = "not a UUID", body = ErrorBody),
+        (status = 401, description = "not logged in", body = ErrorBody),
+        (status = 404, description = "unknown", body = ErrorBody),
+        (status = 409, description = "an evidence file is missing or no longer matches its recorded hash", body = ErrorBody),
+    )
+)]
 pub(crate) async fn package(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    id: Result<Path<String>, PathRejection>,
+    p: Principal,
+    ViolationId(id): ViolationId,
 ) -> Result<Response, ApiError> {
-    let id = violation_id(id)?;
     let store = &state.0.store;
     let record = store
         .get(&id)

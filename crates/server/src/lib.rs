@@ -8,7 +8,10 @@
 //! embedded review and ops page; threshold previews over the stored
 //! violations; violation and review events on MQTT, every event on a webhook.
 //!
-//! Owns: routes, authentication and authorisation, the JSON shapes of the API,
+//! Owns: routes (one table, in `openapi.rs`, builds both the router and the
+//! generated OpenAPI document), authentication and authorisation (the role a
+//! handler needs is one of its extractors, `extract.rs`), the JSON shapes of
+//! the API (`Serialize` types that also give the document its schemas),
 //! the live channels the service feeds and follows (camera status board,
 //! threshold watch, event broadcast, the site in force, camera control
 //! requests for the process that runs the cameras). Must not: issue SQL (every statement is
@@ -21,6 +24,7 @@ pub mod auth;
 mod control;
 mod error;
 mod export;
+mod extract;
 mod live;
 mod metrics;
 pub mod mqtt;
@@ -35,7 +39,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
 use roadwarden_rules::SiteConfig;
 use roadwarden_store::{DataDir, Store};
 use tokio::sync::{broadcast, watch};
@@ -46,6 +49,7 @@ pub use live::{
     CameraBoard, CameraStatus, Event, LATENCY_BOUNDS, LatencyHistogram, PipelineStatus,
     RecorderStatus, Thresholds,
 };
+pub use openapi::document as openapi_document;
 
 /// The smallest and largest score threshold the API accepts.
 pub const THRESHOLD_RANGE: std::ops::RangeInclusive<f64> = 0.05..=0.95;
@@ -176,56 +180,18 @@ impl AppState {
     }
 }
 
-/// Every route of the API.
+/// Every route of the API: the route table of [`openapi_document`] (so the
+/// router and the document list the same routes), the protected part behind
+/// authentication, then the outermost layers (metrics and defensive headers,
+/// the body limit) and a JSON 404 for anything else.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/openapi.json", get(openapi::openapi))
-        .route("/api/logout", post(auth::logout))
-        .route("/api/me", get(auth::me))
-        .route("/api/users", get(auth::list_users).post(auth::add_user))
-        .route("/api/audit", get(api::audit))
-        .route("/api/violations", get(api::list_violations))
-        .route("/api/violations/{id}", get(api::violation))
-        .route("/api/violations/{id}/review", post(api::review))
-        .route("/api/violations/{id}/reopen", post(api::reopen))
-        .route("/api/violations/{id}/package.zip", get(export::package))
-        .route("/api/export/violations.csv", get(export::violations_csv))
-        .route("/api/review-reasons", get(api::review_reasons))
-        .route("/api/evidence/{id}", get(api::evidence))
-        .route("/api/cameras", get(api::cameras))
-        .route("/api/cameras/reload", post(control::reload))
-        .route("/api/cameras/{camera}/signal", post(control::signal))
-        .route("/api/cameras/{camera}/pipeline", get(control::pipeline))
-        .route("/api/cameras/{camera}", get(api::camera))
-        .route("/api/thresholds", get(api::all_thresholds))
-        .route(
-            "/api/cameras/{camera}/thresholds",
-            get(api::camera_thresholds),
-        )
-        .route(
-            "/api/cameras/{camera}/thresholds/{class}",
-            put(api::put_threshold),
-        )
-        .route(
-            "/api/cameras/{camera}/thresholds/{class}/preview",
-            get(preview::preview),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_auth,
-        ));
-    let public = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/api/login", post(auth::login))
-        .route("/", get(page::index))
-        .route("/static/app.js", get(page::app_js))
-        .route("/static/style.css", get(page::style));
+    let protected = openapi::protected_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_auth,
+    ));
+    let (routes, _) = openapi::public_routes().merge(protected).split_for_parts();
     let body_limit = state.0.config.max_body_bytes;
-    Router::new()
-        .merge(public)
-        .merge(protected)
+    routes
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use roadwarden_rules::SiteConfig;
 use roadwarden_store::ThresholdRow;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// One camera's live status, as its runner last reported it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CameraStatus {
     /// `starting`, `running`, `reconnecting`, `stopped`, ...
     pub state: String,
@@ -31,7 +32,7 @@ pub struct CameraStatus {
 pub const LATENCY_BOUNDS: [f64; 11] = [0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0];
 
 /// A latency histogram over [`LATENCY_BOUNDS`] (Prometheus style, counts not cumulative).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LatencyHistogram {
     /// One count per bound, then the `+Inf` bucket.
     pub counts: Vec<u64>,
@@ -69,7 +70,7 @@ impl LatencyHistogram {
 }
 
 /// What a camera's pipeline did, as its runner last reported it (beside its [`CameraStatus`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PipelineStatus {
     /// When this run of the camera started: a restart (config change) changes it.
     pub started_at: Option<DateTime<Utc>>,
@@ -184,7 +185,7 @@ impl LiveSite {
 }
 
 /// Where a threshold in force comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdSource {
     /// The site file.
@@ -194,7 +195,7 @@ pub enum ThresholdSource {
 }
 
 /// One threshold in force.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Threshold {
     pub value: f64,
     pub source: ThresholdSource,

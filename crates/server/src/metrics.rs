@@ -113,6 +113,17 @@ fn label(v: &str) -> String {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Prometheus text exposition",
+    description = "Roles: any logged-in user.",
+    responses(
+        (status = 200, description = "metrics", content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "not logged in", body = crate::error::ErrorBody),
+    )
+)]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let m = &state.0.metrics;
     let mut out = String::new();

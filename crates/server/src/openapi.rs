@@ -1,357 +1,440 @@
-//! The OpenAPI 3.1 document of the API, written by hand beside the routes.
+//! The OpenAPI 3.1 document, generated (utoipa) from the same route table
+//! that builds the router: each handler's `#[utoipa::path]` says its method,
+//! path, parameters, body and answers, and the types it answers derive their
+//! schemas. Here: the route table, the document's header and security
+//! schemes, the event schema, and the schemas of other crates' types.
 
-use axum::Json;
-use serde_json::{Value, json};
+use std::sync::OnceLock;
 
-fn op(summary: &str, roles: &str, responses: &[(&str, &str)]) -> Value {
-    let mut r = serde_json::Map::new();
-    for (code, what) in responses {
-        r.insert((*code).to_owned(), json!({ "description": what }));
-    }
-    json!({ "summary": summary, "description": format!("Roles: {roles}."), "responses": r })
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use roadwarden_rules::SignalSource;
+use roadwarden_store::{Decision, EvidenceKind, Role, Status};
+use roadwarden_types::SignalState;
+use serde::Serialize;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat,
+    SchemaType, Type,
+};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, RefOr, Schema, SecurityRequirement};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{AppState, Event, api, auth, control, export, metrics, page, preview};
+
+/// The routes anyone may call.
+pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(api::healthz))
+        .routes(routes!(api::readyz))
+        .routes(routes!(auth::login))
+        .routes(routes!(page::index))
+        .routes(routes!(page::static_file))
 }
 
-fn id_param(name: &str, what: &str) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "description": what, "schema": { "type": "string" } })
+/// The routes behind authentication (the router puts them under
+/// [`auth::require_auth`]); the role a route needs is its handler's extractor.
+pub(crate) fn protected_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::list_users, auth::add_user))
+        .routes(routes!(api::audit))
+        .routes(routes!(api::list_violations))
+        .routes(routes!(api::violation))
+        .routes(routes!(api::review))
+        .routes(routes!(api::reopen))
+        .routes(routes!(export::package))
+        .routes(routes!(export::violations_csv))
+        .routes(routes!(api::review_reasons))
+        .routes(routes!(api::evidence))
+        .routes(routes!(api::cameras))
+        .routes(routes!(control::reload))
+        .routes(routes!(control::signal))
+        .routes(routes!(control::pipeline))
+        .routes(routes!(api::camera))
+        .routes(routes!(api::all_thresholds))
+        .routes(routes!(api::camera_thresholds))
+        .routes(routes!(api::put_threshold))
+        .routes(routes!(preview::preview))
 }
 
-fn query(name: &str, what: &str) -> Value {
-    json!({ "name": name, "in": "query", "required": false, "description": what, "schema": { "type": "string" } })
+/// The document: every route of [`public_routes`] and [`protected_routes`],
+/// the event schema, and how to authenticate.
+pub fn document() -> OpenApi {
+    let mut doc = public_routes().merge(protected_routes()).into_openapi();
+    doc.info = InfoBuilder::new()
+        .title("roadwarden")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Review helmet and red-light violations, download their evidence, tune thresholds. \
+             Every endpoint except /healthz, /readyz, /api/login and the page needs a session cookie \
+             (from /api/login) or `Authorization: Bearer <token>`. With a cookie, POST/PUT/DELETE also \
+             need `X-CSRF-Token` (from the login answer or GET /api/me). Errors are `{error, message}`.",
+        ))
+        .build();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert(Event::name().into_owned(), Event::schema());
+    components.security_schemes.insert(
+        "session".to_owned(),
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+    );
+    components.security_schemes.insert(
+        "bearer".to_owned(),
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    doc.security = Some(vec![
+        SecurityRequirement::new("session", Vec::<String>::new()),
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+    ]);
+    doc
 }
 
-/// The JSON Schema of the events published on MQTT (`roadwarden/{camera}/violations`, QoS 1; violation and
-/// review events) and on the webhook (every event); see docs/events.md.
-pub fn event_schema() -> Value {
-    let s = |t: &str| json!({ "type": t });
-    let time = json!({ "type": "string", "format": "date-time" });
-    json!({
-        "description": "An event on MQTT or the webhook: a new violation, a review decision (status `pending` after an admin reopens), or (webhook only) a threshold change.",
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["event", "id", "camera", "kind", "occurred_at", "confidence"],
-                "additionalProperties": false,
-                "properties": {
-                    "event": { "const": "violation" },
-                    "id": { "type": "string", "format": "uuid" },
-                    "camera": s("string"),
-                    "kind": { "enum": ["no_helmet", "red_light"] },
-                    "occurred_at": time,
-                    "confidence": { "type": "number", "minimum": 0, "maximum": 1 }
-                }
-            },
-            {
-                "type": "object",
-                "required": ["event", "id", "camera", "kind", "status", "reason", "by", "at"],
-                "additionalProperties": false,
-                "properties": {
-                    "event": { "const": "review" },
-                    "id": { "type": "string", "format": "uuid" },
-                    "camera": s("string"),
-                    "kind": { "enum": ["no_helmet", "red_light"] },
-                    "status": { "enum": ["pending", "confirmed", "rejected"] },
-                    "reason": { "type": ["string", "null"], "description": "the reason code of a rejection" },
-                    "by": s("string"),
-                    "at": time
-                }
-            },
-            {
-                "type": "object",
-                "required": ["event", "camera", "class", "before", "after", "by"],
-                "additionalProperties": false,
-                "properties": {
-                    "event": { "const": "threshold" },
-                    "camera": s("string"),
-                    "class": s("string"),
-                    "before": { "type": ["number", "null"], "description": "the value in force before (null: the model's own)" },
-                    "after": s("number"),
-                    "by": s("string")
-                }
-            }
-        ]
-    })
-}
-
-/// The document.
-pub fn document() -> Value {
-    let auth = "any logged-in user";
-    let mut list = op(
-        "Violations, oldest first, keyset-paginated",
-        auth,
-        &[
-            (
-                "200",
-                "`{items, next}`; pass `next` as `after` for the next page",
-            ),
-            ("400", "bad filter"),
-            ("401", "not logged in"),
-        ],
-    );
-    list["parameters"] = json!([
-        query("status", "pending | confirmed | rejected"),
-        query("kind", "no_helmet | red_light"),
-        query("camera", "camera id"),
-        query("from", "occurred at or after (RFC 3339 or µs)"),
-        query("to", "occurred before (RFC 3339 or µs)"),
-        query("after", "cursor from a previous page's `next`"),
-        query("limit", "1..500, default 50"),
-    ]);
-    let mut export_csv = op(
-        "The violations a filter selects, oldest first, as CSV (streamed; every match, no paging): \
-         id, camera, kind, occurred_at, confidence, status, reviewed_by, reviewed_at, reason, record_hash, \
-         evidence_count; cells a spreadsheet would run as a formula get a leading apostrophe. Audited as \
-         `export_csv` with the query",
-        auth,
-        &[
-            ("200", "`text/csv` with a header row"),
-            ("400", "bad filter, or `after`/`limit` given"),
-            ("401", "not logged in"),
-        ],
-    );
-    // The listing's filters, without its paging.
-    export_csv["parameters"] = list["parameters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| p["name"] != "after" && p["name"] != "limit")
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    let mut package = op(
-        "A violation's evidence package: a ZIP of `evidence/...` (every file of the record), `violation.json` \
-         (the stored record: chain fields, record hash, status, reviews) and `manifest.json` (format version, \
-         creation time, SHA-256 and size of every file and of violation.json); check it with \
-         `roadwarden verify --package FILE.zip`; audited as `export_package`",
-        auth,
-        &[
-            (
-                "200",
-                "`application/zip`; `X-Package-SHA256` carries the ZIP's hash",
-            ),
-            ("400", "not a UUID"),
-            ("401", "not logged in"),
-            ("404", "unknown"),
-            (
-                "409",
-                "an evidence file is missing or no longer matches its recorded hash",
-            ),
-        ],
-    );
-    package["parameters"] = json!([id_param("id", "violation id (UUID)")]);
-    let mut detail = op(
-        "A violation with its evidence links and reviews",
-        auth,
-        &[
-            ("200", "the violation"),
-            ("400", "not a UUID"),
-            ("404", "unknown"),
-        ],
-    );
-    detail["parameters"] = json!([id_param("id", "violation id (UUID)")]);
-    let mut review = op(
-        "A final decision: `{decision: confirm|reject, reason?, note?}`; rejections need a reason code",
-        "reviewer, admin",
-        &[
-            ("200", "decided"),
-            ("400", "bad body"),
-            ("403", "role or CSRF"),
-            ("404", "unknown"),
-            ("409", "already decided"),
-            ("413", "body too large"),
-        ],
-    );
-    review["parameters"] = json!([id_param("id", "violation id (UUID)")]);
-    let mut reopen = op(
-        "Back to pending: `{note?}`",
-        "admin",
-        &[
-            ("200", "reopened"),
-            ("403", "role or CSRF"),
-            ("404", "unknown"),
-            ("409", "already pending"),
-        ],
-    );
-    reopen["parameters"] = json!([id_param("id", "violation id (UUID)")]);
-    let mut evidence = op(
-        "One evidence file, by evidence id (from a violation's `evidence[].href`)",
-        auth,
-        &[
-            (
-                "200",
-                "the file; `X-Evidence-SHA256` carries its recorded hash",
-            ),
-            ("400", "not an id"),
-            ("404", "unknown or missing"),
-            ("410", "purged by retention"),
-        ],
-    );
-    evidence["parameters"] = json!([id_param("id", "evidence id (integer)")]);
-    let mut camera = op(
-        "One camera: config and live status",
-        auth,
-        &[("200", "the camera"), ("404", "not configured")],
-    );
-    camera["parameters"] = json!([id_param("camera", "camera id")]);
-    let mut cam_thr = op(
-        "A camera's thresholds in force, by class",
-        auth,
-        &[("200", "thresholds"), ("404", "not configured")],
-    );
-    cam_thr["parameters"] = json!([id_param("camera", "camera id")]);
-    let reload = op(
-        "Re-read the site file, as SIGHUP: new cameras start, removed ones stop, changed ones restart; audited",
-        "admin",
-        &[
-            ("200", "`{added, removed, restarted, unchanged}` camera ids"),
-            ("403", "role or CSRF"),
-            ("422", "the file does not validate; nothing changed"),
-            ("503", "this server runs no cameras"),
-        ],
-    );
-    let mut signal = op(
-        "A controller's signal report: `{state: red|amber|green|unknown, at?}` (`at` RFC 3339, default now); \
-         it wins over the video reading while fresh, from the camera's next frame",
-        "ops, admin",
-        &[
-            ("202", "`{camera, state, at}` handed to the camera"),
-            ("400", "bad `at`"),
-            ("403", "role or CSRF"),
-            ("404", "not configured"),
-            ("409", "the camera is not running"),
-            ("422", "bad body"),
-            ("503", "this server runs no cameras"),
-        ],
-    );
-    signal["parameters"] = json!([id_param("camera", "camera id")]);
-    let mut pipeline = op(
-        "A camera's pipeline: frames analysed, class thresholds applied and from which frame, confident \
-         detections and violations by kind, queue depth, frame latency; and what was recorded for it",
-        auth,
-        &[
-            (
-                "200",
-                "`{camera, status, pipeline, recorded}` (null until the runner reports)",
-            ),
-            ("404", "not configured"),
-        ],
-    );
-    pipeline["parameters"] = json!([id_param("camera", "camera id")]);
-    let mut put_thr = op(
-        "Set a camera's score threshold for a class: `{value}`; applied from the next frame, audited",
-        "ops, admin",
-        &[
-            ("200", "`{camera, class, before, value}`"),
-            ("400", "unknown class"),
-            ("403", "role or CSRF"),
-            ("404", "not configured"),
-            ("422", "out of range"),
-        ],
-    );
-    put_thr["parameters"] = json!([
-        id_param("camera", "camera id"),
-        id_param("class", "class role (no_helmet, helmet, two_wheeler, ...)")
-    ]);
-    let mut audit = op(
-        "The audit log, newest first: reviews, reopenings, threshold changes, user changes, exports and purges, \
-         each with `{id, at, actor, action, violation, before, after}`",
-        "admin",
-        &[
-            (
-                "200",
-                "`{items, next}`: pass `next` as `after` for the next page (null: no more)",
-            ),
-            ("400", "bad `violation`, `after` or `limit`"),
-            ("403", "not admin"),
-        ],
-    );
-    audit["parameters"] = json!([
-        query("violation", "only this violation's entries (its id)"),
-        query("after", "cursor from a previous page's `next`"),
-        query("limit", "1..500, default 100"),
-    ]);
-    let mut preview = op(
-        "What a new threshold would have done: of the camera's stored violations of the last `days` days of the \
-         kinds the class gates (no_helmet → no_helmet; two_wheeler → no_helmet and red_light; vehicle → red_light; \
-         other classes → none), how many have a confidence at or above `value` (kept) or below it (dropped), \
-         each split by review status. Nothing is changed",
-        "ops, admin",
-        &[
-            (
-                "200",
-                "`{camera, class, value, current, days, since, kinds, total, kept: {total, pending, confirmed, rejected}, dropped: {...}}`",
-            ),
-            (
-                "400",
-                "unknown class, `value` not a number, or `days` outside 1..=365",
-            ),
-            ("403", "not ops or admin"),
-            ("404", "not configured"),
-            (
-                "422",
-                "`out_of_range`: `value` outside the threshold range (as the PUT answers)",
-            ),
-        ],
-    );
-    preview["parameters"] = json!([
-        id_param("camera", "camera id"),
-        id_param("class", "class role (no_helmet, helmet, two_wheeler, ...)"),
-        json!({ "name": "value", "in": "query", "required": true, "description": "the threshold to try (0.05..=0.95)", "schema": { "type": "number" } }),
-        json!({ "name": "days", "in": "query", "required": false, "description": "how far back, 1..=365 (default 30)", "schema": { "type": "integer" } }),
-    ]);
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "roadwarden",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Review helmet and red-light violations, download their evidence, tune thresholds. \
-                Every endpoint except /healthz, /readyz and /api/login needs a session cookie (from /api/login) or \
-                `Authorization: Bearer <token>`. With a cookie, POST/PUT/DELETE also need `X-CSRF-Token` \
-                (from the login answer or GET /api/me). Errors are `{error, message}`."
-        },
-        "components": {
-            "schemas": { "Event": event_schema() },
-            "securitySchemes": {
-                "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
-                "bearer": { "type": "http", "scheme": "bearer" }
-            }
-        },
-        "security": [{ "session": [] }, { "bearer": [] }],
-        "paths": {
-            "/healthz": { "get": op("Liveness", "none", &[("200", "alive")]) },
-            "/readyz": { "get": op("Readiness: the store answers", "none", &[("200", "ready"), ("503", "store unreachable")]) },
-            "/metrics": { "get": op("Prometheus text exposition", auth, &[("200", "metrics"), ("401", "not logged in")]) },
-            "/api/openapi.json": { "get": op("This document", auth, &[("200", "the document")]) },
-            "/api/login": { "post": op("`{name, password}` → session cookie and `csrf_token`", "none",
-                &[("200", "logged in"), ("401", "wrong name or password"), ("429", "too many failed logins (Retry-After)")]) },
-            "/api/logout": { "post": op("End the session", auth, &[("204", "logged out")]) },
-            "/api/me": { "get": op("The caller and the session's CSRF token", auth, &[("200", "`{user, role, auth, csrf_token}`")]) },
-            "/api/users": {
-                "get": op("Users", "admin", &[("200", "`{users}`"), ("403", "not admin")]),
-                "post": op("Create a user or set role and password: `{name, role, password}`", "admin", &[("201", "created"), ("400", "bad body"), ("403", "not admin")])
-            },
-            "/api/audit": { "get": audit },
-            "/api/violations": { "get": list },
-            "/api/violations/{id}": { "get": detail },
-            "/api/violations/{id}/review": { "post": review },
-            "/api/violations/{id}/reopen": { "post": reopen },
-            "/api/violations/{id}/package.zip": { "get": package },
-            "/api/export/violations.csv": { "get": export_csv },
-            "/api/review-reasons": { "get": op("Reason codes a rejection may carry", auth, &[("200", "`{reject: [...]}`")]) },
-            "/api/evidence/{id}": { "get": evidence },
-            "/api/cameras": { "get": op("Configured cameras with live status", auth, &[("200", "`{cameras}`")]) },
-            "/api/cameras/{camera}": { "get": camera },
-            "/api/cameras/reload": { "post": reload },
-            "/api/cameras/{camera}/signal": { "post": signal },
-            "/api/cameras/{camera}/pipeline": { "get": pipeline },
-            "/api/thresholds": { "get": op("Every camera's thresholds in force", auth, &[("200", "`{range, cameras}`")]) },
-            "/api/cameras/{camera}/thresholds": { "get": cam_thr },
-            "/api/cameras/{camera}/thresholds/{class}": { "put": put_thr },
-            "/api/cameras/{camera}/thresholds/{class}/preview": { "get": preview },
+/// The document as served (made once).
+fn document_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| match document().to_json() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("the OpenAPI document does not serialize: {e}");
+            String::from("{}")
         }
     })
 }
 
 /// `GET /api/openapi.json`.
-pub(crate) async fn openapi() -> Json<Value> {
-    Json(document())
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "service",
+    summary = "This document",
+    description = "Roles: any logged-in user.",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub(crate) async fn openapi() -> Response {
+    let mut r = document_json().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+// ------------------------------------------------------------------ schemas of other crates' types
+
+/// A string schema of these values, as the type serializes them.
+fn string_enum<T: Serialize>(values: &[T]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            values.iter().filter_map(|v| serde_json::to_value(v).ok()),
+        ))
+}
+
+/// Any JSON value.
+pub(crate) fn any() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::AnyValue)
+}
+
+/// A violation's review status.
+pub(crate) fn status() -> ObjectBuilder {
+    // A new variant fails to compile here until it is listed.
+    let all = |s: Status| match s {
+        Status::Pending | Status::Confirmed | Status::Rejected => s,
+    };
+    string_enum(&[all(Status::Pending), Status::Confirmed, Status::Rejected])
+}
+
+pub(crate) fn role() -> ObjectBuilder {
+    string_enum(&Role::ALL)
+}
+
+pub(crate) fn decision() -> ObjectBuilder {
+    let all = |d: Decision| match d {
+        Decision::Confirm | Decision::Reject => d,
+    };
+    string_enum(&[all(Decision::Confirm), Decision::Reject])
+}
+
+pub(crate) fn signal_state() -> ObjectBuilder {
+    let all = |s: SignalState| match s {
+        SignalState::Red | SignalState::Amber | SignalState::Green | SignalState::Unknown => s,
+    };
+    string_enum(&[
+        all(SignalState::Red),
+        SignalState::Amber,
+        SignalState::Green,
+        SignalState::Unknown,
+    ])
+}
+
+pub(crate) fn signal_source() -> ObjectBuilder {
+    let all = |s: SignalSource| match s {
+        SignalSource::Video | SignalSource::External => s,
+    };
+    string_enum(&[all(SignalSource::Video), SignalSource::External])
+}
+
+pub(crate) fn evidence_kind() -> ObjectBuilder {
+    let all = |k: EvidenceKind| match k {
+        EvidenceKind::Photo | EvidenceKind::Raw | EvidenceKind::Clip | EvidenceKind::Crop => k,
+    };
+    string_enum(&[
+        all(EvidenceKind::Photo),
+        EvidenceKind::Raw,
+        EvidenceKind::Clip,
+        EvidenceKind::Crop,
+    ])
+}
+
+fn typed(t: Type) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(t)
+}
+
+/// A violation's review decisions, oldest first.
+pub(crate) fn reviews() -> ArrayBuilder {
+    let row = ObjectBuilder::new()
+        .property("reviewer", typed(Type::String))
+        .required("reviewer")
+        .property("status", status())
+        .required("status")
+        .property(
+            "reason",
+            typed(Type::String).description(Some("the reason code of a rejection, else empty")),
+        )
+        .required("reason")
+        .property("note", typed(Type::String))
+        .required("note")
+        .property(
+            "reviewed_at_us",
+            typed(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+        )
+        .required("reviewed_at_us");
+    ArrayBuilder::new().items(row)
+}
+
+/// Violations counted by review status.
+pub(crate) fn status_counts() -> ObjectBuilder {
+    ["total", "pending", "confirmed", "rejected"]
+        .into_iter()
+        .fold(ObjectBuilder::new(), |o, k| {
+            o.property(k, typed(Type::Integer)).required(k)
+        })
+}
+
+// ------------------------------------------------------------------ the event schema
+
+fn constant(value: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .extensions(Some(Extensions::from_iter([("const", value)])))
+}
+
+fn time() -> ObjectBuilder {
+    typed(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+}
+
+fn uuid() -> ObjectBuilder {
+    typed(Type::String).format(Some(SchemaFormat::Custom("uuid".to_owned())))
+}
+
+fn kind() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .enum_values(Some(["no_helmet", "red_light"]))
+}
+
+fn nullable(t: Type, what: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([t, Type::Null]))
+        .description(Some(what))
+}
+
+/// One branch of the event schema: `event` is `name`; these properties, all required.
+fn branch(name: &str, props: Vec<(&str, ObjectBuilder)>) -> ObjectBuilder {
+    props.into_iter().fold(
+        ObjectBuilder::new()
+            .property("event", constant(name))
+            .required("event")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+        |o, (k, s)| o.property(k, s).required(k),
+    )
+}
+
+/// The JSON Schema of the events published on MQTT (`roadwarden/{camera}/violations`, QoS 1;
+/// violation and review events) and on the webhook (every event); see docs/events.md. A test
+/// checks every variant of [`Event`] against it.
+impl PartialSchema for Event {
+    fn schema() -> RefOr<Schema> {
+        let status = ObjectBuilder::new()
+            .schema_type(SchemaType::AnyValue)
+            .enum_values(Some(["pending", "confirmed", "rejected"]));
+        OneOfBuilder::new()
+            .description(Some(
+                "An event on MQTT or the webhook: a new violation, a review decision (status `pending` \
+                 after an admin reopens), or (webhook only) a threshold change.",
+            ))
+            .item(branch(
+                "violation",
+                vec![
+                    ("id", uuid()),
+                    ("camera", typed(Type::String)),
+                    ("kind", kind()),
+                    ("occurred_at", time()),
+                    (
+                        "confidence",
+                        typed(Type::Number).minimum(Some(0)).maximum(Some(1)),
+                    ),
+                ],
+            ))
+            .item(branch(
+                "review",
+                vec![
+                    ("id", uuid()),
+                    ("camera", typed(Type::String)),
+                    ("kind", kind()),
+                    ("status", status),
+                    (
+                        "reason",
+                        nullable(Type::String, "the reason code of a rejection"),
+                    ),
+                    ("by", typed(Type::String)),
+                    ("at", time()),
+                ],
+            ))
+            .item(branch(
+                "threshold",
+                vec![
+                    ("camera", typed(Type::String)),
+                    ("class", typed(Type::String)),
+                    (
+                        "before",
+                        nullable(
+                            Type::Number,
+                            "the value in force before (null: the model's own)",
+                        ),
+                    ),
+                    ("after", typed(Type::Number)),
+                    ("by", typed(Type::String)),
+                ],
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Event {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::to_value(document()).expect("document serializes")
+    }
+
+    /// Every operation of the route table is in the document, public ones
+    /// say they need no credentials and protected ones do not.
+    #[test]
+    fn every_route_is_documented_with_its_access() {
+        let doc = doc();
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut seen = 0;
+        for (routes, public) in [(public_routes(), true), (protected_routes(), false)] {
+            let part = serde_json::to_value(routes.into_openapi()).expect("part");
+            for (path, item) in part["paths"].as_object().expect("paths") {
+                for (method, op) in item.as_object().expect("item") {
+                    seen += 1;
+                    let documented = &paths[path.as_str()][method.as_str()];
+                    assert!(documented.is_object(), "{method} {path} is documented");
+                    assert!(
+                        documented["summary"]
+                            .as_str()
+                            .is_some_and(|s| !s.is_empty()),
+                        "{method} {path} has a summary"
+                    );
+                    assert!(
+                        documented["description"]
+                            .as_str()
+                            .is_some_and(|d| d.starts_with("Roles: ")),
+                        "{method} {path} says who may call it"
+                    );
+                    let open = op["security"] == serde_json::json!([{}]);
+                    assert_eq!(open, public, "{method} {path}: public {public}");
+                }
+            }
+        }
+        let total: usize = paths
+            .values()
+            .map(|i| i.as_object().map_or(0, |o| o.len()))
+            .sum();
+        assert_eq!(seen, total, "the document has no operation of its own");
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    /// Every event variant fits its branch of the documented schema exactly.
+    #[test]
+    fn events_fit_the_schema() {
+        let doc = doc();
+        let schema = &doc["components"]["schemas"]["Event"];
+        let events = [
+            Event::Violation {
+                id: uuid::Uuid::new_v4().to_string(),
+                camera: "cam-a".into(),
+                kind: "no_helmet".into(),
+                occurred_at: Utc::now(),
+                confidence: 0.5,
+            },
+            Event::Review {
+                id: uuid::Uuid::new_v4().to_string(),
+                camera: "cam-a".into(),
+                kind: "red_light".into(),
+                status: "rejected".into(),
+                reason: Some("duplicate".into()),
+                by: "rita".into(),
+                at: Utc::now(),
+            },
+            Event::Threshold {
+                camera: "cam-a".into(),
+                class: "no_helmet".into(),
+                before: None,
+                after: 0.5,
+                by: "otto".into(),
+            },
+        ];
+        for e in events {
+            let v = serde_json::to_value(&e).expect("event");
+            let obj = v.as_object().expect("object");
+            let branch = schema["oneOf"]
+                .as_array()
+                .expect("oneOf")
+                .iter()
+                .find(|b| b["properties"]["event"]["const"] == v["event"])
+                .unwrap_or_else(|| panic!("no branch for {v}"));
+            assert_eq!(branch["additionalProperties"], false);
+            let mut required: Vec<&str> = branch["required"]
+                .as_array()
+                .expect("required")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            required.sort_unstable();
+            keys.sort_unstable();
+            assert_eq!(keys, required, "{v}");
+            for (k, value) in obj {
+                if let Some(allowed) = branch["properties"][k]["enum"].as_array() {
+                    assert!(allowed.contains(value), "{k}={value}");
+                }
+            }
+        }
+    }
 }

@@ -17,17 +17,16 @@
 //! new value (compared in `f32`, as the pipeline compares scores), dropped
 //! otherwise; both split by review status.
 
-use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use chrono::Utc;
-use roadwarden_store::Role;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use roadwarden_store::preview::StatusCounts;
 use roadwarden_types::ClassRole;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
+use crate::error::ErrorBody;
+use crate::extract::{ApiQuery, KnownCamera, Ops, ThresholdClass};
 use crate::{ApiError, AppState, THRESHOLD_RANGE};
 
 /// The longest look back, in days.
@@ -43,24 +42,64 @@ pub fn gated_kinds(class: ClassRole) -> &'static [&'static str] {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PreviewQuery {
+    /// the threshold to try (0.05..=0.95); required
+    #[param(value_type = f64)]
     value: Option<String>,
+    /// how far back, 1..=365 (default 30)
+    #[param(value_type = Option<i64>)]
     days: Option<String>,
 }
 
+/// What a threshold would have done: the counts at or above it (kept) and below it (dropped).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Preview {
+    camera: String,
+    class: &'static str,
+    value: f64,
+    /// The value in force now (null: the model's own).
+    current: Option<f64>,
+    days: i64,
+    since: DateTime<Utc>,
+    /// The violation kinds the class gates.
+    kinds: &'static [&'static str],
+    total: i64,
+    #[schema(schema_with = crate::openapi::status_counts)]
+    kept: StatusCounts,
+    #[schema(schema_with = crate::openapi::status_counts)]
+    dropped: StatusCounts,
+}
+
 /// The handler.
+#[utoipa::path(
+    get,
+    path = "/api/cameras/{camera}/thresholds/{class}/preview",
+    tag = "thresholds",
+    summary = "What a new threshold would have done to the camera's stored violations; nothing is changed",
+    description = "Roles: ops, admin. Of the camera's stored violations of the last `days` days of the kinds the class gates (no_helmet → no_helmet; two_wheeler → no_helmet and red_light; vehicle → red_light; other classes → none), how many have a confidence at or above `value` (kept) or below it (dropped), each split by review status.",
+    params(
+        ("camera" = String, Path, description = "camera id"),
+        ("class" = String, Path, description = "class role (no_helmet, helmet, two_wheeler, vehicle, person, traffic_light)"),
+        PreviewQuery,
+    ),
+    responses(
+        (status = 200, description = "the counts", body = Preview),
+        (status = 400, description = "unknown class, `value` not a number, or `days` outside 1..=365", body = ErrorBody),
+        (status = 403, description = "not ops or admin", body = ErrorBody),
+        (status = 404, description = "not configured", body = ErrorBody),
+        (status = 422, description = "`out_of_range`: `value` outside the threshold range (as the PUT answers)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn preview(
     State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<PreviewQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    p.require(&[Role::Ops, Role::Admin], "previewing a threshold")?;
-    let Path((camera, class)) = path?;
-    crate::api::known_camera(&state, &camera)?;
-    let role = crate::api::class_role(&class)?;
-    let Query(q) = q?;
+    _: Ops,
+    camera: KnownCamera,
+    ThresholdClass(role): ThresholdClass,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+) -> Result<Json<Preview>, ApiError> {
+    let camera = camera.id;
     let range = format!("{}..={}", THRESHOLD_RANGE.start(), THRESHOLD_RANGE.end());
     let value: f64 = q
         .value
@@ -91,16 +130,16 @@ pub(crate) async fn preview(
         .threshold_preview(&camera, kinds, roadwarden_store::to_micros(since), value)
         .await?;
     let current = state.0.thresholds.borrow().get(&camera, role.as_str());
-    Ok(Json(json!({
-        "camera": camera,
-        "class": role.as_str(),
-        "value": value,
-        "current": current,
-        "days": days,
-        "since": since,
-        "kinds": kinds,
-        "total": counts.kept.total + counts.dropped.total,
-        "kept": counts.kept,
-        "dropped": counts.dropped,
-    })))
+    Ok(Json(Preview {
+        camera,
+        class: role.as_str(),
+        value,
+        current,
+        days,
+        since,
+        kinds,
+        total: counts.kept.total + counts.dropped.total,
+        kept: counts.kept,
+        dropped: counts.dropped,
+    }))
 }
