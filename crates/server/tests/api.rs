@@ -1658,7 +1658,13 @@ async fn review_page(h: &Harness) {
         (
             "/static/app.js",
             "text/javascript; charset=utf-8",
-            "X-CSRF-Token",
+            "import ",
+        ),
+        // State-changing calls carry the session's CSRF token: the page's one HTTP client sends it.
+        (
+            "/static/api.js",
+            "text/javascript; charset=utf-8",
+            "headers[\"X-CSRF-Token\"] = session.csrf",
         ),
         ("/static/style.css", "text/css; charset=utf-8", "kbd"),
     ] {
