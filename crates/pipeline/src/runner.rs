@@ -21,6 +21,11 @@ use crate::signal::{SignalReading, VideoSignal};
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
 const HEAD_DETECT_FLOOR: f32 = 0.1;
 
+/// Track ids of the road-user model's vehicle (car, bus, truck) and person trackers carry these bits,
+/// so they never equal a two-wheeler track's id: the rules key road users by track id.
+const VEHICLE_IDS: u64 = 1 << 40;
+const PERSON_IDS: u64 = 1 << 41;
+
 /// Under ROI crop, detections this close to a side of the crop inside the frame are dropped (cut objects).
 const CROP_EDGE_PX: f32 = 1.0;
 
@@ -38,7 +43,8 @@ pub struct FrameReport {
     /// This frame's video reading of the signal head(s) before hysteresis, with each lamp's level
     /// (`None` when the signal is not read from video).
     pub signal_reading: Option<SignalReading>,
-    /// The head and two-wheeler tracks of this frame.
+    /// The head tracks of this frame, and the road-user tracks (two-wheelers, persons, cars, buses,
+    /// trucks: see `FrameObservation::two_wheelers`).
     pub heads: Vec<TrackedObject>,
     pub two_wheelers: Vec<TrackedObject>,
     pub violations: Vec<Violation>,
@@ -102,6 +108,12 @@ pub struct CameraPipeline {
     head_tracker: Tracker,
     wheel_tracker: Tracker,
     video_signal: Option<VideoSignal>,
+    /// Cars, buses and trucks (one class each), and persons, of the two-wheeler model: tracked apart
+    /// from the two-wheelers so a rider's person box and motorbike box keep their own tracks.
+    vehicle_tracker: Tracker,
+    person_tracker: Tracker,
+    /// Score thresholds of the `vehicle` and `person` roles (the site's, else the model's).
+    road_thresholds: (f32, f32),
     rules: CameraRules,
     two_wheeler_threshold: Option<f32>,
     /// `[camera.gating]`: the motion gate, and the crops the helmet / two-wheeler detectors run on.
@@ -223,6 +235,7 @@ impl CameraPipeline {
         };
         let mut tw_threshold = None;
         let mut tw_class = None;
+        let mut road_thresholds = (1.0, 1.0);
         if let Some(d) = &two_wheeler {
             let Some((i, name)) = class_of_role(d, ClassRole::TwoWheeler) else {
                 return Err(camera_err(
@@ -235,6 +248,14 @@ impl CameraPipeline {
                 .unwrap_or_else(|| d.threshold(roadwarden_types::ClassId(i)));
             tw_threshold = Some(value);
             tw_class = Some(ClassThreshold { name, value });
+            let of_role = |role: ClassRole| {
+                config.threshold(role).unwrap_or_else(|| {
+                    class_of_role(d, role)
+                        .map(|(i, _)| d.threshold(roadwarden_types::ClassId(i)))
+                        .unwrap_or(1.0)
+                })
+            };
+            road_thresholds = (of_role(ClassRole::Vehicle), of_role(ClassRole::Person));
         }
         let follow = match (config.gating.follow, helmet_scale) {
             (true, Some((scale, align))) => {
@@ -273,6 +294,12 @@ impl CameraPipeline {
             .map_err(|e| camera_err(config, format!("key `tracker`: {e}")))?;
         Ok(CameraPipeline {
             head_tracker: Tracker::new(tracker_config.clone()),
+            vehicle_tracker: Tracker::new(TrackerConfig {
+                per_class: true,
+                ..tracker_config.clone()
+            }),
+            person_tracker: Tracker::new(tracker_config.clone()),
+            road_thresholds,
             wheel_tracker: Tracker::new(tracker_config),
             rules: CameraRules::new(config, no_helmet, tw_class),
             video_signal: VideoSignal::for_camera(config),
@@ -356,6 +383,8 @@ impl CameraPipeline {
         if !run {
             self.head_tracker.coast();
             self.wheel_tracker.coast();
+            self.vehicle_tracker.coast();
+            self.person_tracker.coast();
             let obs = FrameObservation {
                 frame_index,
                 at,
@@ -453,9 +482,15 @@ impl CameraPipeline {
             };
         }
         let mut wheel_tracks = Vec::new();
+        let mut road = Vec::new();
         let mut two_wheeler_input = None;
         if let Some(d) = &mut self.two_wheeler {
-            let min = self.two_wheeler_threshold.unwrap_or(0.4);
+            let (vehicle_min, person_min) = self.road_thresholds;
+            let min = self
+                .two_wheeler_threshold
+                .unwrap_or(0.4)
+                .min(vehicle_min)
+                .min(person_min);
             let (found, input) = detect_in(
                 camera,
                 d,
@@ -467,22 +502,45 @@ impl CameraPipeline {
                 },
             )?;
             two_wheeler_input = Some(input);
-            let dets: Vec<Detection> = found
-                .into_iter()
-                .filter(|x| {
-                    d.classes()
-                        .get(x.class_id.0)
-                        .is_some_and(|c| c.role == ClassRole::TwoWheeler)
+            let role = |x: &Detection| d.classes().get(x.class_id.0).map(|c| c.role);
+            let wheel_min = self.two_wheeler_threshold.unwrap_or(0.4);
+            let of = |r: ClassRole, at_least: f32| -> Vec<Detection> {
+                found
+                    .iter()
+                    .filter(|x| role(x) == Some(r) && x.score >= at_least)
+                    .cloned()
+                    .collect()
+            };
+            wheel_tracks = self
+                .wheel_tracker
+                .update(&of(ClassRole::TwoWheeler, wheel_min));
+            let tagged = |tracks: Vec<Track>, bits: u64| {
+                tracks.into_iter().map(move |mut t| {
+                    t.id.0 |= bits;
+                    t
                 })
-                .collect();
-            wheel_tracks = self.wheel_tracker.update(&dets);
+            };
+            road.extend(tagged(
+                self.vehicle_tracker
+                    .update(&of(ClassRole::Vehicle, vehicle_min)),
+                VEHICLE_IDS,
+            ));
+            road.extend(tagged(
+                self.person_tracker
+                    .update(&of(ClassRole::Person, person_min)),
+                PERSON_IDS,
+            ));
         }
         let obs = FrameObservation {
             frame_index,
             at,
             heads: Self::objects(&head_tracks, &self.helmet),
             two_wheelers: match &self.two_wheeler {
-                Some(d) => Self::objects(&wheel_tracks, d),
+                Some(d) => {
+                    let mut all = Self::objects(&wheel_tracks, d);
+                    all.extend(Self::objects(&road, d));
+                    all
+                }
                 None => Vec::new(),
             },
         };

@@ -142,6 +142,7 @@ pub fn score(truth: &Truth, reported: &[Violation]) -> Score {
                     ActorKind::Pedestrian => "a pedestrian",
                     ActorKind::Rider if actor.helmet => "a rider with a helmet",
                     ActorKind::Rider => "a rider",
+                    ActorKind::Car => "a car",
                 };
                 false_alarms.push(FalseAlarm {
                     kind: v.kind,

@@ -31,6 +31,8 @@ pub enum ActorKind {
     Rider,
     /// A person on foot: head and shoulders only, no two-wheeler.
     Pedestrian,
+    /// A car cut from a real picture (`image`, `image_box`), `height_px` tall in the scene.
+    Car,
 }
 
 /// Someone moving through the scene along +x (or -x with a negative speed).
@@ -53,6 +55,18 @@ pub struct ActorSpec {
     /// Moves on again at this time (after a stop).
     #[serde(default)]
     pub go_s: Option<f64>,
+    /// After `go_s`, moves at this speed instead of `speed_px_s` (a rider creeping through a queue).
+    #[serde(default)]
+    pub creep_px_s: Option<f32>,
+    /// A car's picture (relative to the scenario file) ...
+    #[serde(default)]
+    pub image: Option<PathBuf>,
+    /// ... the car's box in it `[x1, y1, x2, y2]` ...
+    #[serde(default)]
+    pub image_box: Option<[f32; 4]>,
+    /// ... and its height in the scene, pixels (`head_px` is not used for cars).
+    #[serde(default)]
+    pub height_px: Option<f32>,
 }
 
 /// A scenario file.
@@ -129,9 +143,22 @@ impl Scenario {
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let mut s: Scenario = toml::from_str(&text).map_err(|e| err(e.message().to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut s.background, &mut s.crops] {
+        for p in [&mut s.background, &mut s.crops]
+            .into_iter()
+            .chain(s.actors.iter_mut().filter_map(|a| a.image.as_mut()))
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
+            }
+        }
+        for (i, a) in s.actors.iter().enumerate() {
+            if a.kind == ActorKind::Car
+                && (a.image.is_none() || a.image_box.is_none() || a.height_px.is_none())
+            {
+                return Err(err(format!(
+                    "actor {}: a car needs `image`, `image_box` and `height_px`",
+                    i + 1
+                )));
             }
         }
         if s.width % 2 == 1 || s.height % 2 == 1 || s.fps == 0 || s.duration_s <= 0.0 {
@@ -344,7 +371,8 @@ struct Sprite {
 fn cut(c: &Candidate, kind: ActorKind, head_px: f32) -> Result<Sprite, PipelineError> {
     let photo = BgrImage::read(&c.image)?;
     let (region, head) = match kind {
-        ActorKind::Rider => (c.body, c.head),
+        // Cars are cut by `cut_car`; a car given a rider crop is the rider.
+        ActorKind::Rider | ActorKind::Car => (c.body, c.head),
         ActorKind::Pedestrian => {
             let (hw, hh) = (c.head.width(), c.head.height());
             let r = BBox::new(
@@ -380,6 +408,22 @@ fn cut(c: &Candidate, kind: ActorKind, head_px: f32) -> Result<Sprite, PipelineE
     })
 }
 
+/// A car cut from `image` at `region`, scaled to `height` pixels; its "head" is its whole box.
+fn cut_car(image: &Path, region: &BBox, height: f32) -> Result<Sprite, PipelineError> {
+    let crop = BgrImage::read(image)?.crop(region)?;
+    let scale = height / region.height().max(1.0);
+    let w = ((crop.width() as f32 * scale).round() as u32).max(2);
+    let h = ((crop.height() as f32 * scale).round() as u32).max(2);
+    Ok(Sprite {
+        image: crop.resized(w, h)?,
+        head: BBox::new(0.0, 0.0, w as f32, h as f32),
+        source: image
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    })
+}
+
 /// Bottom-centre x of an actor at `t`, or `None` before it enters.
 fn actor_x(a: &ActorSpec, t: f64) -> Option<f32> {
     if t < a.enter_s {
@@ -393,8 +437,9 @@ fn actor_x(a: &ActorSpec, t: f64) -> Option<f32> {
     if t < t_stop {
         return Some(free(t - a.enter_s));
     }
+    let on = a.creep_px_s.unwrap_or(a.speed_px_s);
     match a.go_s {
-        Some(go) if t > go.max(t_stop) => Some(stop + a.speed_px_s * (t - go.max(t_stop)) as f32),
+        Some(go) if t > go.max(t_stop) => Some(stop + on * (t - go.max(t_stop)) as f32),
         _ => Some(stop),
     }
 }
@@ -498,6 +543,12 @@ pub fn render(scenario: &Scenario, out: &Path) -> Result<Truth, PipelineError> {
     let mut rng = SplitMix64::new(scenario.seed);
     let mut sprites = Vec::new();
     for a in &scenario.actors {
+        if let (ActorKind::Car, Some(image), Some(b), Some(height)) =
+            (a.kind, &a.image, a.image_box, a.height_px)
+        {
+            sprites.push(cut_car(image, &BBox::new(b[0], b[1], b[2], b[3]), height)?);
+            continue;
+        }
         let wanted = a.helmet;
         let fits: Vec<&Candidate> = pool.iter().filter(|c| c.helmet == wanted).collect();
         if fits.is_empty() {
@@ -588,10 +639,10 @@ pub fn render(scenario: &Scenario, out: &Path) -> Result<Truth, PipelineError> {
     let fps = scenario.fps as f64;
     let mut violations = Vec::new();
     for (spec, actor) in scenario.actors.iter().zip(&actors) {
-        if spec.kind != ActorKind::Rider {
+        if spec.kind == ActorKind::Pedestrian {
             continue;
         }
-        if !spec.helmet {
+        if spec.kind == ActorKind::Rider && !spec.helmet {
             let inside: Vec<&ActorFrame> = actor
                 .frames
                 .iter()
