@@ -380,6 +380,25 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
     }
 
+    /// The router adds no route of its own beside the table's (`routes!` is the only way in):
+    /// with the test above, every route of the router is in the document.
+    #[test]
+    fn no_route_bypasses_the_table() {
+        for (file, src) in [
+            ("lib.rs", include_str!("lib.rs")),
+            ("openapi.rs", include_str!("openapi.rs")),
+        ] {
+            for bypass in [
+                concat!(".route", "("),
+                concat!(".route_service", "("),
+                concat!(".nest", "("),
+                concat!(".nest_service", "("),
+            ] {
+                assert!(!src.contains(bypass), "{file} adds a route with {bypass}");
+            }
+        }
+    }
+
     /// Every event variant fits its branch of the documented schema exactly.
     #[test]
     fn events_fit_the_schema() {

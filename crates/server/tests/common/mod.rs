@@ -269,21 +269,41 @@ pub fn session_cookie(r: &reqwest::Response) -> String {
 }
 
 /// `dual_test!(body)`: the test body `async fn body(&Harness)` as two tests,
-/// `body::sqlite` and `body::postgres`, each on a `Harness::start(dialect)`
-/// of the calling file, finished after.
+/// `body::sqlite` and `body::postgres`, each on a fresh harness of the calling
+/// file, finished after the body returns (a failed body panics before
+/// `finish`, leaving its temporary folder and PostgreSQL database for a look).
+///
+/// `dual_test!(body, Type)` names the harness type; the default is the calling
+/// file's `Harness`. The harness is the only contract:
+///
+/// ```ignore
+/// impl Harness {
+///     /// A fresh store of this dialect (`"sqlite"` or `"postgres"`) and what the body needs.
+///     async fn start(dialect: &'static str) -> Harness;
+///     /// Stops what it started and drops its PostgreSQL database.
+///     async fn finish(self);
+/// }
+/// ```
+///
+/// This is the one definition to share: the store's and the evidence crate's
+/// copies differ only in their harness's constructor name and in having no
+/// `finish`.
 #[allow(unused_macros)]
 macro_rules! dual_test {
     ($name:ident) => {
+        $crate::common::dual_test!($name, Harness);
+    };
+    ($name:ident, $harness:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let h = super::Harness::start("sqlite").await;
+                let h = super::$harness::start("sqlite").await;
                 super::$name(&h).await;
                 h.finish().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let h = super::Harness::start("postgres").await;
+                let h = super::$harness::start("postgres").await;
                 super::$name(&h).await;
                 h.finish().await;
             }
