@@ -19,7 +19,7 @@ use roadwarden_media::{
     CameraState, CameraSupervisor, FrameQueue, Replay, SourceConfig, SourceKind,
 };
 use roadwarden_pipeline::{
-    CameraPipeline, ClipOptions, EvidenceOptions, ViolationFrames, run_source_with,
+    CameraPipeline, ClipOptions, EvidenceOptions, SignalLog, ViolationFrames, run_source_with,
 };
 use roadwarden_rules::{CameraConfig, SiteConfig};
 use roadwarden_types::Violation;
@@ -34,6 +34,7 @@ Examples:
   roadwarden analyze clip.mp4 --model models/helmet-yolov12m.toml --fps 5
   roadwarden analyze rtsp://127.0.0.1:8554/stream --model models/fastestdet-352.toml --camera gate
   roadwarden analyze scene.mp4 --config examples/site.toml --data /tmp/rw-data
+  roadwarden analyze scene.mp4 --config examples/site.toml --signal-log signal.csv
   roadwarden verify --data /tmp/rw-data")]
 pub struct AnalyzeArgs {
     /// A video file (MP4, MKV, TS; H.264/H.265) or an rtsp:// URL.
@@ -82,6 +83,10 @@ pub struct AnalyzeArgs {
     /// With --config: photos only, no video clip per violation.
     #[arg(long)]
     no_clip: bool,
+    /// With --config: write the signal timeline, one row per analysed frame (frame, time, state, each
+    /// lamp's level, unlit level and lit flag): CSV if FILE ends in .csv, else JSON lines.
+    #[arg(long, value_name = "FILE", requires = "config")]
+    signal_log: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -499,12 +504,23 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
         return Err(e);
     }
     let mut handed = 0u64;
+    let mut signal_log = args
+        .signal_log
+        .as_deref()
+        .map(SignalLog::create)
+        .transpose()?;
+    let mut log_error = None;
     let summary = run_source_with(
         &mut pipeline,
         source,
         &opts,
-        |_report, evidence| {
+        |report, evidence| {
             pb.inc(1);
+            if let Some(log) = signal_log.as_mut()
+                && let Err(e) = log.write(report)
+            {
+                log_error.get_or_insert(e);
+            }
             for vf in evidence {
                 handed += 1;
                 // A send fails only when the recorder stopped on an error, reported below.
@@ -521,6 +537,12 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
     let _ = std::fs::remove_dir(&clip_dir);
     let summary = summary?;
     let tally = recorded?;
+    if let Some(e) = log_error {
+        return Err(e.into());
+    }
+    if let Some(log) = signal_log {
+        log.finish()?;
+    }
     eprintln!(
         "{} frames analysed, {} violation(s): {} committed, {} spooled, {} already recorded, {} with clips; data folder {}",
         summary.frames,

@@ -5,7 +5,8 @@
 //! files and RTSP cameras. Also synthetic test scenes ([`synth`]: real backgrounds and rider crops, a scheduled
 //! signal head, H.264 MP4 plus ground truth) and violation-level scoring against that truth ([`score`]).
 //! Optional per-camera gating ([`gating`]): skip inference while nothing moves in the rule region (the
-//! trackers coast) and run the detectors on the crop around it.
+//! trackers coast) and run the detectors on the crop around it. The video signal ([`signal`]): each head's
+//! lamps judged by position, the signal log, `config draw`'s lamp boxes.
 //!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
@@ -25,4 +26,6 @@ pub use runner::{
     CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, SourceTick, run_source,
     run_source_observed, run_source_with,
 };
-pub use signal::{SignalLog, SignalLogRow, SignalReading, VideoSignal, run_signal_only};
+pub use signal::{
+    SignalLog, SignalLogRow, SignalReading, VideoSignal, draw_signal_boxes, run_signal_only,
+};
