@@ -366,3 +366,70 @@ pub fn run_signal_only(
     }
     Ok(frames)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roadwarden_rules::{DarkSource, Lamp, LampStatus};
+
+    fn row(frame: u64, state: SignalState) -> SignalLogRow {
+        let lamp = |lamp, level: f32, lit| LampStatus {
+            lamp,
+            level,
+            dark: 10.0,
+            dark_source: DarkSource::Own,
+            contrast: level - 10.0,
+            lit,
+        };
+        SignalLogRow {
+            frame,
+            at: DateTime::from_timestamp_millis(1_700_000_000_000 + 250 * frame as i64).unwrap(),
+            state,
+            reading: Some(SignalReading {
+                state,
+                heads: vec![HeadReading {
+                    state,
+                    lamps: vec![
+                        lamp(Lamp::Red, 90.0, true),
+                        lamp(Lamp::Amber, 11.0, false),
+                        lamp(Lamp::Green, 12.5, false),
+                    ],
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn the_signal_log_writes_csv_or_json_lines_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("signal.csv");
+        let mut log = SignalLog::create(&csv).unwrap();
+        log.write_row(&row(0, SignalState::Unknown)).unwrap();
+        log.write_row(&row(3, SignalState::Red)).unwrap();
+        log.finish().unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with("frame,at,state,reading,h0_red_level,h0_red_dark,h0_red_lit,")
+        );
+        assert_eq!(
+            lines[2],
+            "3,2023-11-14T22:13:20.750Z,red,red,90.0,10.0,1,11.0,10.0,0,12.5,10.0,0"
+        );
+        let jsonl = dir.path().join("signal.jsonl");
+        let mut log = SignalLog::create(&jsonl).unwrap();
+        log.write_row(&row(3, SignalState::Red)).unwrap();
+        log.finish().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&jsonl).unwrap().trim()).unwrap();
+        assert_eq!(v["state"], "red");
+        assert_eq!(v["reading"]["heads"][0]["lamps"][0]["lamp"], "red");
+        assert_eq!(v["reading"]["heads"][0]["lamps"][0]["lit"], true);
+        let err = SignalLog::create(&dir.path().join("no/such/dir/x.csv"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("signal log") && err.contains("x.csv"), "{err}");
+    }
+}
