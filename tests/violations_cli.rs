@@ -87,12 +87,12 @@ fn config_check_names_the_wrong_key() {
         dir.path(),
         "roi.toml",
         &edit(
-            "rois = [[600.0, 6.0, 632.0, 90.0]]",
-            "rois = [[600.0, 6.0, 700.0, 90.0]]",
+            "red = [610.0, 17.0, 622.0, 29.0]",
+            "red = [610.0, 17.0, 700.0, 29.0]",
         ),
     );
     assert!(
-        line.contains("signal.rois[0]") && line.contains("outside"),
+        line.contains("signal.head[0].red") && line.contains("outside"),
         "{line}"
     );
 
@@ -167,11 +167,24 @@ fn config_draw_writes_the_line_and_roi_on_the_frame() {
         })
         .count();
     assert!(on_line > 300, "stop line red on {on_line} of 320 pixels");
-    // The signal ROI [600, 6, 632, 90] has its box drawn.
-    let roi_edge = (10..85)
-        .filter(|&y| px(&b, 640, 600, y) != px(&a, 640, 600, y))
-        .count();
-    assert!(roi_edge > 60, "ROI edge changed on {roi_edge} of 75 pixels");
+    // Each lamp box of the signal head (x 610..622; y 17..29, 42..54, 67..79) has its outline drawn,
+    // and its label sits whole inside the picture, left of the box (no room on its right).
+    for (y1, y2) in [(17, 29), (42, 54), (67, 79)] {
+        let edge = (y1..=y2)
+            .filter(|&y| px(&b, 640, 610, y) != px(&a, 640, 610, y))
+            .count();
+        assert!(
+            edge >= 12,
+            "lamp box edge changed on {edge} of 13 pixels at y {y1}"
+        );
+        let label = (560..608)
+            .filter(|&x| px(&b, 640, x, (y1 + y2) / 2) != px(&a, 640, x, (y1 + y2) / 2))
+            .count();
+        assert!(
+            label > 30,
+            "label left of the lamp box at y {y1}: {label} pixels"
+        );
+    }
     // Far from every drawing, the frame is untouched (PNG is lossless).
     for (x, y) in [(100, 300), (200, 100), (30, 370)] {
         assert_eq!(px(&b, 640, x, y), px(&a, 640, x, y), "pixel ({x}, {y})");

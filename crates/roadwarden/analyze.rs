@@ -17,6 +17,7 @@ use roadwarden_infer::{DetectOptions, InputShape, ScoreMode};
 use roadwarden_media::{
     CameraState, CameraSupervisor, FrameQueue, Replay, SourceConfig, SourceKind,
 };
+use roadwarden_pipeline::{RunnerEvent, SignalLog};
 use roadwarden_rules::SiteConfig;
 use roadwarden_service::{Analysed, DataDir, Handled, RecordObserver, RecordRun, record_source};
 use roadwarden_types::Violation;
@@ -31,6 +32,7 @@ Examples:
   roadwarden analyze clip.mp4 --model models/helmet-yolov12m.toml --fps 5
   roadwarden analyze rtsp://127.0.0.1:8554/stream --model models/fastestdet-352.toml --camera gate
   roadwarden analyze scene.mp4 --config examples/site.toml --data /tmp/rw-data
+  roadwarden analyze scene.mp4 --config examples/site.toml --signal-log signal.csv
   roadwarden verify --data /tmp/rw-data")]
 pub struct AnalyzeArgs {
     /// A video file (MP4, MKV, TS; H.264/H.265) or an rtsp:// URL.
@@ -79,6 +81,10 @@ pub struct AnalyzeArgs {
     /// With --config: photos only, no video clip per violation.
     #[arg(long)]
     no_clip: bool,
+    /// With --config: write the signal timeline, one row per analysed frame (frame, time, state, each
+    /// lamp's level, unlit level and lit flag): CSV if FILE ends in .csv, else JSON lines.
+    #[arg(long, value_name = "FILE", requires = "config")]
+    signal_log: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -280,13 +286,36 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
         pb: pb.clone(),
         recorded: 0,
     };
-    let analysed = record_source(run, |_| pb.inc(1), printer);
+    let mut signal_log = args
+        .signal_log
+        .as_deref()
+        .map(SignalLog::create)
+        .transpose()?;
+    let mut log_error = None;
+    let analysed = record_source(
+        run,
+        |event| {
+            pb.inc(1);
+            if let (Some(log), RunnerEvent::Frame(report)) = (signal_log.as_mut(), event)
+                && let Err(e) = log.write(report)
+            {
+                log_error.get_or_insert(e);
+            }
+        },
+        printer,
+    );
     pb.finish_and_clear();
     let Analysed {
         summary,
         handed,
         tally,
     } = analysed?;
+    if let Some(e) = log_error {
+        return Err(e.into());
+    }
+    if let Some(log) = signal_log {
+        log.finish()?;
+    }
     eprintln!(
         "{} frames analysed, {} violation(s): {} committed, {} spooled, {} already recorded, {} with clips; data folder {}",
         summary.frames,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use roadwarden_imaging::{BgrImage, LampClassifier};
+use roadwarden_imaging::BgrImage;
 use roadwarden_rules::SiteConfig;
 
 #[derive(Debug, Args)]
@@ -21,8 +21,9 @@ enum ConfigCommand {
         /// The site file (TOML, one [[camera]] table per camera).
         site: PathBuf,
     },
-    /// Render a camera's stop line (before side marked), zones and signal ROIs (with the lamp colour read
-    /// there) on a frame, as PNG.
+    /// Render a camera's stop line (before side marked), zones and signal boxes on a frame, as PNG: each
+    /// lamp box labelled with its lamp, its level and whether it reads lit on this frame (older single
+    /// boxes: the colour read there).
     Draw {
         site: PathBuf,
         /// A frame of that camera (image file of the configured frame size).
@@ -125,15 +126,7 @@ pub fn run(args: ConfigArgs) -> Result<ExitCode> {
                 0.45,
                 [0, 0, 255],
             )?;
-            let lamps = LampClassifier::default();
-            for roi in cam.signal.roi_boxes() {
-                let reading = lamps.classify(&img.view(), &roi)?;
-                img.draw_box(
-                    &roi,
-                    &format!("signal: {:?}", reading.state).to_lowercase(),
-                    [0, 255, 255],
-                )?;
-            }
+            roadwarden_pipeline::draw_signal_boxes(&mut img, cam)?;
             img.write(&out)?;
             eprintln!("wrote {}", out.display());
             Ok(ExitCode::SUCCESS)

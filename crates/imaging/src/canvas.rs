@@ -239,6 +239,78 @@ impl BgrImage {
         Ok(())
     }
 
+    /// Draws `b`'s outline with `label` beside it, the label kept whole inside the image: right of the
+    /// box where there is room, else left of it, else above or below; vertically centred on the box and
+    /// clamped to the image (a signal head at the frame's edge keeps its labels readable). `scale` is the
+    /// font scale (0.35 suits lamp boxes of 10-20 px).
+    pub fn draw_box_label_inside(
+        &mut self,
+        b: &BBox,
+        label: &str,
+        color: [u8; 3],
+        scale: f64,
+    ) -> Result<(), ImagingError> {
+        let (iw, ih) = (self.width() as i32, self.height() as i32);
+        let rect = Rect::new(
+            b.x1.round() as i32,
+            b.y1.round() as i32,
+            (b.width().round() as i32).max(1),
+            (b.height().round() as i32).max(1),
+        );
+        imgproc::rectangle(&mut self.mat, rect, scalar(color), 1, imgproc::LINE_8, 0)?;
+        if label.is_empty() {
+            return Ok(());
+        }
+        let mut baseline = 0;
+        let size = imgproc::get_text_size(
+            label,
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            scale,
+            1,
+            &mut baseline,
+        )?;
+        let (lw, lh) = (size.width + 4, size.height + baseline + 3);
+        let cy = rect.y + rect.height / 2 - lh / 2;
+        let (x, y) = if rect.x + rect.width + 2 + lw <= iw {
+            (rect.x + rect.width + 2, cy)
+        } else if rect.x - 2 - lw >= 0 {
+            (rect.x - 2 - lw, cy)
+        } else if rect.y - 2 - lh >= 0 {
+            (rect.x, rect.y - 2 - lh)
+        } else {
+            (rect.x, rect.y + rect.height + 2)
+        };
+        let x = x.clamp(0, (iw - lw).max(0));
+        let y = y.clamp(0, (ih - lh).max(0));
+        imgproc::rectangle(
+            &mut self.mat,
+            Rect::new(x, y, lw, lh),
+            scalar(color),
+            imgproc::FILLED,
+            imgproc::LINE_8,
+            0,
+        )?;
+        // Dark text on a light label, white on a dark one.
+        let luma = 0.114 * color[0] as f32 + 0.587 * color[1] as f32 + 0.299 * color[2] as f32;
+        let ink = if luma > 140.0 {
+            [0, 0, 0]
+        } else {
+            [255, 255, 255]
+        };
+        imgproc::put_text(
+            &mut self.mat,
+            label,
+            Point::new(x + 2, y + size.height + 1),
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            scale,
+            scalar(ink),
+            1,
+            imgproc::LINE_AA,
+            false,
+        )?;
+        Ok(())
+    }
+
     /// Blurs the image in place with a Gaussian of `sigma` pixels (softens pasted edges, lamp glow).
     pub fn blur_region(&mut self, b: &BBox, sigma: f64) -> Result<(), ImagingError> {
         let Some((x, y, w, h)) = pixel_rect(b, self.width(), self.height()) else {
@@ -267,6 +339,24 @@ mod tests {
         let c = bg.crop(&BBox::new(18.0, 0.0, 20.0, 2.0)).unwrap();
         assert_eq!((c.width(), c.height()), (2, 2));
         assert_eq!(c.resized(8, 6).unwrap().width(), 8);
+    }
+
+    #[test]
+    fn a_label_at_the_right_edge_stays_inside_the_image() {
+        let mut img = BgrImage::filled(100, 40, [0, 0, 0]).unwrap();
+        img.draw_box_label_inside(
+            &BBox::new(88.0, 10.0, 98.0, 22.0),
+            "amber 120 lit",
+            [0, 255, 255],
+            0.35,
+        )
+        .unwrap();
+        let v = img.view();
+        let lit = |x: usize| (0..40).any(|y| v.row(0, y)[3 * x..3 * x + 3] != [0, 0, 0]);
+        // The label went left of the box, whole: something drawn from x = 20 up to the box.
+        let drawn: Vec<usize> = (0..100).filter(|&x| lit(x)).collect();
+        assert!(drawn.first().is_some_and(|&x| x > 0 && x < 60), "{drawn:?}");
+        assert!((60..86).all(lit) && !lit(87), "{drawn:?}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! files and RTSP cameras. Also synthetic test scenes ([`synth`]: real backgrounds and rider crops, a scheduled
 //! signal head, H.264 MP4 plus ground truth) and violation-level scoring against that truth ([`score`]).
 //! Optional per-camera gating ([`gating`]): skip inference while nothing moves in the rule region (the
-//! trackers coast) and run the detectors on the crop around it.
+//! trackers coast) and run the detectors on the crop around it. The video signal ([`signal`]): each head's
+//! lamps judged by position, the signal log, `config draw`'s lamp boxes.
 //!
 //! Optional two-stage head detection ([`heads`]): the helmet model also runs, in one batch, on upscaled crops
 //! around the riders, for the small heads a CCTV frame shows.
@@ -29,4 +30,6 @@ pub use runner::{
     CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, RunnerEvent, SourceTick,
     run_source, run_source_observed, run_source_with,
 };
-pub use signal::{SignalLog, SignalLogRow, SignalReading, VideoSignal, run_signal_only};
+pub use signal::{
+    SignalLog, SignalLogRow, SignalReading, VideoSignal, draw_signal_boxes, run_signal_only,
+};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use roadwarden_imaging::{LampClassifier, lamp_level};
+use roadwarden_imaging::{BgrImage, LampClassifier, lamp_level};
 use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
 use roadwarden_rules::{CameraConfig, HeadReading, LampHead, SignalSource, SignalTracker, agree};
 use roadwarden_types::{BBox, ImageView, SignalState};
@@ -44,9 +44,11 @@ pub struct VideoSignal {
 impl VideoSignal {
     /// The reader of `config`'s signal heads; `None` unless its signal source is `video`.
     pub fn for_camera(config: &CameraConfig) -> Option<VideoSignal> {
-        if config.signal.source != SignalSource::Video {
-            return None;
-        }
+        (config.signal.source == SignalSource::Video).then(|| VideoSignal::of_heads(config))
+    }
+
+    /// The reader of the heads `config` names, whatever its signal source.
+    fn of_heads(config: &CameraConfig) -> VideoSignal {
         let heads = if config.signal.heads.is_empty() {
             Heads::Hue {
                 classifier: LampClassifier::default(),
@@ -70,7 +72,7 @@ impl VideoSignal {
                     .collect(),
             )
         };
-        Some(VideoSignal { heads })
+        VideoSignal { heads }
     }
 
     /// Reads the frame captured at `at`.
@@ -107,6 +109,50 @@ impl VideoSignal {
             heads,
         })
     }
+}
+
+fn lamp_color(lamp: roadwarden_rules::Lamp) -> [u8; 3] {
+    match lamp {
+        roadwarden_rules::Lamp::Red => [60, 60, 255],
+        roadwarden_rules::Lamp::Amber => [0, 200, 255],
+        roadwarden_rules::Lamp::Green => [80, 220, 60],
+    }
+}
+
+/// Draws `config`'s signal boxes on `img` (a frame of that camera) with what one reading of that frame
+/// gives: each lamp box labelled with its lamp, its level and `lit` / `off` (`red 85 lit`), beside the box
+/// and inside the picture; the older single boxes labelled with their state (`signal: red`). One frame has
+/// no history, so each lamp is judged against the darkest lamp of its head. Returns the reading.
+pub fn draw_signal_boxes(
+    img: &mut BgrImage,
+    config: &CameraConfig,
+) -> Result<SignalReading, PipelineError> {
+    // An external-feed camera may still name its heads: they are drawn too.
+    let mut reader = VideoSignal::of_heads(config);
+    let reading = reader.read(Utc::now(), &img.view())?;
+    let scale = (img.width().max(img.height()) as f64 / 1800.0).clamp(0.3, 0.8);
+    match &reader.heads {
+        Heads::Lamps(heads) => {
+            for ((boxes, _), head) in heads.iter().zip(&reading.heads) {
+                for (b, l) in boxes.iter().zip(&head.lamps) {
+                    let label = format!(
+                        "{} {:.0} {}",
+                        l.lamp.as_str(),
+                        l.level,
+                        if l.lit { "lit" } else { "off" }
+                    );
+                    img.draw_box_label_inside(b, &label, lamp_color(l.lamp), scale)?;
+                }
+            }
+        }
+        Heads::Hue { rois, .. } => {
+            for (roi, head) in rois.iter().zip(&reading.heads) {
+                let label = format!("signal: {}", state_str(head.state));
+                img.draw_box_label_inside(roi, &label, [0, 255, 255], scale)?;
+            }
+        }
+    }
+    Ok(reading)
 }
 
 /// One row of the signal log.
@@ -181,11 +227,8 @@ impl SignalLog {
         })
     }
 
-    /// Appends the row of an analysed frame (the end-of-stream report, frame `u64::MAX`, is skipped).
+    /// Appends the row of an analysed frame.
     pub fn write(&mut self, report: &FrameReport) -> Result<(), PipelineError> {
-        if report.frame_index == u64::MAX {
-            return Ok(());
-        }
         self.write_row(&SignalLogRow::from_report(report))
     }
 
@@ -319,4 +362,71 @@ pub fn run_signal_only(
         });
     }
     Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roadwarden_rules::{DarkSource, Lamp, LampStatus};
+
+    fn row(frame: u64, state: SignalState) -> SignalLogRow {
+        let lamp = |lamp, level: f32, lit| LampStatus {
+            lamp,
+            level,
+            dark: 10.0,
+            dark_source: DarkSource::Own,
+            contrast: level - 10.0,
+            lit,
+        };
+        SignalLogRow {
+            frame,
+            at: DateTime::from_timestamp_millis(1_700_000_000_000 + 250 * frame as i64).unwrap(),
+            state,
+            reading: Some(SignalReading {
+                state,
+                heads: vec![HeadReading {
+                    state,
+                    lamps: vec![
+                        lamp(Lamp::Red, 90.0, true),
+                        lamp(Lamp::Amber, 11.0, false),
+                        lamp(Lamp::Green, 12.5, false),
+                    ],
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn the_signal_log_writes_csv_or_json_lines_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("signal.csv");
+        let mut log = SignalLog::create(&csv).unwrap();
+        log.write_row(&row(0, SignalState::Unknown)).unwrap();
+        log.write_row(&row(3, SignalState::Red)).unwrap();
+        log.finish().unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with("frame,at,state,reading,h0_red_level,h0_red_dark,h0_red_lit,")
+        );
+        assert_eq!(
+            lines[2],
+            "3,2023-11-14T22:13:20.750Z,red,red,90.0,10.0,1,11.0,10.0,0,12.5,10.0,0"
+        );
+        let jsonl = dir.path().join("signal.jsonl");
+        let mut log = SignalLog::create(&jsonl).unwrap();
+        log.write_row(&row(3, SignalState::Red)).unwrap();
+        log.finish().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&jsonl).unwrap().trim()).unwrap();
+        assert_eq!(v["state"], "red");
+        assert_eq!(v["reading"]["heads"][0]["lamps"][0]["lamp"], "red");
+        assert_eq!(v["reading"]["heads"][0]["lamps"][0]["lit"], true);
+        let err = SignalLog::create(&dir.path().join("no/such/dir/x.csv"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("signal log") && err.contains("x.csv"), "{err}");
+    }
 }

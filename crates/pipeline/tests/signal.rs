@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use roadwarden_imaging::{BgrImage, LampClassifier};
-use roadwarden_rules::SignalTracker;
+use roadwarden_imaging::{BgrImage, LampClassifier, lamp_level};
+use roadwarden_rules::{Lamp, LampHead, LampParams, SignalTracker};
 use roadwarden_types::{BBox, SignalState};
 
 fn footage(rel: &str) -> PathBuf {
@@ -149,4 +149,60 @@ fn hysteresis_over_real_readings_ignores_a_one_frame_flicker() {
         states,
         vec![Unknown, Green, Green, Green, Green, Green, Green, Red, Red]
     );
+}
+
+/// Whole signal heads on S2TLD tiles, one box per lamp (red, amber, green from the top; lamps 3-4 px,
+/// boxes chosen by hand from enlarged crops and the pixel values), read by lamp position as a camera's
+/// first frame is (no history yet: each lamp against the darkest lamp of its head). The tiles carry the
+/// visualisation's tinted box around each head, so the boxes hold the lenses only.
+const HEADS: [(&str, [[f32; 4]; 3], SignalState); 3] = [
+    (
+        "s2tld-tiles/s2tld_tile_r1c3.png",
+        [
+            [110.0, 29.0, 114.0, 33.0],
+            [111.0, 34.0, 114.0, 37.0],
+            [111.0, 38.0, 114.0, 41.0],
+        ],
+        SignalState::Red,
+    ),
+    (
+        "s2tld-tiles/s2tld_tile_r1c3.png",
+        [
+            [225.0, 26.0, 229.0, 30.0],
+            [226.0, 32.0, 229.0, 35.0],
+            [226.0, 36.0, 229.0, 39.0],
+        ],
+        SignalState::Red,
+    ),
+    (
+        "s2tld-tiles/s2tld_tile_r1c0.png",
+        [
+            [182.0, 35.0, 185.0, 38.0],
+            [182.0, 38.0, 185.0, 41.0],
+            [182.0, 45.0, 185.0, 49.0],
+        ],
+        SignalState::Green,
+    ),
+];
+
+#[test]
+fn real_heads_read_by_lamp_position() {
+    let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let mut wrong = Vec::new();
+    for (file, boxes, want) in HEADS {
+        let img = BgrImage::read(&footage(file)).unwrap_or_else(|e| panic!("{e}"));
+        let levels: Vec<f32> = boxes
+            .iter()
+            .map(|b| {
+                lamp_level(&img.view(), &BBox::new(b[0], b[1], b[2], b[3]))
+                    .unwrap()
+                    .level
+            })
+            .collect();
+        let r = LampHead::new(&Lamp::ALL, LampParams::default()).judge(t0, &levels);
+        if r.state != want {
+            wrong.push(format!("{file} {boxes:?}: expected {want:?}, got {r:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

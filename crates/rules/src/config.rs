@@ -952,3 +952,103 @@ rois = [[600.0, 6.0, 632.0, 90.0]]
         assert!(msg.contains("motoin"), "{msg}");
     }
 }
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    const CAMERA: &str = r#"
+[[camera]]
+id = "gate-north"
+frame = [640, 384]
+[camera.models]
+helmet = "models/helmet-yolov12m.toml"
+[camera.stop_line]
+a = [420.0, 384.0]
+b = [420.0, 40.0]
+before = "left"
+[camera.signal]
+source = "video"
+"#;
+
+    const HEAD: &str = "[[camera.signal.head]]\nred = [610.0, 17.0, 622.0, 29.0]\n\
+                        amber = [610.0, 42.0, 622.0, 54.0]\ngreen = [610.0, 67.0, 622.0, 79.0]\n";
+
+    #[test]
+    fn a_head_table_gives_one_box_per_lamp() {
+        let site = SiteConfig::parse(&format!("{CAMERA}{HEAD}")).unwrap();
+        let s = &site.cameras[0].signal;
+        assert!(s.rois.is_empty());
+        let lamps = s.heads[0].lamps();
+        assert_eq!(
+            lamps.iter().map(|l| l.0).collect::<Vec<_>>(),
+            Lamp::ALL.to_vec()
+        );
+        assert_eq!(lamps[1].1, BBox::new(610.0, 42.0, 622.0, 54.0));
+        assert_eq!(s.lamp_params(), LampParams::default());
+        // A two-lamp head (no amber) is fine; the older single box still parses.
+        let two = format!(
+            "{CAMERA}[[camera.signal.head]]\nred = [610.0, 17.0, 622.0, 29.0]\ngreen = [610.0, 67.0, 622.0, 79.0]\n"
+        );
+        assert_eq!(
+            SiteConfig::parse(&two).unwrap().cameras[0].signal.heads[0]
+                .lamps()
+                .len(),
+            2
+        );
+        let old = format!("{CAMERA}rois = [[600.0, 6.0, 632.0, 90.0]]\n");
+        assert_eq!(
+            SiteConfig::parse(&old).unwrap().cameras[0]
+                .signal
+                .rois
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_signal_heads_name_the_key_and_the_fix() {
+        for (text, key, why) in [
+            (
+                format!("{CAMERA}rois = [[600.0, 6.0, 632.0, 90.0]]\n{HEAD}"),
+                "signal.rois",
+                "not both",
+            ),
+            (
+                format!("{CAMERA}[[camera.signal.head]]\nred = [610.0, 17.0, 622.0, 29.0]\n"),
+                "signal.head[0]",
+                "at least two",
+            ),
+            (
+                format!(
+                    "{CAMERA}{}",
+                    HEAD.replace("[610.0, 42.0, 622.0, 54.0]", "[610.0, 42.0, 700.0, 54.0]")
+                ),
+                "signal.head[0].amber",
+                "outside",
+            ),
+            (CAMERA.to_string(), "signal.head", "one box per lamp"),
+            (
+                format!("{}lamp_min_contrast = 0.0\n{HEAD}", CAMERA),
+                "signal.lamp_min_contrast",
+                "(0, 255)",
+            ),
+            (
+                format!("{}lamp_dominance = 0.5\n{HEAD}", CAMERA),
+                "signal.lamp_dominance",
+                "at least 1",
+            ),
+        ] {
+            let msg = SiteConfig::parse(&text).unwrap_err().to_string();
+            assert!(
+                msg.contains("gate-north")
+                    && msg.contains(&format!("key `{key}`"))
+                    && msg.contains(why),
+                "{key}: {msg}"
+            );
+        }
+        let typo = format!("{CAMERA}[[camera.signal.head]]\nread = [610.0, 17.0, 622.0, 29.0]\n");
+        let msg = SiteConfig::parse(&typo).unwrap_err().to_string();
+        assert!(msg.contains("read"), "{msg}");
+    }
+}
