@@ -6,6 +6,8 @@
 //! signal head, H.264 MP4 plus ground truth) and violation-level scoring against that truth ([`score`]).
 //! Optional per-camera gating ([`gating`]): skip inference while nothing moves in the rule region (the
 //! trackers coast) and run the detectors on the crop around it.
+//! Replay of the pure rules over a recorded run under other settings ([`replay`]) and the rule-threshold
+//! sweep and recommendation built on it ([`sweep`]).
 //!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
@@ -14,8 +16,10 @@
 mod error;
 pub mod frames;
 pub mod gating;
+pub mod replay;
 mod runner;
 pub mod score;
+pub mod sweep;
 pub mod synth;
 
 pub use error::PipelineError;
