@@ -7,7 +7,8 @@
 //! Optional per-camera gating ([`gating`]): skip inference while nothing moves in the rule region (the
 //! trackers coast) and run the detectors on the crop around it.
 //! Replay of the pure rules over a recorded run under other settings ([`replay`]) and the rule-threshold
-//! sweep and recommendation built on it ([`sweep`]).
+//! sweep and recommendation built on it ([`sweep`]). Whole-pipeline throughput of one clip at K cameras
+//! ([`throughput`], for `roadwarden bench`).
 //!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
@@ -21,6 +22,7 @@ mod runner;
 pub mod score;
 pub mod sweep;
 pub mod synth;
+pub mod throughput;
 
 pub use error::PipelineError;
 pub use frames::{FrameRing, ViolationFrames};
