@@ -196,17 +196,15 @@ pub(crate) mod tests {
     const SITE: &str = include_str!("../../../examples/site.toml");
 
     pub(crate) fn replay() -> Replay {
-        let site = SiteConfig::parse(SITE).expect("the test site parses");
+        let site = SiteConfig::parse(SITE).expect("the example site parses");
+        let class = |name: &str, value| ClassThreshold {
+            name: name.into(),
+            value,
+        };
         Replay::new(
             &site.cameras[0],
-            ClassThreshold {
-                name: "Without Helmet".into(),
-                value: 0.4,
-            },
-            Some(ClassThreshold {
-                name: "motorbike".into(),
-                value: 0.3,
-            }),
+            class("Without Helmet", 0.4),
+            Some(class("motorbike", 0.3)),
         )
     }
 

@@ -5,6 +5,7 @@
 
 mod plot;
 
+use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use roadwarden_types::{Violation, ViolationKind};
@@ -30,6 +31,19 @@ pub fn f1(r: &RuleScore) -> f64 {
     } else {
         2.0 * r.tp as f64 / d as f64
     }
+}
+
+/// `grid` with `configured` added, in `order`, a value `same` as the one before it dropped.
+fn with_configured<T>(
+    mut grid: Vec<T>,
+    configured: T,
+    order: fn(&T, &T) -> Ordering,
+    same: fn(&T, &T) -> bool,
+) -> Vec<T> {
+    grid.push(configured);
+    grid.sort_by(order);
+    grid.dedup_by(|a, b| same(a, b));
+    grid
 }
 
 /// One setting of one rule and how it scored.
@@ -185,10 +199,12 @@ impl Sweep {
             let v = replay.run(&recording.frames, s);
             SweepPoint::scored(truth, &v, kind, s, is_configured)
         };
-        let mut thresholds: Vec<f32> = (2..=18).map(|i| i as f32 * 0.05).collect();
-        thresholds.push(configured.no_helmet_threshold);
-        thresholds.sort_by(f32::total_cmp);
-        thresholds.dedup_by(|a, b| (*a - *b).abs() < 1e-4);
+        let thresholds = with_configured(
+            (2..=18).map(|i| i as f32 * 0.05).collect(),
+            configured.no_helmet_threshold,
+            f32::total_cmp,
+            |a, b| (a - b).abs() < 1e-4,
+        );
         let mut helmet = Vec::new();
         // Loose to strict: lower thresholds first, then fewer votes.
         for &t in &thresholds {
@@ -203,10 +219,12 @@ impl Sweep {
                 helmet.push(point(ViolationKind::NoHelmet, s, is_configured));
             }
         }
-        let mut graces: Vec<f64> = (0..=15).map(|i| i as f64 * 0.1).collect();
-        graces.push(configured.grace_s);
-        graces.sort_by(f64::total_cmp);
-        graces.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+        let graces = with_configured(
+            (0..=15).map(|i| i as f64 * 0.1).collect(),
+            configured.grace_s,
+            f64::total_cmp,
+            |a, b| (a - b).abs() < 1e-6,
+        );
         let mut red = Vec::new();
         for &g in &graces {
             let s = RuleSetting {
