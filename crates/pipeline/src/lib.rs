@@ -11,6 +11,10 @@
 //! Optional two-stage head detection ([`heads`]): the helmet model also runs, in one batch, on upscaled crops
 //! around the riders, for the small heads a CCTV frame shows.
 //!
+//! Replay of the pure rules over a recorded run under other settings ([`replay`]) and the rule-threshold
+//! sweep and recommendation built on it ([`sweep`]). Whole-pipeline throughput of one clip at K cameras
+//! ([`throughput`], for `roadwarden bench`).
+//!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
 //! store evidence.
@@ -19,10 +23,13 @@ mod error;
 pub mod frames;
 pub mod gating;
 pub mod heads;
+pub mod replay;
 mod runner;
 pub mod score;
 pub mod signal;
+pub mod sweep;
 pub mod synth;
+pub mod throughput;
 
 pub use error::PipelineError;
 pub use frames::{FrameRing, ViolationFrames};
