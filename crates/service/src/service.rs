@@ -54,7 +54,6 @@ type Stopper = (oneshot::Sender<()>, JoinHandle<()>);
 
 /// The running service.
 pub struct Service {
-    rt: tokio::runtime::Runtime,
     store: Store,
     state: AppState,
     cameras: Cameras,
@@ -64,6 +63,8 @@ pub struct Service {
     control: mpsc::Receiver<ControlRequest>,
     hangup: Signal,
     mqtt: Option<Stopper>,
+    /// Last: dropped after what runs on it.
+    rt: tokio::runtime::Runtime,
 }
 
 impl Service {
@@ -144,7 +145,6 @@ impl Service {
         })?;
         let (store, state, cameras, listener, addr, control, hangup, mqtt) = started;
         Ok(Service {
-            rt,
             store,
             state,
             cameras,
@@ -154,6 +154,7 @@ impl Service {
             control,
             hangup,
             mqtt,
+            rt,
         })
     }
 
@@ -166,7 +167,6 @@ impl Service {
     /// the recorder did with the violations handed to it.
     pub fn run(self, shutdown: Shutdown) -> Result<Tally, ServiceError> {
         let Service {
-            rt,
             store,
             state,
             mut cameras,
@@ -176,6 +176,7 @@ impl Service {
             control,
             hangup,
             mqtt,
+            rt,
         } = self;
         rt.block_on(async move {
             let (stop_http, stopped) = oneshot::channel::<()>();
@@ -266,7 +267,7 @@ impl Follow<'_> {
                 _ = fired(&mut requested) => return Ok(()),
                 _ = self.hangup.recv() => {
                     if let Ok(r) = self.reload("SIGHUP").await {
-                        let after = serde_json_report(&r);
+                        let after = serde_json::to_string(&r).ok();
                         let audit = self.state.store().audit("SIGHUP", "reload_site", None, None, after);
                         if let Err(e) = audit.await {
                             tracing::warn!("cannot audit the reload: {e}");
@@ -304,9 +305,4 @@ impl Follow<'_> {
         tracing::info!("reloaded {file} ({by}): {report}");
         Ok(report)
     }
-}
-
-/// The reload report as the audit log keeps it.
-fn serde_json_report(r: &ReloadReport) -> Option<String> {
-    serde_json::to_string(r).ok()
 }
