@@ -1,7 +1,7 @@
 //! Image files and drawing, through OpenCV: decode a photo into a BGR buffer,
 //! draw labelled boxes, encode JPEG or PNG.
 //!
-//! Owns: every OpenCV call in roadwarden (also signal-lamp colour, evidence
+//! Owns: every OpenCV call in roadwarden (also signal-lamp levels and colour, evidence
 //! overlays and motion in a masked region by background subtraction, [`motion`]).
 //! Must not: run models, know about rules, or touch video streams (that is the
 //! media crate's, through GStreamer).
