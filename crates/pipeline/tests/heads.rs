@@ -146,7 +146,7 @@ fn two_stage_keeps_the_frame_heads_and_runs_only_useful_crops() {
 fn the_camera_pipeline_runs_two_stage_heads_from_the_site_file() {
     use roadwarden_media::SourceConfig;
     use roadwarden_pipeline::synth::{Phase, Scenario, render};
-    use roadwarden_pipeline::{CameraPipeline, run_source};
+    use roadwarden_pipeline::{CameraPipeline, RunnerEvent, run_source};
     use roadwarden_rules::SiteConfig;
     use roadwarden_types::SignalState;
 
@@ -181,8 +181,8 @@ fn the_camera_pipeline_runs_two_stage_heads_from_the_site_file() {
             &mut pipeline,
             SourceConfig::file(camera.id.clone(), &video),
             |r| {
-                violations += r.violations.len();
-                if r.frame_index != u64::MAX {
+                violations += r.violations().len();
+                if let RunnerEvent::Frame(r) = r {
                     frames += 1;
                     with_head += usize::from(r.heads.iter().any(|h| h.matched));
                 }
