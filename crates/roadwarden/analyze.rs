@@ -34,7 +34,7 @@ Examples:
   roadwarden analyze scene.mp4 --config examples/site.toml --data /tmp/rw-data
   roadwarden analyze scene.mp4 --config examples/site.toml --signal-log signal.csv
   roadwarden verify --data /tmp/rw-data")]
-pub struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     /// A video file (MP4, MKV, TS; H.264/H.265) or an rtsp:// URL.
     #[arg(value_name = "SOURCE")]
     source: String,
@@ -114,7 +114,7 @@ fn progress(quiet: bool, live: bool) -> ProgressBar {
     pb
 }
 
-pub fn run(rt: &RuntimeArgs, args: AnalyzeArgs) -> Result<ExitCode> {
+pub(crate) fn run(rt: &RuntimeArgs, args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(site) = &args.config {
         return run_config(rt, &args, site);
     }

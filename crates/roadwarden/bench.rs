@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::runtime::RuntimeArgs;
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// A video file (H.264/H.265 MP4, MKV, TS).
     clip: PathBuf,
     /// The detector's manifest (with --config it replaces the camera's `models.helmet`).
@@ -94,7 +94,7 @@ struct Report {
     gating: Option<GatingRun>,
 }
 
-pub fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
+pub(crate) fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
     if args.frames == 0 {
         bail!("--frames must be at least 1");
     }

@@ -9,7 +9,7 @@ use roadwarden_imaging::BgrImage;
 use roadwarden_rules::SiteConfig;
 
 #[derive(Debug, Args)]
-pub struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     #[command(subcommand)]
     command: ConfigCommand,
 }
@@ -38,7 +38,7 @@ enum ConfigCommand {
     },
 }
 
-pub fn run(args: ConfigArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: ConfigArgs) -> Result<ExitCode> {
     match args.command {
         ConfigCommand::Check { site } => {
             let cfg = SiteConfig::load(&site)?;

@@ -14,7 +14,7 @@ use crate::output::{JsonBox, json_boxes};
 use crate::runtime::RuntimeArgs;
 
 #[derive(Debug, Args)]
-pub struct DetectArgs {
+pub(crate) struct DetectArgs {
     /// The model's manifest (TOML), e.g. models/helmet-yolov12m.toml.
     #[arg(long, short, value_name = "MANIFEST")]
     model: PathBuf,
@@ -58,7 +58,7 @@ fn check_unit(name: &str, v: Option<f32>) -> Result<()> {
     Ok(())
 }
 
-pub fn run(rt: &RuntimeArgs, args: DetectArgs) -> Result<ExitCode> {
+pub(crate) fn run(rt: &RuntimeArgs, args: DetectArgs) -> Result<ExitCode> {
     check_unit("conf", args.conf)?;
     check_unit("iou", args.iou)?;
     if let Some(dir) = &args.annotate {

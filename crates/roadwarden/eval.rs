@@ -11,8 +11,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use roadwarden_eval::{
     BandEvaluator, BandReport, BoxXyxy, ClassMap, Evaluator, GroundTruth, Metrics, ModelClass,
-    Prediction, SizeBands, UltralyticsVersion, parse_data_yaml_names, parse_image_list,
-    read_yolo_labels_as,
+    Prediction, SizeBands, UltralyticsVersion, label_path, list_images, parse_data_yaml_names,
+    read_image_list, read_yolo_labels_as,
 };
 use roadwarden_imaging::BgrImage;
 use roadwarden_infer::{DetectOptions, Detector, InputShape};
@@ -21,10 +21,8 @@ use serde::Serialize;
 
 use crate::runtime::RuntimeArgs;
 
-const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"];
-
 #[derive(Debug, Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// The model's manifest (TOML).
     #[arg(long, short, value_name = "MANIFEST")]
     model: PathBuf,
@@ -154,67 +152,17 @@ struct BandsJson<'a> {
     report: &'a BandReport,
 }
 
-fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot read the --images folder", dir.display()))?;
-    let mut images: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    images.sort();
-    if images.is_empty() {
-        bail!(
-            "{}: no images ({}) in the --images folder",
-            dir.display(),
-            IMAGE_EXTENSIONS.join(", ")
-        );
-    }
-    Ok(images)
-}
-
 struct Sample {
     image: BgrImage,
     truths: Vec<GroundTruth>,
 }
 
-/// Where an image's labels are: in `--labels`, or where ultralytics looks (`images` → `labels`).
-fn label_path(image: &Path, labels: Option<&Path>) -> PathBuf {
-    // `a.b.jpg` is labelled by `a.b.txt`: append the extension, never replace part of the stem.
-    let stem = image.file_stem().unwrap_or_default().to_string_lossy();
-    let file = format!("{stem}.txt");
-    match labels {
-        Some(dir) => dir.join(file),
-        None => {
-            let parent = image.parent().unwrap_or(Path::new(""));
-            let dir = if parent.file_name().is_some_and(|n| n == "images") {
-                parent.with_file_name("labels")
-            } else {
-                parent.to_path_buf()
-            };
-            dir.join(file)
-        }
-    }
-}
-
 /// The images of `--list` (relative to `--images`), or every image of the `--images` folder.
 fn images_of(args: &EvalArgs) -> Result<Vec<PathBuf>> {
-    let Some(list) = &args.list else {
-        return list_images(&args.images);
-    };
-    let text = std::fs::read_to_string(list)
-        .with_context(|| format!("{}: cannot read the --list file", list.display()))?;
-    let images: Vec<PathBuf> = parse_image_list(&text)
-        .into_iter()
-        .map(|p| args.images.join(p))
-        .collect();
-    if images.is_empty() {
-        bail!("{}: the --list file names no image", list.display());
-    }
-    Ok(images)
+    Ok(match &args.list {
+        Some(list) => read_image_list(list, &args.images)?,
+        None => list_images(&args.images)?,
+    })
 }
 
 /// The `--data` class map onto `detector`'s classes, and the label files' class count.
@@ -251,7 +199,7 @@ fn class_map(args: &EvalArgs, detector: &Detector) -> Result<(Option<ClassMap>, 
     Ok((Some(map), names.len()))
 }
 
-pub fn run(rt: &RuntimeArgs, args: EvalArgs) -> Result<ExitCode> {
+pub(crate) fn run(rt: &RuntimeArgs, args: EvalArgs) -> Result<ExitCode> {
     match &args.labels {
         Some(l) if !l.is_dir() => bail!("{}: the --labels folder does not exist", l.display()),
         None if args.list.is_none() => {
@@ -436,6 +384,10 @@ fn predictions(dets: &[roadwarden_infer::Detection]) -> Vec<Prediction> {
         .collect()
 }
 
+fn class_name(detector: &Detector, id: usize) -> &str {
+    detector.classes().get(id).map_or("?", |c| c.name.as_str())
+}
+
 fn class_names(detector: &Detector) -> Vec<&str> {
     detector.classes().iter().map(|c| c.name.as_str()).collect()
 }
@@ -595,11 +547,7 @@ fn report<'a>(
             .per_class
             .iter()
             .map(|c| ClassJson {
-                class: detector
-                    .classes()
-                    .get(c.class_id)
-                    .map(|s| s.name.as_str())
-                    .unwrap_or("?"),
+                class: class_name(detector, c.class_id),
                 class_id: c.class_id,
                 images: c.images,
                 instances: c.instances,
@@ -630,11 +578,7 @@ fn print_table(detector: &Detector, m: &Metrics, skipped: &[Skipped]) {
         "all", m.images, m.instances, m.precision, m.recall, m.map50, m.map50_95
     );
     for c in &m.per_class {
-        let name = detector
-            .classes()
-            .get(c.class_id)
-            .map(|s| s.name.as_str())
-            .unwrap_or("?");
+        let name = class_name(detector, c.class_id);
         println!(
             "{:>20} {:>7} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>12.3}",
             name, c.images, c.instances, c.precision, c.recall, c.map50, c.map50_95

@@ -43,7 +43,7 @@ recommends the setting with the highest F1 among those with precision >= --min-p
 (ties: higher precision, then the configured setting, then the stricter); when none reaches
 it, the highest F1 overall, and says so. The models run once (about a second a frame on a
 CPU); every sweep point replays the rules over the recorded tracks.")]
-pub struct EvalViolationsArgs {
+pub(crate) struct EvalViolationsArgs {
     /// The video (a file, e.g. from `roadwarden synth`).
     source: String,
     /// The site file the video is analysed with.
@@ -218,7 +218,7 @@ fn print_text(r: &Report<'_>) {
     }
 }
 
-pub fn run(rt: &RuntimeArgs, args: EvalViolationsArgs) -> Result<ExitCode> {
+pub(crate) fn run(rt: &RuntimeArgs, args: EvalViolationsArgs) -> Result<ExitCode> {
     if !(args.min_precision.is_finite() && (0.0..=1.0).contains(&args.min_precision)) {
         bail!("--min-precision must be between 0 and 1");
     }

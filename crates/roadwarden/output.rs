@@ -6,7 +6,7 @@ use serde::Serialize;
 /// One detection: class, its role for the rules, score, and the box
 /// (x1, y1, x2, y2) in source-image pixels.
 #[derive(Serialize)]
-pub struct JsonBox<'a> {
+pub(crate) struct JsonBox<'a> {
     pub class: &'a str,
     pub class_id: usize,
     pub role: &'a str,
@@ -14,7 +14,7 @@ pub struct JsonBox<'a> {
     pub bbox: [f32; 4],
 }
 
-pub fn json_boxes<'a>(detector: &'a Detector, detections: &[Detection]) -> Vec<JsonBox<'a>> {
+pub(crate) fn json_boxes<'a>(detector: &'a Detector, detections: &[Detection]) -> Vec<JsonBox<'a>> {
     detections
         .iter()
         .map(|d| {

@@ -7,7 +7,7 @@ use clap::Args;
 use roadwarden_infer::{Detector, ExecutionProvider, Runtime, RuntimeConfig};
 
 #[derive(Debug, Args)]
-pub struct RuntimeArgs {
+pub(crate) struct RuntimeArgs {
     /// The ONNX Runtime library to load [default: lib/ beside the executable,
     /// then the project's .ort/lib/ that scripts/setup fills].
     #[arg(long, global = true, env = "ROADWARDEN_ORT_LIB", value_name = "PATH")]
@@ -33,7 +33,7 @@ pub struct RuntimeArgs {
 
 impl RuntimeArgs {
     /// How ONNX Runtime is to be loaded.
-    pub fn config(&self) -> RuntimeConfig {
+    pub(crate) fn config(&self) -> RuntimeConfig {
         RuntimeConfig {
             library: self.ort_lib.clone(),
             provider: self.provider,
@@ -42,12 +42,12 @@ impl RuntimeArgs {
         }
     }
 
-    pub fn runtime(&self) -> Result<Runtime> {
+    pub(crate) fn runtime(&self) -> Result<Runtime> {
         Ok(Runtime::load(&self.config())?)
     }
 
     /// Loads the ONNX Runtime and the model a manifest describes.
-    pub fn detector(&self, manifest: &Path) -> Result<Detector> {
+    pub(crate) fn detector(&self, manifest: &Path) -> Result<Detector> {
         let runtime = self.runtime()?;
         Ok(Detector::load(manifest, &runtime)?)
     }

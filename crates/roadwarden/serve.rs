@@ -30,7 +30,7 @@ Examples:
   roadwarden serve --config site.toml --listen 0.0.0.0:8080 --secure-cookies
   roadwarden serve --config site.toml --secure-cookies --trusted-proxy 127.0.0.1   (behind nginx on this host)
   roadwarden serve --config site.toml --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden")]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The site file (TOML, one [[camera]] table per camera).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
@@ -73,7 +73,7 @@ pub struct ServeArgs {
     pub store: StoreArgs,
 }
 
-pub fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
+pub(crate) fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
     let site = SiteConfig::load(&args.config)?;
     let mut events = Events::default();
     if let Some(broker) = &args.mqtt {

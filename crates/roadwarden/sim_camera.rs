@@ -10,7 +10,7 @@ use clap::Args;
 use roadwarden_media::sim::{SimCamera, SimConfig};
 
 #[derive(Debug, Args)]
-pub struct SimCameraArgs {
+pub(crate) struct SimCameraArgs {
     /// An H.264 video file (MP4, MKV or TS) to serve as-is, without re-encoding.
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -29,7 +29,7 @@ pub struct SimCameraArgs {
     fail_after: Option<f64>,
 }
 
-pub fn run(args: SimCameraArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: SimCameraArgs) -> Result<ExitCode> {
     let fail_after = match args.fail_after {
         Some(s) if !(s.is_finite() && s > 0.0) => {
             bail!("--fail-after {s} must be a positive number of seconds")

@@ -8,7 +8,7 @@ use clap::Args;
 use roadwarden_pipeline::synth::{Scenario, render};
 
 #[derive(Debug, Args)]
-pub struct SynthArgs {
+pub(crate) struct SynthArgs {
     /// The scenario (TOML): background, signal schedule, stop line, actors, seed.
     scenario: PathBuf,
     /// The video to write (H.264 MP4).
@@ -19,7 +19,7 @@ pub struct SynthArgs {
     truth: PathBuf,
 }
 
-pub fn run(args: SynthArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: SynthArgs) -> Result<ExitCode> {
     let scenario = Scenario::load(&args.scenario)?;
     let truth = render(&scenario, &args.out)?;
     let json = serde_json::to_string_pretty(&truth)?;

@@ -15,7 +15,7 @@ Examples:
   printf '%s\\n' \"$PW\" | roadwarden user add otto --role ops --password-stdin
   roadwarden user token prometheus-scraper --label metrics
   roadwarden user list --database-url postgres://roadwarden@db/roadwarden")]
-pub struct UserArgs {
+pub(crate) struct UserArgs {
     #[command(subcommand)]
     command: UserCommand,
 
@@ -25,7 +25,7 @@ pub struct UserArgs {
 
 /// Where the store is; shared by `user` and `serve`.
 #[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// The data folder (evidence files and the SQLite store) [default: $XDG_DATA_HOME/roadwarden or ~/.local/share/roadwarden].
     #[arg(long, value_name = "DIR", env = "ROADWARDEN_DATA", global = true)]
     pub data: Option<PathBuf>,
@@ -42,12 +42,12 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    pub fn data_dir(&self) -> DataDir {
+    pub(crate) fn data_dir(&self) -> DataDir {
         DataDir::new(self.data.clone().unwrap_or_else(DataDir::default_root))
     }
 
     /// The store these options name (created in the data folder when there is none yet).
-    pub async fn open(&self) -> Result<Store> {
+    pub(crate) async fn open(&self) -> Result<Store> {
         let data = self.data_dir();
         Ok(open_store(&data, self.database_url.as_deref(), IfMissing::Create).await?)
     }
@@ -103,7 +103,7 @@ fn read_password(from_stdin: bool) -> Result<String> {
     Ok(pw)
 }
 
-pub fn run(args: UserArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: UserArgs) -> Result<ExitCode> {
     // Ask before touching the store, so a typo leaves nothing behind.
     let password = match &args.command {
         UserCommand::Add { password_stdin, .. } => Some(read_password(*password_stdin)?),

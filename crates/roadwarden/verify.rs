@@ -19,7 +19,7 @@ Examples:
   roadwarden verify --data /srv/roadwarden --camera gate-north
   roadwarden verify --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden
   roadwarden verify --package violation-0190f0e0-....zip")]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The data folder with the evidence files (and the SQLite store) [default: $XDG_DATA_HOME/roadwarden or ~/.local/share/roadwarden].
     #[arg(long, value_name = "DIR", env = "ROADWARDEN_DATA")]
     pub data: Option<PathBuf>,
@@ -47,7 +47,7 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: VerifyArgs) -> Result<ExitCode> {
     // Exit 1 means "broken": an error (no store, unreachable database) must not read as tampering.
     match check(args) {
         Ok(code) => Ok(code),

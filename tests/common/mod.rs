@@ -13,24 +13,24 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `../shared` beside the project: real footage and labels (CI has it too).
-pub fn shared() -> PathBuf {
+pub(crate) fn shared() -> PathBuf {
     root().join("../shared")
 }
 
-pub fn model(name: &str) -> PathBuf {
+pub(crate) fn model(name: &str) -> PathBuf {
     root().join("models").join(name)
 }
 
-pub fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     root().join("examples").join(name)
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -47,12 +47,12 @@ impl From<Output> for Run {
 }
 
 impl Run {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.code == Some(0)
     }
 
     /// The stderr lines that are errors.
-    pub fn error_lines(&self) -> Vec<&str> {
+    pub(crate) fn error_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
             .filter(|l| l.starts_with("error:"))
@@ -61,7 +61,7 @@ impl Run {
 
     /// A failure the way users should see one: a non-zero exit, exactly one
     /// `error:` line, no panic. Returns that line.
-    pub fn one_line_error(&self) -> &str {
+    pub(crate) fn one_line_error(&self) -> &str {
         assert!(
             !self.ok(),
             "expected failure, got success; stdout: {}",
@@ -84,7 +84,7 @@ impl Run {
     }
 }
 
-pub fn roadwarden<I, S>(args: I) -> Run
+pub(crate) fn roadwarden<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -98,19 +98,19 @@ where
         .into()
 }
 
-pub fn write(path: &Path, text: &str) {
+pub(crate) fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write test file");
 }
 
 /// Each line of `text` parsed as JSON.
-pub fn json_lines(text: &str, what: &str) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(text: &str, what: &str) -> Vec<serde_json::Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).expect(what))
         .collect()
 }
 
 /// A rider in a synthetic scene, in the near lane (y = 378) with a 44 px head.
-pub struct Rider {
+pub(crate) struct Rider {
     pub helmet: bool,
     pub enter_s: f64,
     pub from_x: f64,
@@ -120,7 +120,12 @@ pub struct Rider {
 /// A scene file's text: 640x384 at 10 fps over the S2TLD still with the
 /// riders' crops, the stop line at x = 420 and the signal head at the top
 /// right; `phases` are (at_s, state).
-pub fn scene_text(seed: u64, duration_s: f64, phases: &[(f64, &str)], riders: &[Rider]) -> String {
+pub(crate) fn scene_text(
+    seed: u64,
+    duration_s: f64,
+    phases: &[(f64, &str)],
+    riders: &[Rider],
+) -> String {
     let footage = shared().join("footage");
     let mut text = format!(
         r#"seed = {seed}
@@ -152,7 +157,7 @@ grace_s = 0.5
 }
 
 /// Red throughout: one rider without a helmet, from `from_x` at `speed_px_s`.
-pub fn no_helmet_on_red(seed: u64, duration_s: f64, from_x: f64, speed_px_s: f64) -> String {
+pub(crate) fn no_helmet_on_red(seed: u64, duration_s: f64, from_x: f64, speed_px_s: f64) -> String {
     let rider = Rider {
         helmet: false,
         enter_s: 0.0,
@@ -163,7 +168,7 @@ pub fn no_helmet_on_red(seed: u64, duration_s: f64, from_x: f64, speed_px_s: f64
 }
 
 /// `text` written to `dir/{stem}.toml`.
-pub fn write_scene(dir: &Path, stem: &str, text: &str) -> PathBuf {
+pub(crate) fn write_scene(dir: &Path, stem: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{stem}.toml"));
     write(&path, text);
     path
@@ -171,12 +176,12 @@ pub fn write_scene(dir: &Path, stem: &str, text: &str) -> PathBuf {
 
 /// 4 s at 10 fps, red throughout: one rider without a helmet crosses the stop
 /// line (a no-helmet and a red-light violation). In `dir/scene.toml`.
-pub fn one_rider_scene(dir: &Path) -> PathBuf {
+pub(crate) fn one_rider_scene(dir: &Path) -> PathBuf {
     write_scene(dir, "scene", &no_helmet_on_red(11, 4.0, 250.0, 120.0))
 }
 
 /// `roadwarden synth`, which must succeed.
-pub fn synth(scene: &Path, video: &Path, truth: &Path) {
+pub(crate) fn synth(scene: &Path, video: &Path, truth: &Path) {
     let run = roadwarden([
         "synth".as_ref(),
         scene.as_os_str(),
@@ -190,7 +195,7 @@ pub fn synth(scene: &Path, video: &Path, truth: &Path) {
 
 /// `synth` of `scene` to `dir/s.mp4`, then `analyze --config examples/site.toml
 /// --data dir/data --quiet` on it, which must succeed: the data folder and the run.
-pub fn synth_and_analyze(dir: &Path, scene: &Path) -> (PathBuf, Run) {
+pub(crate) fn synth_and_analyze(dir: &Path, scene: &Path) -> (PathBuf, Run) {
     let (video, truth) = (dir.join("s.mp4"), dir.join("s.json"));
     synth(scene, &video, &truth);
     let data = dir.join("data");
@@ -209,12 +214,12 @@ pub fn synth_and_analyze(dir: &Path, scene: &Path) -> (PathBuf, Run) {
 }
 
 /// The store arguments for a data folder.
-pub fn data_args(data: &Path) -> [&OsStr; 2] {
+pub(crate) fn data_args(data: &Path) -> [&OsStr; 2] {
     [OsStr::new("--data"), data.as_os_str()]
 }
 
 /// `roadwarden user add NAME --role ROLE --password-stdin STORE...`, `stdin` on its stdin.
-pub fn user_add<S: AsRef<OsStr>>(store: &[S], name: &str, role: &str, stdin: &str) -> Run {
+pub(crate) fn user_add<S: AsRef<OsStr>>(store: &[S], name: &str, role: &str, stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_roadwarden"))
         .args(["user", "add", name, "--role", role, "--password-stdin"])
         .args(store)
@@ -233,13 +238,13 @@ pub fn user_add<S: AsRef<OsStr>>(store: &[S], name: &str, role: &str, stdin: &st
 }
 
 /// A user added to the data folder's store, which must succeed.
-pub fn add_user(data: &Path, name: &str, role: &str, password: &str) {
+pub(crate) fn add_user(data: &Path, name: &str, role: &str, password: &str) {
     let r = user_add(&data_args(data), name, role, &format!("{password}\n"));
     assert!(r.ok(), "{}", r.stderr);
 }
 
 /// `roadwarden user token NAME [--label LABEL] STORE...`, which must succeed: the token.
-pub fn token<S: AsRef<OsStr>>(store: &[S], name: &str, label: Option<&str>) -> String {
+pub(crate) fn token<S: AsRef<OsStr>>(store: &[S], name: &str, label: Option<&str>) -> String {
     let mut args: Vec<&OsStr> = vec!["user".as_ref(), "token".as_ref(), name.as_ref()];
     if let Some(label) = label {
         args.extend([OsStr::new("--label"), OsStr::new(label)]);
@@ -251,7 +256,7 @@ pub fn token<S: AsRef<OsStr>>(store: &[S], name: &str, label: Option<&str>) -> S
 }
 
 /// `roadwarden serve --config SITE --listen 127.0.0.1:0`, its stdout piped.
-pub fn serve_command(site: &Path) -> Command {
+pub(crate) fn serve_command(site: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_roadwarden"));
     cmd.args(["serve", "--config"])
         .arg(site)
@@ -262,7 +267,7 @@ pub fn serve_command(site: &Path) -> Command {
 
 /// The first line of `stdout` (empty at its end), `None` if none came within
 /// `within`; the rest is drained.
-pub fn first_line(stdout: ChildStdout, within: Duration) -> Option<String> {
+pub(crate) fn first_line(stdout: ChildStdout, within: Duration) -> Option<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut out = BufReader::new(stdout);
@@ -275,14 +280,18 @@ pub fn first_line(stdout: ChildStdout, within: Duration) -> Option<String> {
 }
 
 /// `kill -NAME` to the child.
-pub fn signal(child: &Child, name: &str) -> std::io::Result<ExitStatus> {
+pub(crate) fn signal(child: &Child, name: &str) -> std::io::Result<ExitStatus> {
     Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
 }
 
 /// The child's exit status, polled `every` for at most `within`.
-pub fn wait_exit(child: &mut Child, within: Duration, every: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_exit(
+    child: &mut Child,
+    within: Duration,
+    every: Duration,
+) -> Option<ExitStatus> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -296,7 +305,7 @@ pub fn wait_exit(child: &mut Child, within: Duration, every: Duration) -> Option
 }
 
 /// An HTTP answer: the status, the head, the body; `has_head` where the head ended.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub head: String,
     pub body: Vec<u8>,
@@ -304,13 +313,13 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.body.clone()).expect("read")
     }
 }
 
 /// One HTTP/1.1 request with `Connection: close`, read within `timeout`.
-pub fn http(
+pub(crate) fn http(
     addr: &str,
     method: &str,
     path: &str,

@@ -13,8 +13,8 @@
 //! model's classes ([`ClassMap`]) and image list files ([`parse_image_list`]).
 //!
 //! It must not decode images, run inference, or do any I/O beyond reading
-//! label text files: the caller supplies image sizes and predictions (and the text of list and
-//! data.yaml files).
+//! label text files and finding a data set's images (a folder's listing, a list file): the caller
+//! supplies image sizes and predictions (and the text of data.yaml files).
 //!
 //! ```
 //! use roadwarden_eval::{BoxXyxy, Evaluator, GroundTruth, Prediction};
@@ -62,6 +62,7 @@
 //! in rare near-ties.
 
 mod bands;
+mod dataset;
 mod evaluator;
 #[cfg(test)]
 mod fixture_tests;
@@ -73,6 +74,7 @@ pub use bands::{
     BandCounts, BandEvaluator, BandReport, BandRow, BandsError, ClassMap, DataYamlError,
     ModelClass, SizeBands, parse_data_yaml_names, parse_image_list,
 };
+pub use dataset::{DatasetError, IMAGE_EXTENSIONS, label_path, list_images, read_image_list};
 pub use evaluator::{ClassMetrics, Evaluator, Metrics};
 pub use labels::{LabelError, read_yolo_labels, read_yolo_labels_as};
 

@@ -46,7 +46,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(String, u64), Evidence
 
 /// Copies `src` into `path` atomically and durably, hashing as it goes.
 #[cfg_attr(not(feature = "capture"), allow(dead_code))]
-pub fn copy_atomic(src: &Path, path: &Path) -> Result<(String, u64), EvidenceError> {
+pub(crate) fn copy_atomic(src: &Path, path: &Path) -> Result<(String, u64), EvidenceError> {
     let bytes = std::fs::read(src).map_err(|e| EvidenceError::io(src, e))?;
     write_atomic(path, &bytes)
 }

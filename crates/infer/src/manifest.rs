@@ -176,8 +176,8 @@ pub struct Manifest {
     pub classes: Vec<ClassSpec>,
 }
 
-pub const DEFAULT_THRESHOLD: f32 = 0.25;
-pub const DEFAULT_NMS_IOU: f32 = 0.7;
+pub(crate) const DEFAULT_THRESHOLD: f32 = 0.25;
+pub(crate) const DEFAULT_NMS_IOU: f32 = 0.7;
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest, InferError> {

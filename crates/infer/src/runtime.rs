@@ -7,10 +7,10 @@ use crate::InferError;
 
 /// The ONNX Runtime release this build is made for (ort 2.0.0-rc.15, API 31).
 /// `scripts/setup` installs exactly this version.
-pub const ORT_VERSION: &str = "1.31.1";
+pub(crate) const ORT_VERSION: &str = "1.31.1";
 
 /// Environment variable naming the library to load.
-pub const ORT_LIB_ENV: &str = "ROADWARDEN_ORT_LIB";
+pub(crate) const ORT_LIB_ENV: &str = "ROADWARDEN_ORT_LIB";
 
 /// Which hardware runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,9 +15,9 @@ use crate::red_light::RedLightRule;
 use crate::signal::SignalTracker;
 
 /// A head counts as on a two-wheeler once it was seen on one in at least this many frames ...
-pub const MIN_ON_WHEELS: u32 = 2;
+pub(crate) const MIN_ON_WHEELS: u32 = 2;
 /// ... and in at least this fraction of the frames it was seen in.
-pub const ON_WHEELS_FRACTION: f32 = 0.4;
+pub(crate) const ON_WHEELS_FRACTION: f32 = 0.4;
 
 /// Whether a person's box sits on a two-wheeler's box (a rider the detector boxed as `person`, with
 /// their vehicle boxed apart): they overlap across at least half the narrower width, the person's top is

@@ -16,10 +16,10 @@ use crate::observation::{ClassThreshold, FrameObservation, RiderView, Scene, Tra
 /// are on the road under the rider's body (a rider's reach 2.8 head heights below the chin or more). A
 /// "two-wheeler" a detector makes of a person's head and shoulders and what lies just below them is not
 /// one they ride.
-pub const MIN_WHEELS_BELOW_HEADS: f32 = 2.5;
+pub(crate) const MIN_WHEELS_BELOW_HEADS: f32 = 2.5;
 /// A ridden two-wheeler (wheels, frame and the rider's legs) is at least this many head heights tall: a
 /// smaller "two-wheeler" under a head is a detector's guess at a person's shoulders.
-pub const MIN_WHEELS_HEIGHT_HEADS: f32 = 2.0;
+pub(crate) const MIN_WHEELS_HEIGHT_HEADS: f32 = 2.0;
 
 /// The two-wheeler (among `riders`) a head rides on, by geometry: the head's centre lies within the
 /// two-wheeler's width (widened by a quarter each side) and between three head heights above its top

@@ -88,7 +88,7 @@ pub(crate) struct Scene {
 
 impl Scene {
     /// Whether rules apply at `p`: inside the frame and inside a zone (when zones are configured).
-    pub fn applies(&self, p: Point) -> bool {
+    pub(crate) fn applies(&self, p: Point) -> bool {
         let inside = (0.0..=self.frame.0).contains(&p.x) && (0.0..=self.frame.1).contains(&p.y);
         inside && (self.zones.is_empty() || self.zones.iter().any(|z| polygon_contains(z, p)))
     }

@@ -101,10 +101,10 @@ pub struct RedLightRule {
 }
 
 /// A second crossing within this long of a reported one ...
-pub const SAME_OFFENDER_S: f64 = 1.0;
+pub(crate) const SAME_OFFENDER_S: f64 = 1.0;
 /// ... whose reference point is within this many of the reported box's widths of it, is the same offender
 /// seen on a second track (an id switch, a rider's person box and two-wheeler box), not a second violation.
-pub const SAME_OFFENDER_WIDTHS: f32 = 1.0;
+pub(crate) const SAME_OFFENDER_WIDTHS: f32 = 1.0;
 
 /// A rider's box estimated from the head's: twice as wide, reaching `body_heads` head heights below it.
 fn body_from_head(head: &BBox, body_heads: f32) -> BBox {

@@ -30,10 +30,10 @@ use crate::extract::{ApiQuery, KnownCamera, Ops, ThresholdClass};
 use crate::{ApiError, AppState, THRESHOLD_RANGE};
 
 /// The longest look back, in days.
-pub const MAX_PREVIEW_DAYS: i64 = 365;
+pub(crate) const MAX_PREVIEW_DAYS: i64 = 365;
 
 /// The violation kinds whose stored confidence a class's threshold gates.
-pub fn gated_kinds(class: ClassRole) -> &'static [&'static str] {
+pub(crate) fn gated_kinds(class: ClassRole) -> &'static [&'static str] {
     match class {
         ClassRole::NoHelmet => &["no_helmet"],
         ClassRole::TwoWheeler => &["no_helmet", "red_light"],

@@ -11,9 +11,9 @@ use roadwarden_imaging::BgrImage;
 use roadwarden_store::pgadmin;
 use roadwarden_types::*;
 
-pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(crate) const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-pub fn frame(seed: u8) -> BgrImage {
+pub(crate) fn frame(seed: u8) -> BgrImage {
     let (w, h) = (160u32, 120u32);
     let data: Vec<u8> = (0..w * h * 3)
         .map(|i| ((i / 3 % w) as u8).wrapping_mul(3).wrapping_add(seed))
@@ -21,7 +21,7 @@ pub fn frame(seed: u8) -> BgrImage {
     BgrImage::from_bgr(w, h, &data).unwrap()
 }
 
-pub fn capture(camera: &str, n: u64) -> Capture {
+pub(crate) fn capture(camera: &str, n: u64) -> Capture {
     let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).unwrap()
         + Duration::milliseconds(1237 * n as i64);
     let boxed = |role, dt: i64| EvidenceFrame {
@@ -92,7 +92,7 @@ pub fn capture(camera: &str, n: u64) -> Capture {
 }
 
 /// A data folder, and the database URL to record into (None: its SQLite file).
-pub struct TestSite {
+pub(crate) struct TestSite {
     pub dir: tempfile::TempDir,
     pub data: DataDir,
     pub url: Option<String>,
@@ -100,7 +100,7 @@ pub struct TestSite {
 }
 
 impl TestSite {
-    pub async fn new(dialect: &str) -> TestSite {
+    pub(crate) async fn new(dialect: &str) -> TestSite {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         let (url, pg_name) = if dialect == "postgres" {

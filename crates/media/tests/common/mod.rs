@@ -4,17 +4,17 @@ use std::time::{Duration, Instant};
 
 use roadwarden_media::{CameraSupervisor, Frame, FrameQueue};
 
-pub const CLIP: &str = concat!(
+pub(crate) const CLIP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/footage/intel-parking/car-detection.mp4"
 );
 /// Frames in CLIP, as counted by `gst-launch-1.0 filesrc ! qtdemux ! h264parse ! avdec_h264 ! identity` (377).
-pub const CLIP_FRAMES: u64 = 377;
+pub(crate) const CLIP_FRAMES: u64 = 377;
 /// Key-frame interval of CLIP (every 60 frames at 12.5 fps).
-pub const CLIP_GOP: Duration = Duration::from_millis(4800);
+pub(crate) const CLIP_GOP: Duration = Duration::from_millis(4800);
 
 /// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -23,7 +23,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Pops frames until `done` says so or `timeout` passes.
-pub fn collect(
+pub(crate) fn collect(
     queue: &FrameQueue,
     timeout: Duration,
     mut done: impl FnMut(&[Frame]) -> bool,
@@ -39,7 +39,7 @@ pub fn collect(
 }
 
 /// Waits until `cond` holds, up to `timeout`; returns how long it took.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if cond() {
@@ -50,11 +50,11 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Dur
     None
 }
 
-pub fn queue(n: usize) -> Arc<FrameQueue> {
+pub(crate) fn queue(n: usize) -> Arc<FrameQueue> {
     Arc::new(FrameQueue::new(n))
 }
 
-pub fn drain_in_background(sup: &CameraSupervisor, queue: Arc<FrameQueue>) {
+pub(crate) fn drain_in_background(sup: &CameraSupervisor, queue: Arc<FrameQueue>) {
     let _ = sup;
     std::thread::spawn(move || {
         while Arc::strong_count(&queue) > 1 {

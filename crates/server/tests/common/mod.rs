@@ -21,10 +21,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The PostgreSQL server the tests make their databases on.
-pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(crate) const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// (name, password, role) of the users most tests log in as.
-pub const USERS: [(&str, &str, Role); 3] = [
+pub(crate) const USERS: [(&str, &str, Role); 3] = [
     ("rita", "rita-reviews-all-day", Role::Reviewer),
     ("otto", "otto-tunes-the-cameras", Role::Ops),
     ("ada", "ada-administers-it-all", Role::Admin),
@@ -33,7 +33,7 @@ pub const USERS: [(&str, &str, Role); 3] = [
 /// One `[[camera]]` table: a 640×384 frame, the helmet model, a stop line at
 /// x = 420 and a video signal; `source` an RTSP URL, if any, and
 /// `thresholds` the `[camera.thresholds]` lines, if any.
-pub fn camera_toml(id: &str, source: Option<&str>, thresholds: &[(&str, f64)]) -> String {
+pub(crate) fn camera_toml(id: &str, source: Option<&str>, thresholds: &[(&str, f64)]) -> String {
     let mut s = format!("[[camera]]\nid = \"{id}\"\nframe = [640, 384]\n");
     if let Some(url) = source {
         s += &format!("source = {{ url = \"{url}\" }}\n");
@@ -59,19 +59,19 @@ pub fn camera_toml(id: &str, source: Option<&str>, thresholds: &[(&str, f64)]) -
 }
 
 /// A site configuration of these cameras (each from [`camera_toml`]).
-pub fn site_toml(cameras: &[String]) -> String {
+pub(crate) fn site_toml(cameras: &[String]) -> String {
     cameras.join("\n")
 }
 
 /// The tests' chain hash: SHA-256 of the chain fields' JSON.
-pub fn hasher(f: &ChainFields) -> String {
+pub(crate) fn hasher(f: &ChainFields) -> String {
     hex::encode(Sha256::digest(
         serde_json::to_vec(f).expect("chain fields serialize"),
     ))
 }
 
 /// A temporary folder and the (created) data folder inside it.
-pub fn temp_data() -> (tempfile::TempDir, DataDir) {
+pub(crate) fn temp_data() -> (tempfile::TempDir, DataDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = DataDir::new(dir.path().join("data"));
     data.create().expect("data dir");
@@ -81,7 +81,11 @@ pub fn temp_data() -> (tempfile::TempDir, DataDir) {
 /// A store on `dialect`: SQLite in `data`, or (`"postgres"`) a PostgreSQL
 /// database of its own named `{prefix}_{uuid}`, whose name comes back for
 /// [`close_store`].
-pub async fn open_store(dialect: &str, data: &DataDir, prefix: &str) -> (Store, Option<String>) {
+pub(crate) async fn open_store(
+    dialect: &str,
+    data: &DataDir,
+    prefix: &str,
+) -> (Store, Option<String>) {
     let (store, pg_name) = if dialect == "postgres" {
         let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
         let url = pgadmin::create_database(PG_ADMIN, &name)
@@ -96,7 +100,7 @@ pub async fn open_store(dialect: &str, data: &DataDir, prefix: &str) -> (Store, 
 }
 
 /// Closes the store and drops its PostgreSQL database, if it has one.
-pub async fn close_store(store: &Store, pg_name: Option<String>) {
+pub(crate) async fn close_store(store: &Store, pg_name: Option<String>) {
     store.close().await;
     if let Some(name) = pg_name {
         pgadmin::drop_database(PG_ADMIN, &name)
@@ -106,7 +110,7 @@ pub async fn close_store(store: &Store, pg_name: Option<String>) {
 }
 
 /// Adds these (name, password, role) users, in order.
-pub async fn put_users<'a>(
+pub(crate) async fn put_users<'a>(
     store: &Store,
     users: impl IntoIterator<Item = (&'a str, &'a str, Role)>,
 ) {
@@ -117,7 +121,7 @@ pub async fn put_users<'a>(
 }
 
 /// A violation with a fresh id: track 7, no frames, no signal, no thresholds.
-pub fn violation(
+pub(crate) fn violation(
     camera: &str,
     kind: ViolationKind,
     occurred_at: DateTime<Utc>,
@@ -137,7 +141,7 @@ pub fn violation(
 }
 
 /// Inserts `violation` with its `evidence` through the store.
-pub async fn insert(
+pub(crate) async fn insert(
     store: &Store,
     violation: Violation,
     evidence: Vec<EvidenceItem>,
@@ -156,7 +160,7 @@ pub async fn insert(
 }
 
 /// An evidence file's bytes: `"{name} of {id}: "`, then `filler` bytes counting 0..=255 round.
-pub fn evidence_bytes(name: &str, id: &str, filler: usize) -> Vec<u8> {
+pub(crate) fn evidence_bytes(name: &str, id: &str, filler: usize) -> Vec<u8> {
     format!("{name} of {id}: ")
         .bytes()
         .chain((0..=255u8).cycle().take(filler))
@@ -164,7 +168,7 @@ pub fn evidence_bytes(name: &str, id: &str, filler: usize) -> Vec<u8> {
 }
 
 /// Writes `bytes` at `rel` in the data folder; its evidence item.
-pub fn write_evidence(
+pub(crate) fn write_evidence(
     data: &DataDir,
     rel: &str,
     bytes: &[u8],
@@ -184,7 +188,7 @@ pub fn write_evidence(
 }
 
 /// The service over a store, served on 127.0.0.1:0 until [`Server::stop`].
-pub struct Server {
+pub(crate) struct Server {
     pub base: String,
     pub addr: SocketAddr,
     pub state: AppState,
@@ -193,7 +197,12 @@ pub struct Server {
 
 impl Server {
     /// `site` is the site configuration's TOML.
-    pub async fn start(store: &Store, data: &DataDir, site: &str, config: ServerConfig) -> Server {
+    pub(crate) async fn start(
+        store: &Store,
+        data: &DataDir,
+        site: &str,
+        config: ServerConfig,
+    ) -> Server {
         let site = roadwarden_rules::SiteConfig::parse(site).expect("site config");
         let state = AppState::new(store.clone(), data.clone(), site, config)
             .await
@@ -219,7 +228,7 @@ impl Server {
         }
     }
 
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -227,7 +236,7 @@ impl Server {
 }
 
 /// An HTTP client with this timeout; `redirects: false` returns 3xx answers as they are.
-pub fn http_client(timeout: Duration, redirects: bool) -> reqwest::Client {
+pub(crate) fn http_client(timeout: Duration, redirects: bool) -> reqwest::Client {
     let mut b = reqwest::Client::builder().timeout(timeout);
     if !redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
@@ -237,7 +246,7 @@ pub fn http_client(timeout: Duration, redirects: bool) -> reqwest::Client {
 
 /// `POST /api/login` as `name`; asserts a 200 (`what` says whose login in
 /// the message) and returns the answer.
-pub async fn login(
+pub(crate) async fn login(
     http: &reqwest::Client,
     base: &str,
     name: &str,
@@ -255,7 +264,7 @@ pub async fn login(
 }
 
 /// The `name=value` pair of an answer's `set-cookie`.
-pub fn session_cookie(r: &reqwest::Response) -> String {
+pub(crate) fn session_cookie(r: &reqwest::Response) -> String {
     r.headers()
         .get("set-cookie")
         .expect("set-cookie")
