@@ -37,41 +37,16 @@ fn site(cameras: &[(&str, &Path)]) -> String {
     let models = root().join("models");
     let mut s = String::new();
     for (id, video) in cameras {
-        s.push_str(&format!(
-            r#"[[camera]]
-id = "{id}"
-frame = [640, 384]
-analysis_fps = 2.0
-source = {{ url = "{video}" }}
-
-[camera.models]
-helmet = "{helmet}"
-two_wheeler = "{wheels}"
-
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-hysteresis_frames = 2
-
-[camera.thresholds]
-no_helmet = 0.4
-two_wheeler = 0.3
-
-[camera.helmet]
-min_votes = 3
-window = 5
-min_head_px = 14.0
-
-"#,
-            video = video.display(),
-            helmet = models.join("helmet-yolov12m.toml").display(),
-            wheels = models.join("fastestdet-352.toml").display(),
-        ));
+        let camera = roadwarden_testkit::site::camera(id)
+            .analysis_fps(2.0)
+            .source_url(&video.display().to_string())
+            .helmet(&models.join("helmet-yolov12m.toml").display().to_string())
+            .two_wheeler(&models.join("fastestdet-352.toml").display().to_string())
+            .hysteresis_frames(2)
+            .section("[camera.thresholds]\nno_helmet = 0.4\ntwo_wheeler = 0.3")
+            .section("[camera.helmet]\nmin_votes = 3\nwindow = 5\nmin_head_px = 14.0");
+        s.push_str(&camera.toml());
+        s.push('\n');
     }
     s
 }

@@ -117,7 +117,7 @@ async fn recorded_evidence_is_complete_and_verifies(site: &TestSite) {
     assert_eq!((one.cameras, one.records), (1, 4));
     assert!(verify(&store, rec.data(), Some("nowhere")).await.is_err());
 }
-dual_test!(recorded_evidence_is_complete_and_verifies with crate::common::TestSite);
+dual_test!(recorded_evidence_is_complete_and_verifies, TestSite);
 
 async fn flipped_byte_in_a_photo_is_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 5).await;
@@ -158,7 +158,7 @@ async fn flipped_byte_in_a_photo_is_named(site: &TestSite) {
         report.problems
     );
 }
-dual_test!(flipped_byte_in_a_photo_is_named with crate::common::TestSite);
+dual_test!(flipped_byte_in_a_photo_is_named, TestSite);
 
 async fn deleted_row_is_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 5).await;
@@ -212,7 +212,7 @@ async fn deleted_row_is_named(site: &TestSite) {
         next: None
     }));
 }
-dual_test!(deleted_row_is_named with crate::common::TestSite);
+dual_test!(deleted_row_is_named, TestSite);
 
 async fn swapped_rows_are_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 5).await;
@@ -258,7 +258,7 @@ async fn swapped_rows_are_named(site: &TestSite) {
             .all(|p| !matches!(p, Problem::FileAltered { .. } | Problem::FileMissing { .. }))
     );
 }
-dual_test!(swapped_rows_are_named with crate::common::TestSite);
+dual_test!(swapped_rows_are_named, TestSite);
 
 async fn edited_row_is_named(site: &TestSite) {
     let (rec, ids) = record_n(site, 3).await;
@@ -290,7 +290,7 @@ async fn edited_row_is_named(site: &TestSite) {
         violation: ids[2].clone()
     }));
 }
-dual_test!(edited_row_is_named with crate::common::TestSite);
+dual_test!(edited_row_is_named, TestSite);
 
 async fn purged_tombstones_still_verify(site: &TestSite) {
     let (rec, ids) = record_n(site, 4).await;
@@ -323,4 +323,4 @@ async fn purged_tombstones_still_verify(site: &TestSite) {
     assert!(v.ok(), "{:?}", v.problems);
     assert_eq!((v.records, v.tombstones), (4, 1));
 }
-dual_test!(purged_tombstones_still_verify with crate::common::TestSite);
+dual_test!(purged_tombstones_still_verify, TestSite);

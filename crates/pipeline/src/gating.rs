@@ -392,27 +392,10 @@ mod tests {
     use roadwarden_rules::SiteConfig;
 
     fn camera(extra: &str) -> CameraConfig {
-        let text = format!(
-            r#"
-[[camera]]
-id = "gate"
-frame = [640, 384]
-[camera.models]
-helmet = "m.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-{extra}
-[camera.gating]
-motion = true
-roi_crop = true
-margin_px = 50.0
-"#
-        );
+        let text = roadwarden_testkit::site::camera("gate")
+            .section(extra)
+            .section("[camera.gating]\nmotion = true\nroi_crop = true\nmargin_px = 50.0")
+            .toml();
         SiteConfig::parse(&text).unwrap().cameras.remove(0)
     }
 

@@ -835,25 +835,17 @@ impl SiteConfig {
 #[cfg(test)]
 mod gating_tests {
     use super::*;
+    use roadwarden_testkit::site::{self, SiteText};
 
-    const CAMERA: &str = r#"
-[[camera]]
-id = "gate-north"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet-yolov12m.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-"#;
+    static CAMERA: SiteText = SiteText::new(|| {
+        site::camera("gate-north")
+            .helmet("models/helmet-yolov12m.toml")
+            .toml()
+    });
 
     #[test]
     fn two_stage_heads_are_off_unless_configured_and_checked() {
-        let site = SiteConfig::parse(CAMERA).unwrap();
+        let site = SiteConfig::parse(&CAMERA).unwrap();
         assert_eq!(site.cameras[0].heads, HeadsConfig::default());
         assert!(!site.cameras[0].heads.two_stage);
         // Without a two-wheeler model there is nowhere to crop.
@@ -881,7 +873,7 @@ rois = [[600.0, 6.0, 632.0, 90.0]]
 
     #[test]
     fn gating_is_off_unless_configured() {
-        let site = SiteConfig::parse(CAMERA).unwrap();
+        let site = SiteConfig::parse(&CAMERA).unwrap();
         let g = &site.cameras[0].gating;
         assert_eq!(g, &GatingConfig::default());
         assert!(!g.enabled() && !g.motion && !g.roi_crop);
@@ -956,20 +948,17 @@ rois = [[600.0, 6.0, 632.0, 90.0]]
 #[cfg(test)]
 mod signal_tests {
     use super::*;
+    use roadwarden_testkit::site::{self, SiteText};
 
-    const CAMERA: &str = r#"
-[[camera]]
-id = "gate-north"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet-yolov12m.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-"#;
+    static CAMERA: SiteText = SiteText::new(|| {
+        site::camera("gate-north")
+            .helmet("models/helmet-yolov12m.toml")
+            .signal(site::Signal::Video {
+                roi: None,
+                hysteresis_frames: None,
+            })
+            .toml()
+    });
 
     const HEAD: &str = "[[camera.signal.head]]\nred = [610.0, 17.0, 622.0, 29.0]\n\
                         amber = [610.0, 42.0, 622.0, 54.0]\ngreen = [610.0, 67.0, 622.0, 79.0]\n";

@@ -1,23 +1,17 @@
 //! Wrong site configs are refused with a message that names the camera and the key.
 
 use roadwarden_rules::SiteConfig;
+use roadwarden_testkit::site::{self, SiteText};
 
-const GOOD: &str = r#"
-[[camera]]
-id = "gate-north"
-frame = [640, 384]
-[camera.models]
-helmet = "models/helmet-yolov12m.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 40.0]
-before = "left"
-[camera.signal]
-source = "video"
-rois = [[600.0, 6.0, 632.0, 90.0]]
-[camera.thresholds]
-no_helmet = 0.4
-"#;
+static GOOD: SiteText = SiteText::new(|| {
+    site::camera("gate-north")
+        .helmet("models/helmet-yolov12m.toml")
+        .section(
+            "[camera.thresholds]
+no_helmet = 0.4",
+        )
+        .toml()
+});
 
 fn refused(text: &str) -> String {
     match SiteConfig::parse(text) {
@@ -28,7 +22,7 @@ fn refused(text: &str) -> String {
 
 #[test]
 fn the_good_config_is_accepted_with_defaults() {
-    let site = SiteConfig::parse(GOOD).unwrap();
+    let site = SiteConfig::parse(&GOOD).unwrap();
     let c = &site.cameras[0];
     assert_eq!(c.id.as_str(), "gate-north");
     assert_eq!(c.red_light.grace_s, 0.5);

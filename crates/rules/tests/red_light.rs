@@ -5,31 +5,28 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use roadwarden_rules::{CameraRules, ClassThreshold, FrameObservation, SiteConfig, TrackedObject};
+use roadwarden_testkit::site::{self, SiteText};
 use roadwarden_track::TrackState;
 use roadwarden_types::{
     BBox, ClassId, ClassRole, FrameRole, SignalState, Violation, ViolationKind,
 };
 
 /// A vertical line at x = 420 from y = 200 to the bottom; traffic moves towards +x.
-const SITE: &str = r#"
-[[camera]]
-id = "cam"
-frame = [640, 384]
-analysis_fps = 5.0
-[camera.models]
-helmet = "helmet.toml"
-two_wheeler = "wheels.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 200.0]
-before = "left"
-[camera.signal]
-source = "external"
-[camera.helmet]
+static SITE: SiteText = SiteText::new(|| {
+    site::camera("cam")
+        .analysis_fps(5.0)
+        .helmet("helmet.toml")
+        .two_wheeler("wheels.toml")
+        .stop_line([420.0, 384.0], [420.0, 200.0])
+        .signal(site::Signal::External)
+        .section(
+            "[camera.helmet]
 min_votes = 3
 window = 5
-min_head_px = 14.0
-"#;
+min_head_px = 14.0",
+        )
+        .toml()
+});
 
 fn at(frame: u64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -110,7 +107,7 @@ fn run(
 #[test]
 fn a_car_running_the_red_fires_unless_cars_are_disabled() {
     let drive = |i: u64| (Vec::new(), vec![car(7, 300.0 + 10.0 * i as f32, 360.0)]);
-    let fired = run(SITE, 25, drive);
+    let fired = run(&SITE, 25, drive);
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0].track_id, 7);
     assert_eq!(fired[0].frames[1].boxes[0].class_name, "car");
@@ -121,7 +118,7 @@ fn a_car_running_the_red_fires_unless_cars_are_disabled() {
             v.class_name = name.into();
             (Vec::new(), vec![v])
         };
-        assert_eq!(run(SITE, 25, drive).len(), 1, "{class}");
+        assert_eq!(run(&SITE, 25, drive).len(), 1, "{class}");
     }
     let two_wheelers_only = format!("{SITE}[camera.red_light]\nclasses = [\"two_wheeler\"]\n");
     assert!(run(&two_wheelers_only, 25, drive).is_empty());
@@ -156,7 +153,7 @@ fn cars_without_a_road_user_model_are_refused() {
 fn a_standing_vehicle_whose_box_jumps_past_the_line_never_crosses() {
     // A rider waits with the ground point 6 px before the line. In dense traffic its track's box switches
     // to a neighbour's motorbike 52 px ahead (past the line) for a few frames and back, and jitters.
-    let fired = run(SITE, 40, |i| {
+    let fired = run(&SITE, 40, |i| {
         let jitter = [0.0, 2.0, -1.5, 1.0][i as usize % 4];
         let x = match i {
             10..=12 | 20 | 30..=39 => 414.0 + 52.0,
@@ -166,7 +163,7 @@ fn a_standing_vehicle_whose_box_jumps_past_the_line_never_crosses() {
     });
     assert!(fired.is_empty(), "{fired:?}");
     // A standing car straddling the line, its box jittering by a few pixels, never crosses either.
-    let fired = run(SITE, 40, |i| {
+    let fired = run(&SITE, 40, |i| {
         let x = 420.0 + [-5.0, 5.0, -4.0, 6.0, 0.0][i as usize % 5];
         (Vec::new(), vec![car(9, x, 360.0)])
     });
@@ -176,7 +173,7 @@ fn a_standing_vehicle_whose_box_jumps_past_the_line_never_crosses() {
 #[test]
 fn a_rider_creeping_through_the_queue_fires() {
     // Stops, creeps 3 px a frame, stops again past the line.
-    let fired = run(SITE, 60, |i| {
+    let fired = run(&SITE, 60, |i| {
         let x = match i {
             0..=9 => 340.0 + 6.0 * i as f32,
             10..=19 => 400.0,
@@ -191,7 +188,7 @@ fn a_rider_creeping_through_the_queue_fires() {
 
 #[test]
 fn a_rider_starting_from_a_standstill_at_the_line_fires() {
-    let fired = run(SITE, 40, |i| {
+    let fired = run(&SITE, 40, |i| {
         let x = if i < 20 {
             416.0
         } else {
@@ -220,7 +217,7 @@ fn a_rider_beyond_the_end_of_the_drawn_line_is_caught_with_an_approach_polygon()
         )
     };
     assert!(
-        run(SITE, 25, ride).is_empty(),
+        run(&SITE, 25, ride).is_empty(),
         "the drawn line alone misses it"
     );
     let fired = run(&with_approach(), 25, ride);
@@ -253,7 +250,7 @@ fn a_rider_beyond_the_end_of_the_drawn_line_is_caught_with_an_approach_polygon()
 #[test]
 fn a_track_lost_at_the_line_and_found_past_it_is_joined_by_motion() {
     // Track 5 is seen up to x = 410 (frame 11), lost for two frames, and track 6 appears at x = 440.
-    let fired = run(SITE, 25, |i| {
+    let fired = run(&SITE, 25, |i| {
         let x = 300.0 + 10.0 * i as f32;
         let road = match i {
             0..=11 => vec![motorbike(5, x, 360.0)],
@@ -270,7 +267,7 @@ fn a_track_lost_at_the_line_and_found_past_it_is_joined_by_motion() {
     assert_eq!(roles[1], (FrameRole::At, 14));
     // A new track past the line that no lost track's motion leads to (a vehicle that was standing
     // there) is not joined.
-    let fired = run(SITE, 25, |i| {
+    let fired = run(&SITE, 25, |i| {
         let mut road = vec![motorbike(6, 470.0, 360.0)];
         if i <= 11 {
             road.push(motorbike(5, 300.0 + 2.0 * i as f32, 300.0));
@@ -322,9 +319,9 @@ fn a_rider_boxed_as_a_person_on_a_two_wheeler_box_is_a_rider() {
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0].track_id, 20);
     assert_eq!(fired[0].frames[1].boxes[0].class_name, "person");
-    assert!(run(SITE, 25, headless).is_empty());
+    assert!(run(&SITE, 25, headless).is_empty());
     // The helmet rule sees the head on the two-wheeler in three frames: enough to be a rider.
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut helmet = Vec::new();
     for i in 0..12 {
         let (heads, road) = person_rider(i, 100.0 + 10.0 * i as f32, i < 3);
@@ -342,7 +339,7 @@ fn a_rider_boxed_as_a_person_on_a_two_wheeler_box_is_a_rider() {
 #[test]
 fn a_person_never_seen_on_a_two_wheeler_counts_only_when_the_site_says_so() {
     let walk = |i: u64| person_rider(i, 300.0 + 10.0 * i as f32, false);
-    assert!(run(SITE, 25, walk).is_empty());
+    assert!(run(&SITE, 25, walk).is_empty());
     let no_req = format!("{SITE}[camera.helmet]\nrequire_two_wheeler = false\n").replace(
         "[camera.helmet]\nmin_votes = 3\nwindow = 5\nmin_head_px = 14.0\n",
         "",
@@ -361,7 +358,7 @@ fn a_person_never_seen_on_a_two_wheeler_counts_only_when_the_site_says_so() {
 
 #[test]
 fn a_rider_on_a_two_wheeler_box_and_a_person_box_is_reported_once() {
-    let fired = run(SITE, 25, |i| {
+    let fired = run(&SITE, 25, |i| {
         let x = 300.0 + 10.0 * i as f32;
         let (heads, mut road) = person_rider(i, x, false);
         road.push(motorbike(3, x, 362.0));

@@ -3,32 +3,31 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use roadwarden_rules::{CameraRules, ClassThreshold, FrameObservation, SiteConfig, TrackedObject};
+use roadwarden_testkit::site::{self, SiteText};
 use roadwarden_track::{TrackState, Tracker, TrackerConfig};
 use roadwarden_types::{
     BBox, ClassId, ClassRole, Detection, FrameRole, SignalState, ViolationKind,
 };
 
-const SITE: &str = r#"
-[[camera]]
-id = "cam"
-frame = [640, 384]
-analysis_fps = 5.0
-[camera.models]
-helmet = "helmet.toml"
-two_wheeler = "wheels.toml"
-[camera.stop_line]
-a = [420.0, 384.0]
-b = [420.0, 0.0]
-before = "left"
-[camera.signal]
-source = "external"
-[camera.thresholds]
-no_helmet = 0.4
-[camera.helmet]
+static SITE: SiteText = SiteText::new(|| {
+    site::camera("cam")
+        .analysis_fps(5.0)
+        .helmet("helmet.toml")
+        .two_wheeler("wheels.toml")
+        .stop_line([420.0, 384.0], [420.0, 0.0])
+        .signal(site::Signal::External)
+        .section(
+            "[camera.thresholds]
+no_helmet = 0.4",
+        )
+        .section(
+            "[camera.helmet]
 min_votes = 3
 window = 5
-min_head_px = 14.0
-"#;
+min_head_px = 14.0",
+        )
+        .toml()
+});
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -97,7 +96,7 @@ fn frame(i: u64, riders: &[(TrackedObject, TrackedObject)]) -> FrameObservation 
 
 #[test]
 fn a_no_helmet_rider_fires_once_with_k_of_n_votes() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..30 {
         // Every other frame is a confident no-helmet view: 3 of the last 5 after frame 4.
@@ -125,7 +124,7 @@ fn a_no_helmet_rider_fires_once_with_k_of_n_votes() {
 
 #[test]
 fn weak_small_or_rare_no_helmet_views_do_not_fire() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..20 {
         // Below the class threshold.
@@ -147,7 +146,7 @@ fn weak_small_or_rare_no_helmet_views_do_not_fire() {
 
 #[test]
 fn unconfirmed_tracks_never_fire_rules() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     r.signal_mut().observe_external(at(0), SignalState::Red);
     let mut fired = Vec::new();
     for i in 0..40 {
@@ -172,7 +171,7 @@ fn unconfirmed_tracks_never_fire_rules() {
 fn through_the_real_tracker_a_one_frame_detection_never_fires() {
     // One confident no-helmet detection per id, never repeated: ByteTrack keeps them tentative.
     let mut tracker = Tracker::new(TrackerConfig::default());
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..20u64 {
         let x = 30.0 * i as f32;
@@ -216,7 +215,7 @@ fn through_the_real_tracker_a_one_frame_detection_never_fires() {
 
 #[test]
 fn a_pedestrian_without_helmet_is_not_a_rider() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..20 {
         let head = obj(
@@ -246,7 +245,7 @@ fn a_pedestrian_without_helmet_is_not_a_rider() {
 
 /// A helmeted rider riding from x = 300 to x = 540 at 10 px a frame while the signal follows `signal`.
 fn ride(signal: impl Fn(u64) -> SignalState) -> Vec<roadwarden_types::Violation> {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..25 {
         r.signal_mut().observe_external(at(i), signal(i));
@@ -312,7 +311,7 @@ fn green_amber_unknown_and_fresh_red_do_not_fire() {
 
 #[test]
 fn a_rider_who_stops_before_the_line_does_not_fire() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..40 {
         r.signal_mut().observe_external(at(i), SignalState::Red);
@@ -326,7 +325,7 @@ fn a_rider_who_stops_before_the_line_does_not_fire() {
 
 #[test]
 fn stale_controller_data_reads_unknown() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     r.signal_mut().observe_external(at(0), SignalState::Red);
     let mut fired = Vec::new();
     for i in 0..25 {
@@ -346,7 +345,7 @@ fn stale_controller_data_reads_unknown() {
 
 #[test]
 fn a_shoulder_sized_two_wheeler_under_a_pedestrian_is_not_ridden() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..20 {
         let head = obj(
@@ -377,7 +376,7 @@ fn a_shoulder_sized_two_wheeler_under_a_pedestrian_is_not_ridden() {
 
 #[test]
 fn a_two_wheeler_carries_one_rider_the_head_nearest_its_top() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..20 {
         let (rider_head, bike) = rider(1, 200.0, ClassRole::NoHelmet, 0.9, TrackState::Confirmed);
@@ -402,7 +401,7 @@ fn a_two_wheeler_carries_one_rider_the_head_nearest_its_top() {
 
 #[test]
 fn a_rider_on_two_head_tracks_is_reported_once_for_red_light() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..25 {
         r.signal_mut().observe_external(at(i), SignalState::Red);
@@ -425,7 +424,7 @@ fn a_rider_on_two_head_tracks_is_reported_once_for_red_light() {
 
 #[test]
 fn a_two_wheeler_whose_rider_head_is_missed_still_runs_the_red() {
-    let mut r = rules(SITE);
+    let mut r = rules(&SITE);
     let mut fired = Vec::new();
     for i in 0..25 {
         r.signal_mut().observe_external(at(i), SignalState::Red);

@@ -66,10 +66,12 @@ impl Drop for TestDb {
 
 use roadwarden_testkit::dual_test;
 
-impl roadwarden_testkit::DualFixture for TestDb {
-    async fn start(db: roadwarden_testkit::Database) -> TestDb {
-        TestDb::new(db.name()).await
+impl TestDb {
+    /// `dual_test!`'s harness: a fresh store (dropped with the value).
+    async fn start(dialect: &'static str) -> TestDb {
+        TestDb::new(dialect).await
     }
+    async fn finish(self) {}
 }
 
 fn violation(camera: &str, minute: i64) -> Violation {
@@ -152,7 +154,7 @@ async fn insert_is_idempotent_and_chains(db: &TestDb) {
     );
     assert_eq!(db.store.count_violations().await.unwrap(), 2);
 }
-dual_test!(insert_is_idempotent_and_chains with super::TestDb);
+dual_test!(insert_is_idempotent_and_chains, TestDb);
 
 async fn review_queue_pages_by_keyset(db: &TestDb) {
     let mut ids = Vec::new();
@@ -232,7 +234,7 @@ async fn review_queue_pages_by_keyset(db: &TestDb) {
     assert_eq!(rej.items.len(), 1);
     assert_eq!(rej.items[0].id, rejected);
 }
-dual_test!(review_queue_pages_by_keyset with super::TestDb);
+dual_test!(review_queue_pages_by_keyset, TestDb);
 
 async fn reviews_are_audited(db: &TestDb) {
     let n = new_violation(&db.data, "cam", 1);
@@ -270,7 +272,7 @@ async fn reviews_are_audited(db: &TestDb) {
         Err(StoreError::NotFound(_))
     ));
 }
-dual_test!(reviews_are_audited with super::TestDb);
+dual_test!(reviews_are_audited, TestDb);
 
 async fn audit_pages_newest_first_by_keyset(db: &TestDb) {
     let n = new_violation(&db.data, "cam", 1);
@@ -321,7 +323,7 @@ async fn audit_pages_newest_first_by_keyset(db: &TestDb) {
         .collect();
     assert_eq!(all, ["u0", "u1", "u2", "u3", "u4", "ana"]);
 }
-dual_test!(audit_pages_newest_first_by_keyset with super::TestDb);
+dual_test!(audit_pages_newest_first_by_keyset, TestDb);
 
 async fn retention_leaves_audited_tombstones(db: &TestDb) {
     let old = new_violation(&db.data, "cam", 1);
@@ -382,7 +384,7 @@ async fn retention_leaves_audited_tombstones(db: &TestDb) {
             .is_empty()
     );
 }
-dual_test!(retention_leaves_audited_tombstones with super::TestDb);
+dual_test!(retention_leaves_audited_tombstones, TestDb);
 
 async fn spool_replays_in_order_exactly_once(db: &TestDb) {
     let mut spool = Spool::open(&db.data.spool_path()).unwrap();
@@ -417,7 +419,7 @@ async fn spool_replays_in_order_exactly_once(db: &TestDb) {
     );
     assert_eq!(db.store.count_violations().await.unwrap(), 5);
 }
-dual_test!(spool_replays_in_order_exactly_once with super::TestDb);
+dual_test!(spool_replays_in_order_exactly_once, TestDb);
 
 async fn reconcile_quarantines_orphans(db: &TestDb) {
     let committed = new_violation(&db.data, "cam", 1);
@@ -457,7 +459,7 @@ async fn reconcile_quarantines_orphans(db: &TestDb) {
     let report = db.store.reconcile(&db.data, &spool).await.unwrap();
     assert_eq!(report.missing, vec![committed.evidence[0].path.clone()]);
 }
-dual_test!(reconcile_quarantines_orphans with super::TestDb);
+dual_test!(reconcile_quarantines_orphans, TestDb);
 
 #[test]
 fn torn_spool_tail_is_cut_and_damage_elsewhere_refused() {

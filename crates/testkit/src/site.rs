@@ -10,13 +10,39 @@
 //! ```
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+/// A site text built once, on first use, that reads as a `&str` (`&SITE`, `SITE.replace(..)`) and formats
+/// as one (`format!("{SITE}[camera.gating]...")`): a test file's `static` fixture.
+pub struct SiteText(LazyLock<String>);
+
+impl SiteText {
+    /// The text `build` returns, built on first use.
+    pub const fn new(build: fn() -> String) -> SiteText {
+        SiteText(LazyLock::new(build))
+    }
+}
+
+impl std::ops::Deref for SiteText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SiteText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Where the camera's signal state comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
-    /// Read from the video: the signal head's ROI (x1, y1, x2, y2), with optional hysteresis.
+    /// Read from the video: the signal head's ROI (x1, y1, x2, y2; `None`: no box, the test adds its
+    /// own), with optional hysteresis.
     Video {
-        roi: [f32; 4],
+        roi: Option<[f32; 4]>,
         hysteresis_frames: Option<u32>,
     },
     /// Reported by a controller over the API.
@@ -49,7 +75,7 @@ pub fn camera(id: &str) -> Camera {
         two_wheeler: None,
         stop_line: ([420.0, 384.0], [420.0, 40.0]),
         signal: Signal::Video {
-            roi: [600.0, 6.0, 632.0, 90.0],
+            roi: Some([600.0, 6.0, 632.0, 90.0]),
             hysteresis_frames: None,
         },
         sections: Vec::new(),
@@ -130,11 +156,14 @@ impl Camera {
                 roi,
                 hysteresis_frames,
             } => {
-                let _ = writeln!(
-                    s,
-                    "[camera.signal]\nsource = \"video\"\nrois = [[{:?}, {:?}, {:?}, {:?}]]",
-                    roi[0], roi[1], roi[2], roi[3]
-                );
+                let _ = writeln!(s, "[camera.signal]\nsource = \"video\"");
+                if let Some(roi) = roi {
+                    let _ = writeln!(
+                        s,
+                        "rois = [[{:?}, {:?}, {:?}, {:?}]]",
+                        roi[0], roi[1], roi[2], roi[3]
+                    );
+                }
                 if let Some(n) = hysteresis_frames {
                     let _ = writeln!(s, "hysteresis_frames = {n}");
                 }
@@ -143,7 +172,7 @@ impl Camera {
                 let _ = writeln!(s, "[camera.signal]\nsource = \"external\"");
             }
         }
-        for section in &self.sections {
+        for section in self.sections.iter().filter(|t| !t.is_empty()) {
             let _ = writeln!(s, "{section}");
         }
         s

@@ -277,47 +277,7 @@ pub(crate) fn session_cookie(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// `dual_test!(body)`: the test body `async fn body(&Harness)` as two tests,
-/// `body::sqlite` and `body::postgres`, each on a fresh harness of the calling
-/// file, finished after the body returns (a failed body panics before
-/// `finish`, leaving its temporary folder and PostgreSQL database for a look).
-///
-/// `dual_test!(body, Type)` names the harness type; the default is the calling
-/// file's `Harness`. The harness is the only contract:
-///
-/// ```ignore
-/// impl Harness {
-///     /// A fresh store of this dialect (`"sqlite"` or `"postgres"`) and what the body needs.
-///     async fn start(dialect: &'static str) -> Harness;
-///     /// Stops what it started and drops its PostgreSQL database.
-///     async fn finish(self);
-/// }
-/// ```
-///
-/// This is the one definition to share: the store's and the evidence crate's
-/// copies differ only in their harness's constructor name and in having no
-/// `finish`.
-#[allow(unused_macros)]
-macro_rules! dual_test {
-    ($name:ident) => {
-        $crate::common::dual_test!($name, Harness);
-    };
-    ($name:ident, $harness:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let h = super::$harness::start("sqlite").await;
-                super::$name(&h).await;
-                h.finish().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let h = super::$harness::start("postgres").await;
-                super::$name(&h).await;
-                h.finish().await;
-            }
-        }
-    };
-}
+/// `dual_test!(body)` / `dual_test!(body, Type)`: the test body on SQLite and on PostgreSQL, each on a
+/// fresh `Harness` of the calling file (see `roadwarden_testkit::dual_test!` for the contract).
 #[allow(unused_imports)]
-pub(crate) use dual_test;
+pub(crate) use roadwarden_testkit::dual_test;
