@@ -154,7 +154,7 @@ pub(crate) struct ViolationItem {
     occurred_at: DateTime<Utc>,
     occurred_at_us: i64,
     confidence: f64,
-    #[schema(schema_with = crate::openapi::status)]
+    #[schema(schema_with = crate::schema::status)]
     status: Status,
     /// The violation's detail.
     href: String,
@@ -287,10 +287,10 @@ pub(crate) struct AuditItem {
     action: String,
     violation: Option<String>,
     /// The state before, as the action wrote it (JSON, else a string; null: none).
-    #[schema(schema_with = crate::openapi::any)]
+    #[schema(schema_with = crate::schema::any)]
     before: Value,
     /// The state after.
-    #[schema(schema_with = crate::openapi::any)]
+    #[schema(schema_with = crate::schema::any)]
     after: Value,
 }
 
@@ -379,7 +379,7 @@ fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EvidenceLink {
     id: i64,
-    #[schema(schema_with = crate::openapi::evidence_kind)]
+    #[schema(schema_with = crate::schema::evidence_kind)]
     kind: EvidenceKind,
     /// The frame role of a photo, raw frame or crop: key, before, at, after.
     role: Option<String>,
@@ -404,20 +404,20 @@ pub(crate) struct ViolationDetail {
     occurred_at: DateTime<Utc>,
     occurred_at_us: i64,
     confidence: f64,
-    #[schema(schema_with = crate::openapi::status)]
+    #[schema(schema_with = crate::schema::status)]
     status: Status,
     tombstoned: bool,
     prev_hash: String,
     record_hash: String,
     /// The thresholds in force when it was recorded.
-    #[schema(schema_with = crate::openapi::any)]
+    #[schema(schema_with = crate::schema::any)]
     thresholds: Value,
     /// The evidence frames (boxes, times) and the signal changes.
-    #[schema(schema_with = crate::openapi::any)]
+    #[schema(schema_with = crate::schema::any)]
     detail: Value,
     evidence: Vec<EvidenceLink>,
     /// Oldest first.
-    #[schema(schema_with = crate::openapi::reviews)]
+    #[schema(schema_with = crate::schema::reviews)]
     reviews: Vec<ReviewRow>,
 }
 
@@ -597,7 +597,7 @@ pub(crate) async fn evidence(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReviewBody {
-    #[schema(schema_with = crate::openapi::decision)]
+    #[schema(schema_with = crate::schema::decision)]
     decision: Decision,
     /// A reason code (`GET /api/review-reasons`): required to reject, refused to confirm.
     #[serde(default)]
@@ -611,7 +611,7 @@ pub(crate) struct ReviewBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Decided {
     id: String,
-    #[schema(schema_with = crate::openapi::status)]
+    #[schema(schema_with = crate::schema::status)]
     status: Status,
 }
 
@@ -776,7 +776,7 @@ pub(crate) struct CameraInfo {
     /// Width and height in pixels.
     frame: [u32; 2],
     analysis_fps: f64,
-    #[schema(schema_with = crate::openapi::signal_source)]
+    #[schema(schema_with = crate::schema::signal_source)]
     signal_source: SignalSource,
     /// Null until the camera's runner reports.
     status: Option<CameraStatus>,

@@ -186,7 +186,7 @@ pub(crate) async fn reload(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignalBody {
-    #[schema(schema_with = crate::openapi::signal_state)]
+    #[schema(schema_with = crate::schema::signal_state)]
     state: SignalState,
     /// RFC 3339; default: now.
     at: Option<String>,
@@ -196,7 +196,7 @@ pub(crate) struct SignalBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SignalAccepted {
     camera: String,
-    #[schema(schema_with = crate::openapi::signal_state)]
+    #[schema(schema_with = crate::schema::signal_state)]
     state: SignalState,
     at: DateTime<Utc>,
 }

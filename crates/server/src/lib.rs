@@ -19,6 +19,7 @@
 //! and resolved inside the data folder), run cameras or decide what a
 //! violation is.
 
+mod accounts;
 mod api;
 pub mod auth;
 mod control;
@@ -31,6 +32,7 @@ pub mod mqtt;
 mod openapi;
 mod page;
 mod preview;
+mod schema;
 pub mod webhook;
 
 use std::net::SocketAddr;

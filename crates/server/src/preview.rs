@@ -66,9 +66,9 @@ pub(crate) struct Preview {
     /// The violation kinds the class gates.
     kinds: &'static [&'static str],
     total: i64,
-    #[schema(schema_with = crate::openapi::status_counts)]
+    #[schema(schema_with = crate::schema::status_counts)]
     kept: StatusCounts,
-    #[schema(schema_with = crate::openapi::status_counts)]
+    #[schema(schema_with = crate::schema::status_counts)]
     dropped: StatusCounts,
 }
 
