@@ -83,6 +83,12 @@ pub struct Scenario {
     /// The labelled rider photos (riders-roboflow layout: `train|valid/images|labels`), relative to the
     /// scenario file.
     pub crops: PathBuf,
+    /// The images crops may be cut from: a split list (one path per line relative to `crops`, `#`
+    /// comments), relative to the scenario file. The scenes name `models/splits/riders-roboflow-train.txt`
+    /// so no picture of the held-out test split (or the validation split) ever appears in a scene that
+    /// rules or thresholds are tuned on. Without it every labelled image is a candidate.
+    #[serde(default)]
+    pub crops_list: Option<PathBuf>,
     /// Drawn on the road, pixels.
     pub stop_line: [[f32; 2]; 2],
     /// Signal head box `[x1, y1, x2, y2]`; lamps red, amber, green from the top.
@@ -145,6 +151,7 @@ impl Scenario {
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut s.background, &mut s.crops]
             .into_iter()
+            .chain(s.crops_list.as_mut())
             .chain(s.actors.iter_mut().filter_map(|a| a.image.as_mut()))
         {
             if p.is_relative() {
@@ -291,8 +298,24 @@ fn yolo_boxes(text: &str, w: f32, h: f32) -> Vec<(u32, BBox)> {
 
 /// Class-4 boxes with exactly one head (class 1 or 2) in their upper half, big enough to cut from; the
 /// Delhi enforcement frames (`036_*`, small far riders) and the screen captures (`Screenshot-*`) are left
-/// out. Sorted by file name.
-fn candidates(root: &Path) -> Result<Vec<Candidate>, PipelineError> {
+/// out, and so is every image missing from `allowed` (a split list) when one is given. Sorted by file name.
+fn candidates(root: &Path, allowed: Option<&Path>) -> Result<Vec<Candidate>, PipelineError> {
+    let allowed: Option<std::collections::HashSet<PathBuf>> = match allowed {
+        None => None,
+        Some(list) => {
+            let text = std::fs::read_to_string(list).map_err(|e| PipelineError::Scenario {
+                path: list.display().to_string(),
+                reason: format!("cannot read the crops list: {e}"),
+            })?;
+            Some(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(PathBuf::from)
+                    .collect(),
+            )
+        }
+    };
     let mut out = Vec::new();
     for split in ["train", "valid"] {
         let labels = root.join(split).join("labels");
@@ -312,7 +335,11 @@ fn candidates(root: &Path) -> Result<Vec<Candidate>, PipelineError> {
             if stem.starts_with("036_") || stem.starts_with("Screenshot") {
                 continue;
             }
-            let image = root.join(split).join("images").join(format!("{stem}.jpg"));
+            let relative = Path::new(split).join("images").join(format!("{stem}.jpg"));
+            if allowed.as_ref().is_some_and(|a| !a.contains(&relative)) {
+                continue;
+            }
+            let image = root.join(&relative);
             if !image.is_file() {
                 continue;
             }
@@ -535,7 +562,7 @@ fn draw_signal(
 pub fn render(scenario: &Scenario, out: &Path) -> Result<Truth, PipelineError> {
     let (w, h) = (scenario.width, scenario.height);
     let background = BgrImage::read(&scenario.background)?.resized(w, h)?;
-    let pool = candidates(&scenario.crops)?;
+    let pool = candidates(&scenario.crops, scenario.crops_list.as_deref())?;
     let scen_err = |reason: String| PipelineError::Scenario {
         path: "scenario".into(),
         reason,
