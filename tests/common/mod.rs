@@ -135,16 +135,12 @@ fps = 10
 duration_s = {duration_s:?}
 background = "{bg}"
 crops = "{crops}"
-crops_list = "{crops_list}"
 stop_line = [[420.0, 384.0], [420.0, 40.0]]
 signal_head = [604.0, 10.0, 628.0, 86.0]
 grace_s = 0.5
 "#,
         bg = footage.join("s2tld-tiles/s2tld_tile_r2c2.png").display(),
         crops = footage.join("riders-roboflow").display(),
-        crops_list = root()
-            .join("models/splits/riders-roboflow-train.txt")
-            .display(),
     );
     for (at_s, state) in phases {
         text.push_str(&format!(
