@@ -213,6 +213,16 @@ impl Recorder {
         self.spool.len()
     }
 
+    /// The background retry: replays the spool if the store is reachable, reconnecting first if it was
+    /// lost and the retry interval since the last attempt has passed (so a caller may tick often);
+    /// returns how many records are still spooled. Nothing is recorded here: it only moves the spool.
+    pub async fn replay_spool(&mut self) -> usize {
+        if !self.spool.is_empty() {
+            self.ensure_flushed().await;
+        }
+        self.spool.len()
+    }
+
     /// True when the store is connected and the spool empty (so new records may go straight in).
     async fn ensure_flushed(&mut self) -> bool {
         if self.store.is_none() && Instant::now() >= self.next_connect {

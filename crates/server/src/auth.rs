@@ -121,6 +121,16 @@ fn plausible_token(t: &str) -> bool {
     !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The SHA-256 (as the store keeps it) of the credential a request carries: its bearer token, else its
+/// session cookie.
+pub(crate) fn credential_hash(headers: &HeaderMap) -> Option<String> {
+    let token = match headers.get(header::AUTHORIZATION) {
+        Some(v) => v.to_str().ok()?.strip_prefix("Bearer ")?.trim(),
+        None => cookie_value(headers, SESSION_COOKIE)?,
+    };
+    plausible_token(token).then(|| token_hash(token))
+}
+
 /// Who sent a request with these headers: a bearer token (`Authorization:
 /// Bearer ...`), else the session cookie; a cookie-authenticated request that
 /// changes state must also carry the session's CSRF token. 401 without
@@ -190,7 +200,10 @@ pub async fn require_auth(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, req.method(), req.headers()).await?;
-    req.extensions_mut().insert(principal);
+    let mut principal = authenticate(&state, req.method(), req.headers()).await;
+    if req.method() == Method::GET && req.uri().path() == "/metrics" {
+        principal = crate::metrics::scrape_auth(&state, req.headers(), principal);
+    }
+    req.extensions_mut().insert(principal?);
     Ok(next.run(req).await)
 }

@@ -5,13 +5,19 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roadwarden_store::StoreError;
 
+/// The code of a 503 while the store's database cannot be reached.
+pub(crate) const STORE_UNAVAILABLE: &str = "store_unavailable";
+
+/// The `Retry-After` of a [`STORE_UNAVAILABLE`] answer, in seconds.
+const STORE_RETRY_AFTER_S: u64 = 5;
+
 /// An HTTP error with a stable machine-readable code.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds, for 429 answers.
+    /// Seconds, for 429 and 503 answers.
     pub retry_after: Option<u64>,
 }
 
@@ -49,6 +55,21 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// 503 `store_unavailable`: the store's database cannot be reached right now (an outage, not a
+    /// fault of the request); the client may try again after `Retry-After`.
+    pub fn store_unavailable(e: &StoreError) -> ApiError {
+        tracing::warn!("the store is unreachable: {e}");
+        ApiError {
+            retry_after: Some(STORE_RETRY_AFTER_S),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                STORE_UNAVAILABLE,
+                "the violation store (the database) cannot be reached right now; the service keeps \
+                 retrying it and answers again as soon as it is back: try again in a few seconds",
+            )
+        }
+    }
+
     pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
         tracing::error!("{context}: {e}");
         ApiError::new(
@@ -63,7 +84,8 @@ impl ApiError {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorBody {
     /// A stable machine-readable code: `bad_request`, `unauthorized`, `forbidden`, `csrf`,
-    /// `not_found`, `conflict`, `out_of_range`, `too_large`, `rate_limited`, `internal`, ...
+    /// `not_found`, `conflict`, `out_of_range`, `too_large`, `rate_limited`, `store_unavailable`,
+    /// `internal`, ...
     #[schema(example = "bad_request")]
     pub(crate) error: &'static str,
     /// What went wrong and what to do, for a person.
@@ -71,10 +93,11 @@ pub(crate) struct ErrorBody {
 }
 
 /// How every store error answers over HTTP: the only mapping of [`StoreError`] in the crate
-/// (handlers use `?`). An outage the store reports as such would get its own arm here (503).
+/// (handlers use `?`). An outage (the database cannot be reached) is a 503 that says so, never a 500.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
+            e if e.is_unreachable() => ApiError::store_unavailable(&e),
             StoreError::NotFound(id) => {
                 ApiError::not_found(format!("violation {id} is not in the store"))
             }

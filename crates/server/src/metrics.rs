@@ -1,20 +1,29 @@
 //! Prometheus text exposition: HTTP requests by route and status, login
 //! failures and refusals, violations by camera, kind and status (from the
 //! store), and each camera's live status from the board.
+//!
+//! While the store is unreachable `/metrics` still answers: the violation figures are the last ones read
+//! (with `roadwarden_store_up 0`), everything else lives in memory (the spool depth among it), and a
+//! scraper whose credential passed the store's check before the outage is let in on that check
+//! ([`Scrapers`]), as the store cannot be asked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::RemoteAddr;
+use crate::auth::{Principal, RemoteAddr};
 use crate::{ApiError, AppState};
+
+/// Stored violations as (camera, kind, status, count).
+type ViolationCounts = Vec<(String, String, roadwarden_store::Status, i64)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -22,6 +31,56 @@ pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     login_failures: AtomicU64,
     login_refused: AtomicU64,
+    /// The violation figures of the last scrape that reached the store.
+    last_counts: Mutex<Option<ViolationCounts>>,
+    scrapers: Scrapers,
+}
+
+/// The credentials (SHA-256 of the session cookie or bearer token) that passed the store's check on
+/// `GET /metrics`, each with its caller and when it last passed: while the store is unreachable, and
+/// only for `GET /metrics`, a credential seen within [`Scrapers::TRUST_FOR`] stands on that check. A
+/// credential the store refuses is forgotten at once. At most [`Scrapers::MAX`] are kept.
+#[derive(Debug, Default)]
+pub(crate) struct Scrapers {
+    seen: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+impl Scrapers {
+    const MAX: usize = 64;
+    /// How long a credential's last good check is trusted during an outage (a scraper calls every few
+    /// seconds; a session lasts 12 h by default).
+    const TRUST_FOR: Duration = Duration::from_secs(12 * 3600);
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, Instant)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `credential` passed the store's check as `who`.
+    pub(crate) fn passed(&self, credential: String, who: &Principal) {
+        let mut seen = self.lock();
+        if seen.len() >= Self::MAX && !seen.contains_key(&credential) {
+            let oldest = seen
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                seen.remove(&k);
+            }
+        }
+        seen.insert(credential, (who.clone(), Instant::now()));
+    }
+
+    /// The store refused `credential`: it stands on nothing any more.
+    pub(crate) fn refused(&self, credential: &str) {
+        self.lock().remove(credential);
+    }
+
+    /// Who `credential` was when it last passed, if that was recent enough to stand on.
+    pub(crate) fn vouch(&self, credential: &str) -> Option<Principal> {
+        let seen = self.lock();
+        let (who, at) = seen.get(credential)?;
+        (at.elapsed() <= Self::TRUST_FOR).then(|| who.clone())
+    }
 }
 
 impl Metrics {
@@ -31,6 +90,10 @@ impl Metrics {
 
     pub(crate) fn login_refused(&self) {
         self.login_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn scrapers(&self) -> &Scrapers {
+        &self.scrapers
     }
 
     fn count(&self, route: String, method: String, status: u16) {
@@ -106,6 +169,41 @@ pub(crate) async fn track(State(state): State<AppState>, mut req: Request, next:
     resp
 }
 
+/// The authentication of a `GET /metrics` ([`crate::auth::require_auth`]'s answer in `checked`), with the
+/// scrapers' memory: a credential that passes is remembered, one the store refuses is forgotten, and
+/// while the store is unreachable a remembered one is let in as who it was.
+pub(crate) fn scrape_auth(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    checked: Result<Principal, ApiError>,
+) -> Result<Principal, ApiError> {
+    let Some(credential) = crate::auth::credential_hash(headers) else {
+        return checked;
+    };
+    let scrapers = state.0.metrics.scrapers();
+    match checked {
+        Ok(who) => {
+            let mut kept = who.clone();
+            kept.user.password_hash = None;
+            scrapers.passed(credential, &kept);
+            Ok(who)
+        }
+        Err(e) if e.code == crate::error::STORE_UNAVAILABLE => match scrapers.vouch(&credential) {
+            Some(who) => {
+                tracing::debug!(user = %who.user.name, "metrics scrape let in on its last check: the store is unreachable");
+                Ok(who)
+            }
+            None => Err(e),
+        },
+        Err(e) => {
+            if e.status == axum::http::StatusCode::UNAUTHORIZED {
+                scrapers.refused(&credential);
+            }
+            Err(e)
+        }
+    }
+}
+
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -118,7 +216,9 @@ fn label(v: &str) -> String {
     path = "/metrics",
     tag = "service",
     summary = "Prometheus text exposition",
-    description = "Roles: any logged-in user.",
+    description = "Roles: any logged-in user. While the store is unreachable it still answers: the violation \
+                   figures are the last read (`roadwarden_store_up 0`), the rest is live; a credential that \
+                   passed here before the outage is still let in.",
     responses(
         (status = 200, description = "metrics", content_type = "text/plain; version=0.0.4"),
         (status = 401, description = "not logged in", body = crate::error::ErrorBody),
@@ -153,7 +253,26 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         m.login_failures.load(Ordering::Relaxed),
         m.login_refused.load(Ordering::Relaxed)
     );
-    let counts = state.0.store.violation_counts().await?;
+    let (counts, store_up) = match state.0.store.violation_counts().await {
+        Ok(counts) => {
+            *m.last_counts.lock().unwrap_or_else(|p| p.into_inner()) = Some(counts.clone());
+            (counts, true)
+        }
+        Err(e) if e.is_unreachable() => {
+            tracing::debug!("metrics from memory, the store is unreachable: {e}");
+            let last = m.last_counts.lock().unwrap_or_else(|p| p.into_inner());
+            (last.clone().unwrap_or_default(), false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_store_up 1 when this scrape reached the store, 0 while it is unreachable (the \
+         violation figures are then the last read).\n\
+         # TYPE roadwarden_store_up gauge\n\
+         roadwarden_store_up {}",
+        u8::from(store_up)
+    );
     let _ = writeln!(
         out,
         "# HELP roadwarden_violations Stored violations by camera, kind and review status.\n\

@@ -522,6 +522,11 @@ impl RecordObserver for BoardObserver {
         self.board.set_recorder(self.status.clone());
         Ok(())
     }
+
+    fn spool_replayed(&mut self, spooled: usize) {
+        self.status.spooled = spooled as u64;
+        self.board.set_recorder(self.status.clone());
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -91,7 +92,13 @@ pub trait RecordObserver: Send + 'static {
     fn opened(&mut self, _spooled: usize) {}
     /// One violation dealt with; an error stops the recorder (the output it writes to is gone).
     fn handled(&mut self, handled: &Handled<'_>) -> std::io::Result<()>;
+    /// The background replay moved records out of the spool: `spooled` are left in it.
+    fn spool_replayed(&mut self, _spooled: usize) {}
 }
+
+/// How often an idle recorder retries the store while records wait in the spool (the evidence
+/// recorder's own retry interval spaces the reconnect attempts).
+pub const REPLAY_TICK: Duration = Duration::from_millis(500);
 
 type Handoff = (ViolationFrames, StopLine);
 
@@ -184,8 +191,10 @@ impl RecorderThread {
     }
 }
 
-/// THE recorder loop: records what the runners hand over, in order, and tells the observer; ends when
-/// every sender is gone (or at the first failure with [`OnFailure::Stop`]).
+/// THE recorder loop: records what the runners hand over, in order, and tells the observer; between
+/// violations (every [`REPLAY_TICK`] while none comes) replays the spool as soon as the store is
+/// reachable, so spooled records reach it without waiting for the next violation; ends when every
+/// sender is gone (or at the first failure with [`OnFailure::Stop`]).
 fn record_loop(
     mut recording: Recording,
     rx: mpsc::Receiver<Handoff>,
@@ -196,7 +205,21 @@ fn record_loop(
     observer.opened(recording.spooled());
     let mut tally = Tally::default();
     let mut stopped = None;
-    for (vf, line) in rx {
+    loop {
+        let (vf, line) = match rx.recv_timeout(REPLAY_TICK) {
+            Ok(handoff) => handoff,
+            Err(RecvTimeoutError::Timeout) => {
+                let before = recording.spooled();
+                if before > 0 {
+                    let left = recording.replay_spool();
+                    if left != before {
+                        observer.spool_replayed(left);
+                    }
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         tally.handed += 1;
         let (violation, missing) = (vf.violation.clone(), vf.missing.clone());
         let recorded = recording.record(vf, line);
@@ -359,6 +382,11 @@ impl Recording {
     /// Records waiting in the spool.
     fn spooled(&self) -> usize {
         self.recorder.spooled()
+    }
+
+    /// Replays the spool if the store is reachable (see [`Recorder::replay_spool`]); what is left in it.
+    fn replay_spool(&mut self) -> usize {
+        self.rt.block_on(self.recorder.replay_spool())
     }
 
     /// Replays the spool if the store is reachable and closes it; warns when records are left in it.

@@ -152,7 +152,7 @@ impl Store {
 
     /// The user called `name`.
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let r = sqlx::query(&format!("SELECT {USER_COLS} FROM users u WHERE u.name = $1"))
                 .bind(name)
                 .fetch_optional(p)
@@ -171,7 +171,7 @@ impl Store {
 
     /// Every user, by name.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users u ORDER BY u.name"))
                 .fetch_all(p)
                 .await?;
@@ -218,7 +218,7 @@ impl Store {
     /// The unexpired session with this token hash, with its user.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         let now = now_us();
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let r = sqlx::query(&format!(
                 "SELECT {USER_COLS}, s.csrf_token, s.expires_at_us FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.token_hash = $1 AND s.expires_at_us > $2"
@@ -284,7 +284,7 @@ impl Store {
 
     /// The user of an unrevoked bearer token.
     pub async fn api_token_user(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let r = sqlx::query(&format!(
                 "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
                  WHERE t.token_hash = $1 AND t.revoked_at_us IS NULL"
@@ -336,7 +336,7 @@ impl Store {
         remote: &str,
         since_us: i64,
     ) -> Result<LoginFailures, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let by_name: i64 = sqlx::query(
                 "SELECT COUNT(*) FROM login_attempts WHERE name = $1 AND at_us >= $2 AND succeeded = $3",
             )
@@ -361,7 +361,7 @@ impl Store {
 
     /// The stored threshold overrides, of one camera or of all, by camera and class.
     pub async fn thresholds(&self, camera: Option<&str>) -> Result<Vec<ThresholdRow>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(
                 "SELECT camera_id, class, value, updated_at_us, updated_by FROM thresholds \
                  WHERE $1 IS NULL OR camera_id = $1 ORDER BY camera_id, class",

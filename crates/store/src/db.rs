@@ -1,6 +1,6 @@
 //! The database: one [`Store`] over SQLite or PostgreSQL. Every statement is
 //! written once, in SQL both dialects accept (`$n` parameters, `RETURNING`,
-//! row values, `ON CONFLICT`), and compiled for each driver by [`on_pool!`].
+//! row values, `ON CONFLICT`), and compiled for each driver by [`on_pool!`] (statements that write) or [`on_read!`] (statements that only read).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -38,17 +38,34 @@ macro_rules! audit {
     };
 }
 
+/// The connections of a store. SQLite allows one writer at a time, and a deferred transaction that reads
+/// before it writes cannot wait for the write lock (it fails at once with "database is locked"), so every
+/// statement that writes goes through `write`, a pool of ONE connection: writers queue for it in the
+/// process instead of racing for the file's lock. Reads run beside it on `read` (read-only connections,
+/// so a write sent there by mistake fails in every test, not only under load); WAL lets them read while
+/// the writer writes. PostgreSQL takes concurrent writers itself: one pool.
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$p` bound to the concrete pool, once per dialect.
+/// Runs `$body` with `$p` bound to the concrete pool, once per dialect; on SQLite, the one writer
+/// connection. The default for every statement: anything that writes (or may) must run here.
 macro_rules! on_pool {
     ($pool:expr, $p:ident => $body:expr) => {
         match $pool {
-            Pool::Sqlite($p) => $body,
+            Pool::Sqlite { write: $p, .. } => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// [`on_pool!`] for statements that only read: on SQLite, the read-only connections beside the writer.
+macro_rules! on_read {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            Pool::Sqlite { read: $p, .. } => $body,
             Pool::Postgres($p) => $body,
         }
     };
@@ -221,13 +238,18 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .log_statements(tracing::log::LevelFilter::Trace);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+            // The writer first: it creates the file and turns WAL on, which the readers need.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await
                 .map_err(connect_err)?;
-            Pool::Sqlite(pool)
+            let read = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(opts.read_only(true));
+            Pool::Sqlite { write, read }
         };
         let store = Store { pool, url: shown };
         store.migrate().await?;
@@ -243,7 +265,7 @@ impl Store {
     async fn migrate(&self) -> Result<(), StoreError> {
         let m = StoreError::Migrate;
         match &self.pool {
-            Pool::Sqlite(p) => Migrator::new(Migrations(SQLITE_MIGRATIONS))
+            Pool::Sqlite { write: p, .. } => Migrator::new(Migrations(SQLITE_MIGRATIONS))
                 .await
                 .map_err(m)?
                 .run(p)
@@ -261,7 +283,7 @@ impl Store {
     /// `sqlite` or `postgres`.
     pub fn dialect(&self) -> &'static str {
         match self.pool {
-            Pool::Sqlite(_) => "sqlite",
+            Pool::Sqlite { .. } => "sqlite",
             Pool::Postgres(_) => "postgres",
         }
     }
@@ -272,7 +294,13 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(&self.pool, p => p.close().await)
+        match &self.pool {
+            Pool::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pool::Postgres(p) => p.close().await,
+        }
     }
 
     /// Runs one raw SQL statement (maintenance and tests); returns rows affected.
@@ -367,7 +395,7 @@ impl Store {
     /// Whether a violation with this id is stored.
     pub async fn contains(&self, id: &str) -> Result<bool, StoreError> {
         Ok(
-            on_pool!(&self.pool, p => sqlx::query("SELECT 1 FROM violations WHERE id = $1").bind(id).fetch_optional(p).await?.is_some()),
+            on_read!(&self.pool, p => sqlx::query("SELECT 1 FROM violations WHERE id = $1").bind(id).fetch_optional(p).await?.is_some()),
         )
     }
 
@@ -391,7 +419,7 @@ impl Store {
 
     /// Every camera's chain head.
     pub async fn cameras(&self) -> Result<Vec<CameraChain>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query("SELECT id, chain_seq, chain_head FROM cameras ORDER BY id").fetch_all(p).await?;
             rows.iter()
                 .map(|r| Ok(CameraChain { camera: r.try_get(0)?, seq: r.try_get(1)?, head: r.try_get(2)? }))
@@ -406,7 +434,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(&format!(
                 "SELECT {VIOLATION_COLS} FROM violations WHERE camera_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
             ))
@@ -438,7 +466,7 @@ impl Store {
 
     /// One violation by id.
     pub async fn get(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let Some(r) = sqlx::query(&format!("SELECT {VIOLATION_COLS} FROM violations WHERE id = $1"))
                 .bind(id)
                 .fetch_optional(p)
@@ -462,13 +490,13 @@ impl Store {
     /// Number of violation rows (tombstones included).
     pub async fn count_violations(&self) -> Result<i64, StoreError> {
         Ok(
-            on_pool!(&self.pool, p => sqlx::query("SELECT COUNT(*) FROM violations").fetch_one(p).await?.try_get(0)?),
+            on_read!(&self.pool, p => sqlx::query("SELECT COUNT(*) FROM violations").fetch_one(p).await?.try_get(0)?),
         )
     }
 
     /// Every evidence path the store references, with whether it was purged.
     pub async fn evidence_paths(&self) -> Result<Vec<(String, bool)>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query("SELECT path, purged_at_us FROM evidence ORDER BY path").fetch_all(p).await?;
             rows.iter()
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<i64>, _>(1)?.is_some())))
@@ -501,7 +529,7 @@ impl Store {
             n += 2;
         }
         sql.push_str(&format!(" ORDER BY occurred_at_us, id LIMIT ${}", n + 1));
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let mut q = sqlx::query(&sql).bind(filter.status.as_str());
             if let Some(c) = &filter.camera {
                 q = q.bind(c);
@@ -613,7 +641,7 @@ impl Store {
         before_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(
                 "SELECT id, at_us, actor, action, violation_id, before_state, after_state FROM audit_log \
                  WHERE ($1 IS NULL OR violation_id = $1) AND ($2 IS NULL OR id < $2) \
@@ -654,7 +682,7 @@ impl Store {
         let cutoff = crate::to_micros(cutoff);
         let mut report = PurgeReport::default();
         loop {
-            let ids: Vec<String> = on_pool!(&self.pool, p => {
+            let ids: Vec<String> = on_read!(&self.pool, p => {
                 let rows = sqlx::query(
                     "SELECT id FROM violations WHERE status = $1 AND occurred_at_us < $2 AND tombstoned_at_us IS NULL \
                      ORDER BY occurred_at_us, id LIMIT 500",

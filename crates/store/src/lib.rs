@@ -186,7 +186,7 @@ mod tests {
         let store = Store::connect(&dir.path().join("s.db").to_string_lossy())
             .await
             .expect("SQLite opens");
-        let crate::db::Pool::Sqlite(pool) = &store.pool else {
+        let crate::db::Pool::Sqlite { write: pool, .. } = &store.pool else {
             panic!("a path opens SQLite")
         };
         let e: StoreError = sqlx::query("INSERT INTO no_such_table VALUES (1)")

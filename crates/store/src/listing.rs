@@ -108,7 +108,7 @@ impl Store {
             next(&mut sql, ", ?)");
         }
         next(&mut sql, " ORDER BY occurred_at_us, id LIMIT ?");
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let mut q = sqlx::query(&sql);
             if let Some(s) = filter.status {
                 q = q.bind(s.as_str());
@@ -156,7 +156,7 @@ impl Store {
              WHERE v.id IN ({})",
             params.join(", ")
         );
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let mut q = sqlx::query(&sql);
             for id in ids {
                 q = q.bind(id);
@@ -189,7 +189,7 @@ impl Store {
 
     /// A violation's evidence rows with their ids, by path.
     pub async fn evidence_rows(&self, violation_id: &str) -> Result<Vec<EvidenceRow>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(
                 "SELECT id, violation_id, kind, role, path, sha256, size_bytes, purged_at_us FROM evidence \
                  WHERE violation_id = $1 ORDER BY path",
@@ -221,7 +221,7 @@ impl Store {
 
     /// One evidence row by its id.
     pub async fn evidence_row(&self, evidence_id: i64) -> Result<Option<EvidenceRow>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let r = sqlx::query(
                 "SELECT id, violation_id, kind, role, path, sha256, size_bytes, purged_at_us FROM evidence WHERE id = $1",
             )
@@ -340,7 +340,7 @@ impl Store {
 
     /// A violation's review decisions, oldest first.
     pub async fn reviews_of(&self, id: &str) -> Result<Vec<ReviewRow>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(
                 "SELECT u.name, r.decision, r.reason, r.note, r.reviewed_at_us FROM reviews r JOIN users u ON u.id = r.user_id \
                  WHERE r.violation_id = $1 ORDER BY r.id",
@@ -364,7 +364,7 @@ impl Store {
 
     /// Violation counts by (camera, kind, status), for metrics.
     pub async fn violation_counts(&self) -> Result<Vec<(String, String, Status, i64)>, StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             let rows = sqlx::query(
                 "SELECT camera_id, kind, status, COUNT(*) FROM violations GROUP BY camera_id, kind, status \
                  ORDER BY camera_id, kind, status",
@@ -379,7 +379,7 @@ impl Store {
 
     /// One round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(&self.pool, p => {
+        on_read!(&self.pool, p => {
             sqlx::query("SELECT 1").fetch_one(p).await?;
             Ok(())
         })

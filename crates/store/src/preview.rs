@@ -73,7 +73,7 @@ impl Store {
              GROUP BY status ORDER BY status",
             placeholders.join(", ")
         );
-        let rows: Vec<(String, i64, i64)> = on_pool!(&self.pool, p => {
+        let rows: Vec<(String, i64, i64)> = on_read!(&self.pool, p => {
             let mut q = sqlx::query(&sql).bind(camera).bind(since_us).bind(threshold);
             for k in kinds {
                 q = q.bind(*k);

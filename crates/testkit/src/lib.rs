@@ -1,10 +1,12 @@
 //! Test scaffolding shared by roadwarden's test suites: a dev-dependency only, never part of the product.
 //!
 //! Owns: the pieces several crates' tests repeat — running one test body against both databases
-//! ([`dual_test!`]) and the minimal site file ([`site`]).
+//! ([`dual_test!`]), the minimal site file ([`site`]) and a TCP proxy that cuts a database off
+//! ([`proxy::Proxy`]).
 //! Must not: depend on any roadwarden crate (every crate may use it), hold a mock of a real component
 //! (tests here run against real SQLite, PostgreSQL, GStreamer and ONNX Runtime), or be a normal dependency.
 
+pub mod proxy;
 pub mod site;
 
 /// `dual_test!(body)`: the test body `async fn body(&Harness)` as two tests, `body::sqlite` and
