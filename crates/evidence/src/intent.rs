@@ -77,7 +77,10 @@ pub(crate) fn write(
         .map_err(|e| EvidenceError::Invalid(format!("intent of {}: {e}", violation.id)))?;
     let id = violation.id.to_string();
     let target = path(data, &id);
-    let tmp = dir.join(format!(".{id}.intent.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(format!(
+        ".{id}.intent.tmp-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let io = |e: std::io::Error| EvidenceError::io(&tmp, e);
     let mut f = File::create(&tmp).map_err(io)?;
     f.write_all(json.as_bytes()).map_err(io)?;
@@ -110,7 +113,10 @@ pub(crate) fn read(file: &Path) -> Result<Intent, EvidenceError> {
         }
         let (jpeg, tail) = rest.split_at(f.len);
         if hex::encode(Sha256::digest(jpeg)) != f.sha256 {
-            return Err(bad(format!("{:?} frame does not match its SHA-256", f.role)));
+            return Err(bad(format!(
+                "{:?} frame does not match its SHA-256",
+                f.role
+            )));
         }
         frames.push((f.role, jpeg.to_vec()));
         rest = tail;

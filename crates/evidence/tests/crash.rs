@@ -155,12 +155,18 @@ fn kill_runs(data: &DataDir, runs: usize, url_for_run: impl Fn(usize) -> Option<
                 if parts.next() == Some("Spooled") {
                     seen.spooled += 1;
                 }
-                assert!(seen.intents.contains(&id), "{id} acknowledged with no intent");
+                assert!(
+                    seen.intents.contains(&id),
+                    "{id} acknowledged with no intent"
+                );
                 assert!(seen.acked.insert(id), "an id acknowledged twice");
             } else if let Some(id) = line.strip_prefix("CLIPDONE ") {
                 seen.clips_done.insert(id.to_owned());
             } else if let Some(id) = line.strip_prefix("INTENT ") {
-                assert!(seen.intents.insert(id.to_owned()), "an intent written twice");
+                assert!(
+                    seen.intents.insert(id.to_owned()),
+                    "an intent written twice"
+                );
             } else if let Some(rest) = line.strip_prefix("RECOVERED ") {
                 let n: Vec<usize> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
                 assert_eq!(n[3], 0, "an intent was quarantined: {line}");
@@ -217,7 +223,10 @@ async fn after_restart_everything_is_there(data: &DataDir, url: Option<&str>, ru
     // Every committed violation has all its files, with matching hashes, and the chains hold.
     let v = verify(store, rec.data(), None).await.unwrap();
     assert!(v.ok(), "{:?}", v.problems);
-    assert!(v.in_progress.is_empty() && v.clips_in_progress == 0, "{v:?}");
+    assert!(
+        v.in_progress.is_empty() && v.clips_in_progress == 0,
+        "{v:?}"
+    );
     // A violation whose clip was written whole has it in its evidence (finished from its intent or
     // not), and every clip in the evidence is whole: a clip cut off by a kill never gets in.
     let mut with_clip = 0;
@@ -231,7 +240,10 @@ async fn after_restart_everything_is_there(data: &DataDir, url: Option<&str>, ru
             with_clip += 1;
             assert_eq!(c.item.size, CLIP_LEN, "a cut-off clip in {id}'s evidence");
         } else {
-            assert!(!runs.clips_done.contains(id), "{id}: its whole clip was lost");
+            assert!(
+                !runs.clips_done.contains(id),
+                "{id}: its whole clip was lost"
+            );
         }
     }
     let last = &report.recovery;
@@ -408,4 +420,118 @@ async fn outage_test_every_violation_arrives_exactly_once() {
         "{outcomes:?}"
     );
     store.close().await;
+}
+
+/// What a crash leaves, made by hand: an intent of a violation already committed, one whose clip was
+/// written whole, one whose clip was cut off, one with no clip, an unreadable intent, a temp intent and
+/// an orphan clip. The next open finishes, drops or quarantines each, says so, and `verify` passes.
+#[tokio::test]
+async fn intents_and_clips_left_by_a_crash_are_finished_or_quarantined() {
+    let site = TestSite::new("sqlite").await;
+    let data = site.data.clone();
+    let clips = data.clips_in_progress_dir();
+    std::fs::create_dir_all(&clips).unwrap();
+    let (mut rec, _) = Recorder::open(data.clone(), None).await.unwrap();
+    let a = capture("gate-west", 0);
+    let a_violation = a.violation.clone();
+    assert_eq!(rec.record(a).await.unwrap(), Recorded::Committed { seq: 1 });
+    // Committed, but the crash came before its intent was removed.
+    let a_again = Capture {
+        violation: a_violation.clone(),
+        frames: Vec::new(),
+        clip: None,
+        stop_line: None,
+    };
+    rec.intend(a_again, None).unwrap();
+    let mut ids = Vec::new();
+    for (n, clip) in [(1u64, Some(true)), (2, Some(false)), (3, None)] {
+        let c = capture("gate-west", n);
+        ids.push(c.violation.id.to_string());
+        let path = clips.join(format!("{}.mp4", c.violation.id));
+        rec.intend(c, clip.map(|_| path.as_path())).unwrap();
+        match clip {
+            Some(true) => write_clip_slowly(&path, n),
+            Some(false) => {
+                write_clip_slowly(&path, n);
+                let whole = std::fs::read(&path).unwrap();
+                std::fs::write(&path, &whole[..whole.len() - 100]).unwrap();
+            }
+            None => {}
+        }
+    }
+    drop(rec);
+    std::fs::write(data.intents_dir().join("garbage.intent"), b"{not json\n").unwrap();
+    std::fs::write(data.intents_dir().join(".x.intent.tmp-1"), b"torn").unwrap();
+    std::fs::write(clips.join("orphan.mp4"), b"half a clip").unwrap();
+
+    let (rec, report) = Recorder::open(data.clone(), None).await.unwrap();
+    let r = &report.recovery;
+    assert_eq!(r.already_recorded, vec![a_violation.id.to_string()]);
+    let finished: Vec<(String, bool)> = r
+        .finished
+        .iter()
+        .map(|(id, how, clip)| {
+            assert!(matches!(how, Recorded::Committed { .. }), "{how:?}");
+            (id.clone(), *clip)
+        })
+        .collect();
+    let mut expected = vec![
+        (ids[0].clone(), true),
+        (ids[1].clone(), false),
+        (ids[2].clone(), false),
+    ];
+    expected.sort();
+    let mut finished_sorted = finished.clone();
+    finished_sorted.sort();
+    assert_eq!(finished_sorted, expected);
+    assert_eq!(r.quarantined_intents.len(), 1, "{r:?}");
+    assert!(
+        r.quarantined_intents[0]
+            .0
+            .ends_with("intents/garbage.intent")
+    );
+    let mut quarantined_clips: Vec<&str> = r
+        .quarantined_clips
+        .iter()
+        .map(|(from, _)| from.as_str())
+        .collect();
+    quarantined_clips.sort();
+    let mut expected_clips = vec![
+        "clips-in-progress/orphan.mp4".to_owned(),
+        format!("clips-in-progress/{}.mp4", ids[1]),
+    ];
+    expected_clips.sort();
+    assert_eq!(quarantined_clips, expected_clips);
+    for (_, to) in &r.quarantined_clips {
+        assert!(data.root().join(to).is_file(), "{to} not in the quarantine");
+    }
+    assert!(r.kept.is_empty());
+    assert_eq!(
+        std::fs::read_dir(data.intents_dir()).unwrap().count(),
+        0,
+        "intents left"
+    );
+    assert_eq!(std::fs::read_dir(&clips).unwrap().count(), 0, "clips left");
+    let store = rec.store().unwrap();
+    let has_clip = |id: &str| {
+        let id = id.to_owned();
+        async move {
+            store
+                .get(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .evidence
+                .iter()
+                .any(|e| e.item.kind == roadwarden_store::EvidenceKind::Clip)
+        }
+    };
+    assert!(has_clip(&ids[0]).await);
+    assert!(!has_clip(&ids[1]).await);
+    assert!(!has_clip(&ids[2]).await);
+    assert_eq!(store.count_violations().await.unwrap(), 4);
+    let v = verify(store, &data, None).await.unwrap();
+    assert!(v.ok(), "{:?}", v.problems);
+    assert!(v.in_progress.is_empty() && v.clips_in_progress == 0);
+    assert_eq!(v.quarantined, 3, "two clips and an intent");
 }
