@@ -128,11 +128,27 @@ fn check(args: VerifyArgs) -> Result<ExitCode> {
                     "tombstones": report.tombstones,
                     "files": report.files,
                     "problems": problems,
+                    "in_progress": report.in_progress,
+                    "clips_in_progress": report.clips_in_progress,
+                    "quarantined": report.quarantined,
                 })
             );
         } else {
             for p in &report.problems {
                 println!("{p}");
+            }
+            for id in &report.in_progress {
+                println!(
+                    "in progress: violation {id} (intent record; a running `serve` is recording it, else the next start finishes it)"
+                );
+            }
+            if report.clips_in_progress + report.quarantined > 0 {
+                println!(
+                    "{} clips in progress, {} files in the quarantine ({})",
+                    report.clips_in_progress,
+                    report.quarantined,
+                    data.quarantine_dir().display()
+                );
             }
             println!(
                 "{}: {} cameras, {} records ({} tombstones), {} files, {} problems",

@@ -9,13 +9,15 @@
 //!
 //! Owns: the evidence file layout and writing (temp file, fsync, rename, fsync
 //! of the folder, all before the row commits), the chain's canonical hash, the
-//! [`Recorder`] (files, then the store, or the spool while the store is
-//! unreachable), verification, and the package format. Must not: issue SQL (that is the store's),
+//! [`Recorder`] (a durable intent record first, then the files, then the store, or the spool while the
+//! store is unreachable; at open it finishes or quarantines what a crash left in progress), verification, and the package format. Must not: issue SQL (that is the store's),
 //! decide what a violation is (the rules'), or call OpenCV except through the
 //! imaging crate.
 
 pub mod chain;
 mod files;
+#[cfg(feature = "capture")]
+mod intent;
 pub mod package;
 #[cfg(feature = "capture")]
 mod recorder;
@@ -26,7 +28,7 @@ pub use package::{
     Package, PackageError, PackageProblem, PackageReport, build_package, check_package,
 };
 #[cfg(feature = "capture")]
-pub use recorder::{Capture, FrameImage, Recorded, Recorder, StartupReport};
+pub use recorder::{Capture, FrameImage, Recorded, Recorder, Recovery, StartupReport};
 pub use roadwarden_store::{DataDir, Store};
 pub use verify::{Problem, VerifyReport, verify};
 

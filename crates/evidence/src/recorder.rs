@@ -1,7 +1,7 @@
 //! The recorder: turns a violation and its frames into durable evidence files
 //! and a committed chain record, or a spooled one while the store is down.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use roadwarden_imaging::{BgrImage, EvidenceOverlay};
@@ -14,6 +14,7 @@ use roadwarden_types::{FrameRole, SignalState, Violation, ViolationKind};
 use crate::EvidenceError;
 use crate::chain::record_hash;
 use crate::files::{copy_atomic, write_atomic};
+use crate::intent;
 
 /// One evidence frame as the pipeline hands it over.
 pub enum FrameImage {
@@ -104,6 +105,23 @@ pub struct StartupReport {
     pub reconcile: Option<ReconcileReport>,
     /// Records still waiting in the spool.
     pub spooled: usize,
+    /// What became of the violations and clips a crash left in progress.
+    pub recovery: Recovery,
+}
+
+/// What opening a recorder did with the intents and clips in progress that a crash left.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Violations already committed or spooled whose intent was left: the intent was dropped.
+    pub already_recorded: Vec<String>,
+    /// Violations finished from their intent: (id, how, whether their clip made it in).
+    pub finished: Vec<(String, Recorded, bool)>,
+    /// Intents that could not be finished, moved to the quarantine: (relative path there, why).
+    pub quarantined_intents: Vec<(String, String)>,
+    /// Intents kept for the next start (an I/O error while finishing them): (id, the error).
+    pub kept: Vec<(String, String)>,
+    /// Clips in progress that no violation took: (relative path before, relative path in the quarantine).
+    pub quarantined_clips: Vec<(String, String)>,
 }
 
 pub struct Recorder {
@@ -172,7 +190,6 @@ impl Recorder {
                     Ok(r) => report.replayed = Some(r),
                     Err(e) => tracing::warn!("spool replay failed, will retry: {e}"),
                 }
-                report.reconcile = Some(store.reconcile(&rec.data, &rec.spool).await?);
                 rec.store = Some(store);
             }
             Err(e) => {
@@ -181,8 +198,89 @@ impl Recorder {
                 rec.next_connect = Instant::now() + rec.retry;
             }
         }
+        report.recovery = rec.recover().await?;
+        if let Some(store) = &rec.store {
+            report.reconcile = Some(store.reconcile(&rec.data, &rec.spool).await?);
+        }
         report.spooled = rec.spool.len();
         Ok((rec, report))
+    }
+
+    /// Finishes every intent a crash left (commits or spools its violation from the frames kept in it,
+    /// with its clip if that was finished), drops those already recorded, quarantines what cannot be
+    /// finished, and quarantines every clip in progress that no violation took. Logs what it did.
+    async fn recover(&mut self) -> Result<Recovery, EvidenceError> {
+        let mut out = Recovery::default();
+        let stamp = DataDir::quarantine_stamp();
+        // Temp files of intents whose write a crash cut short: never acknowledged, nothing refers to them.
+        for tmp in intent::list_dir(&self.data.intents_dir(), |n| n.starts_with('.'))? {
+            std::fs::remove_file(&tmp).map_err(|e| EvidenceError::io(&tmp, e))?;
+        }
+        for file in intent::list(&self.data)? {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rel = format!("intents/{name}");
+            let it = match intent::read(&file) {
+                Ok(it) => it,
+                Err(e) => {
+                    let to = self.data.quarantine_file(&rel, &stamp)?;
+                    tracing::error!(intent = %rel, quarantine = %to, "unreadable intent quarantined: {e}");
+                    out.quarantined_intents.push((to, e.to_string()));
+                    continue;
+                }
+            };
+            let id = it.violation.id.to_string();
+            let clip = it.clip.clone().filter(|c| intent::clip_complete(c));
+            if let Some(c) = it.clip.as_ref().filter(|c| c.exists() && clip.is_none()) {
+                tracing::warn!(violation = %id, clip = %c.display(), "the clip in progress was cut off by the crash; recording the violation without it");
+            }
+            let capture = Capture {
+                violation: it.violation,
+                frames: it
+                    .frames
+                    .into_iter()
+                    .map(|(r, b)| (r, FrameImage::Jpeg(b)))
+                    .collect(),
+                clip: clip.clone(),
+                stop_line: it.stop_line,
+            };
+            match self.record(capture).await {
+                Ok(Recorded::AlreadyRecorded) => {
+                    tracing::info!(violation = %id, "intent left by a crash: the violation was already recorded");
+                    out.already_recorded.push(id);
+                }
+                Ok(how) => {
+                    tracing::warn!(violation = %id, outcome = ?how, clip = clip.is_some(), "violation left in progress by a crash finished from its intent");
+                    if let Some(c) = &clip {
+                        let _ = std::fs::remove_file(c);
+                    }
+                    out.finished.push((id, how, clip.is_some()));
+                }
+                Err(e @ EvidenceError::Io { .. }) => {
+                    tracing::error!(violation = %id, "intent left by a crash could not be finished, kept for the next start: {e}");
+                    out.kept.push((id, e.to_string()));
+                }
+                Err(e) => {
+                    let to = self.data.quarantine_file(&rel, &stamp)?;
+                    tracing::error!(violation = %id, quarantine = %to, "intent left by a crash cannot be recorded, quarantined: {e}");
+                    out.quarantined_intents.push((to, e.to_string()));
+                }
+            }
+        }
+        let clips = self.data.clips_in_progress_dir();
+        for file in intent::list_dir(&clips, |_| true)? {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rel = format!("clips-in-progress/{name}");
+            let to = self.data.quarantine_file(&rel, &stamp)?;
+            tracing::warn!(clip = %rel, quarantine = %to, "clip in progress left by a crash, taken by no violation, quarantined");
+            out.quarantined_clips.push((rel, to));
+        }
+        Ok(out)
     }
 
     /// How long to wait between reconnect attempts while the store is down.
@@ -269,10 +367,60 @@ impl Recorder {
         self.next_connect = Instant::now() + self.retry;
     }
 
-    /// Writes the evidence files (each durable before anything refers to
-    /// it), then commits the record, or spools it if the store is down. When
-    /// this returns Ok the violation survives a crash.
+    /// Writes the violation's intent record durably (the violation, its evidence frames as JPEG, and
+    /// the clip it expects at `clip`), before any of its evidence files: from then on a crash does not
+    /// lose it ([`Recorder::open`] finishes it). Returns the capture with its frames as those JPEGs, for
+    /// [`Recorder::record`]. Needs no store.
+    pub fn intend(
+        &mut self,
+        mut capture: Capture,
+        clip: Option<&Path>,
+    ) -> Result<Capture, EvidenceError> {
+        let mut frames = Vec::with_capacity(capture.frames.len());
+        for (role, image) in capture.frames {
+            let bytes = match image {
+                FrameImage::Bgr(img) => img.encode(".jpg")?,
+                FrameImage::Jpeg(b) => b,
+            };
+            frames.push((role, bytes));
+        }
+        let refs: Vec<(FrameRole, &[u8])> = frames.iter().map(|(r, b)| (*r, &b[..])).collect();
+        intent::write(
+            &self.data,
+            &capture.violation,
+            capture.stop_line,
+            clip.or(capture.clip.as_deref()),
+            &refs,
+        )?;
+        capture.frames = frames
+            .into_iter()
+            .map(|(r, b)| (r, FrameImage::Jpeg(b)))
+            .collect();
+        Ok(capture)
+    }
+
+    /// Writes the violation's intent (unless [`Recorder::intend`] did), the evidence files (each durable
+    /// before anything refers to it), then commits the record, or spools it if the store is down, and
+    /// drops the intent. When this returns Ok the violation survives a crash; from the moment its intent
+    /// is written, so does its recording.
     pub async fn record(&mut self, capture: Capture) -> Result<Recorded, EvidenceError> {
+        let id = capture.violation.id.to_string();
+        let intended = intent::path(&self.data, &id).is_file()
+            && capture
+                .frames
+                .iter()
+                .all(|(_, f)| matches!(f, FrameImage::Jpeg(_)));
+        let capture = if intended {
+            capture
+        } else {
+            self.intend(capture, None)?
+        };
+        let how = self.record_intended(capture).await?;
+        intent::remove(&self.data, &id)?;
+        Ok(how)
+    }
+
+    async fn record_intended(&mut self, capture: Capture) -> Result<Recorded, EvidenceError> {
         let id = capture.violation.id.to_string();
         if self.spool.contains(&id) {
             return Ok(Recorded::AlreadyRecorded);

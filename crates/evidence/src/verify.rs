@@ -166,6 +166,13 @@ pub struct VerifyReport {
     pub tombstones: usize,
     pub files: usize,
     pub problems: Vec<Problem>,
+    /// Violations in progress: intent records in the data folder (while the service runs, those being
+    /// recorded; after a crash, those the next start finishes), by violation id.
+    pub in_progress: Vec<String>,
+    /// Clips in the data folder's `clips-in-progress/` (while the service runs, clips being written).
+    pub clips_in_progress: usize,
+    /// Files in the data folder's quarantine (orphans, unfinishable intents, clips cut off by a crash).
+    pub quarantined: usize,
 }
 
 impl VerifyReport {
@@ -180,7 +187,15 @@ pub async fn verify(
     data: &DataDir,
     camera: Option<&str>,
 ) -> Result<VerifyReport, EvidenceError> {
-    let mut report = VerifyReport::default();
+    let mut report = VerifyReport {
+        in_progress: files_in(&data.intents_dir())?
+            .into_iter()
+            .filter_map(|n| n.strip_suffix(".intent").map(str::to_owned))
+            .collect(),
+        clips_in_progress: files_in(&data.clips_in_progress_dir())?.len(),
+        quarantined: data.quarantined_files()?,
+        ..VerifyReport::default()
+    };
     let mut seen_paths: HashMap<String, String> = HashMap::new();
     let cams = store.cameras().await?;
     if let Some(c) = camera
@@ -292,4 +307,23 @@ pub async fn verify(
         }
     }
     Ok(report)
+}
+
+/// The names of the files in `dir` (none if it does not exist), temp files excluded, sorted.
+fn files_in(dir: &std::path::Path) -> Result<Vec<String>, EvidenceError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EvidenceError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| EvidenceError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && entry.path().is_file() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -1,5 +1,6 @@
-//! Crash and outage tests: a child process recording violations is SIGKILLed
-//! at random moments; PostgreSQL becomes unreachable and comes back.
+//! Crash and outage tests: a child process recording violations as the service does (intent record,
+//! clip written into clips-in-progress over a while, evidence, store or spool) is SIGKILLed at random
+//! moments; PostgreSQL becomes unreachable and comes back.
 
 mod common;
 
@@ -17,25 +18,77 @@ use roadwarden_evidence::*;
 const CHILD_DATA: &str = "ROADWARDEN_KILL_CHILD_DATA";
 const CHILD_URL: &str = "ROADWARDEN_KILL_CHILD_URL";
 
-/// The child: records violations until it is killed, printing `ACK <id>` once each is durable.
+/// The child: records violations the way the service's recorder does until it is killed. For each it
+/// writes the intent (then prints `INTENT <id>`: the violation has reached the recorder), writes the
+/// clip into clips-in-progress piece by piece as the clip recorder's post window would, records the
+/// violation with it, removes the clip and prints `ACK <id> <outcome>`. At open it prints what it
+/// recovered (`RECOVERED <finished> <with clip> <already> <quarantined intents> <quarantined clips>`).
 #[tokio::test]
 async fn kill_child_process() {
     let Some(data) = std::env::var_os(CHILD_DATA) else {
         return; // only runs as the kill tests' child
     };
     let url = std::env::var(CHILD_URL).ok().filter(|u| !u.is_empty());
-    let (mut rec, _) = Recorder::open(DataDir::new(data), url.as_deref())
-        .await
-        .unwrap();
+    let data = DataDir::new(data);
+    let (mut rec, report) = Recorder::open(data.clone(), url.as_deref()).await.unwrap();
     rec.set_retry_interval(Duration::from_millis(100));
     let mut out = std::io::stdout().lock();
+    let r = &report.recovery;
+    writeln!(
+        out,
+        "RECOVERED {} {} {} {} {}",
+        r.finished.len(),
+        r.finished.iter().filter(|f| f.2).count(),
+        r.already_recorded.len(),
+        r.quarantined_intents.len(),
+        r.quarantined_clips.len()
+    )
+    .unwrap();
+    out.flush().unwrap();
+    let clips = data.clips_in_progress_dir();
+    std::fs::create_dir_all(&clips).unwrap();
     for n in 0.. {
         let c = capture(&format!("cam-{}", n % 3), n);
         let id = c.violation.id.to_string();
-        let how = rec.record(c).await.unwrap();
+        let clip = clips.join(format!("{id}.mp4"));
+        let c = rec.intend(c, Some(&clip)).unwrap();
+        writeln!(out, "INTENT {id}").unwrap();
+        out.flush().unwrap();
+        write_clip_slowly(&clip, n);
+        writeln!(out, "CLIPDONE {id}").unwrap();
+        out.flush().unwrap();
+        let how = rec.record(c.with_clip(Some(clip.clone()))).await.unwrap();
+        std::fs::remove_file(&clip).unwrap();
         writeln!(out, "ACK {id} {how:?}").unwrap();
         out.flush().unwrap();
     }
+}
+
+/// An MP4's top-level box.
+fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(body);
+    b
+}
+
+/// The size of every whole clip the child writes.
+const CLIP_LEN: u64 = (8 + 24) + (8 + 24_000) + (8 + 400);
+
+/// Writes an MP4-shaped clip (`ftyp`, `mdat`, then the `moov` index, as mp4mux does) in pieces, with
+/// pauses, so that a kill finds clips cut off at any point.
+fn write_clip_slowly(path: &std::path::Path, n: u64) {
+    let body: Vec<u8> = (0..24_000u32).map(|i| (i as u64 + n) as u8).collect();
+    let mut bytes = mp4_box(b"ftyp", b"isom\0\0\x02\0isomiso2avc1mp41");
+    bytes.extend(mp4_box(b"mdat", &body));
+    bytes.extend(mp4_box(b"moov", &[n as u8; 400]));
+    let mut f = std::fs::File::create(path).unwrap();
+    for piece in bytes.chunks(6_000) {
+        f.write_all(piece).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(8));
+    }
+    f.sync_all().unwrap();
 }
 
 fn random_u64() -> u64 {
@@ -49,15 +102,28 @@ fn closed_port_url() -> String {
     format!("postgres://postgres@127.0.0.1:{port}/nowhere")
 }
 
-/// Runs the child `runs` times, killing each at a random moment; returns every acknowledged id.
-fn kill_runs(
-    data: &DataDir,
-    runs: usize,
-    url_for_run: impl Fn(usize) -> Option<String>,
-) -> (HashSet<String>, usize) {
+/// What the children said over all runs.
+#[derive(Default)]
+struct Runs {
+    /// Violations that reached the recorder (their intent was written).
+    intents: HashSet<String>,
+    /// Violations acknowledged as committed or spooled.
+    acked: HashSet<String>,
+    /// Violations whose clip was written whole (and fsynced).
+    clips_done: HashSet<String>,
+    spooled: usize,
+    /// Over every start: intents finished, of them with their clip, intents already recorded, clips
+    /// quarantined.
+    finished: usize,
+    finished_with_clip: usize,
+    already: usize,
+    clips_quarantined: usize,
+}
+
+/// Runs the child `runs` times, killing each at a random moment; returns what the children said.
+fn kill_runs(data: &DataDir, runs: usize, url_for_run: impl Fn(usize) -> Option<String>) -> Runs {
     let exe = std::env::current_exe().unwrap();
-    let mut acked = HashSet::new();
-    let mut spooled = 0;
+    let mut seen = Runs::default();
     for run in 0..runs {
         let mut child = Command::new(&exe)
             .args([
@@ -87,21 +153,49 @@ fn kill_runs(
                 let mut parts = rest.split(' ');
                 let id = parts.next().unwrap().to_owned();
                 if parts.next() == Some("Spooled") {
-                    spooled += 1;
+                    seen.spooled += 1;
                 }
-                assert!(acked.insert(id), "an id acknowledged twice");
+                assert!(
+                    seen.intents.contains(&id),
+                    "{id} acknowledged with no intent"
+                );
+                assert!(seen.acked.insert(id), "an id acknowledged twice");
+            } else if let Some(id) = line.strip_prefix("CLIPDONE ") {
+                seen.clips_done.insert(id.to_owned());
+            } else if let Some(id) = line.strip_prefix("INTENT ") {
+                assert!(
+                    seen.intents.insert(id.to_owned()),
+                    "an intent written twice"
+                );
+            } else if let Some(rest) = line.strip_prefix("RECOVERED ") {
+                let n: Vec<usize> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+                assert_eq!(n[3], 0, "an intent was quarantined: {line}");
+                seen.finished += n[0];
+                seen.finished_with_clip += n[1];
+                seen.already += n[2];
+                seen.clips_quarantined += n[4];
             }
         }
     }
-    (acked, spooled)
+    seen
 }
 
-async fn after_restart_everything_is_there(
-    data: &DataDir,
-    url: Option<&str>,
-    acked: &HashSet<String>,
-) {
+/// After a last restart: every violation whose intent was written is stored exactly once (so every
+/// acknowledged one too), with all its files; `verify` passes; no intent, no clip in progress and no
+/// unreferenced evidence file is left.
+async fn after_restart_everything_is_there(data: &DataDir, url: Option<&str>, runs: &Runs) {
+    let acked = &runs.intents;
+    assert!(runs.acked.is_subset(acked));
     let (rec, report) = Recorder::open(data.clone(), url).await.unwrap();
+    assert!(report.recovery.quarantined_intents.is_empty());
+    let left: Vec<_> = std::fs::read_dir(data.intents_dir())
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "intents left after the restart: {left:?}");
+    let clips: Vec<_> = std::fs::read_dir(data.clips_in_progress_dir())
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(clips.is_empty(), "clips in progress left: {clips:?}");
     assert!(report.connected);
     assert_eq!(rec.spooled(), 0, "spool replayed");
     let store = rec.store().unwrap();
@@ -125,53 +219,71 @@ async fn after_restart_everything_is_there(
         }
     }
     let lost: Vec<_> = acked.difference(&stored).collect();
-    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert!(lost.is_empty(), "reached the recorder but lost: {lost:?}");
     // Every committed violation has all its files, with matching hashes, and the chains hold.
     let v = verify(store, rec.data(), None).await.unwrap();
     assert!(v.ok(), "{:?}", v.problems);
-    // After reconcile, every file left in the evidence folder is referenced.
-    let mut on_disk = Vec::new();
-    fn walk(d: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out)
-            } else {
-                out.push(p)
-            }
+    assert!(
+        v.in_progress.is_empty() && v.clips_in_progress == 0,
+        "{v:?}"
+    );
+    // A violation whose clip was written whole has it in its evidence (finished from its intent or
+    // not), and every clip in the evidence is whole: a clip cut off by a kill never gets in.
+    let mut with_clip = 0;
+    for id in &stored {
+        let r = store.get(id).await.unwrap().unwrap();
+        let clip = r
+            .evidence
+            .iter()
+            .find(|e| e.item.kind == roadwarden_store::EvidenceKind::Clip);
+        if let Some(c) = clip {
+            with_clip += 1;
+            assert_eq!(c.item.size, CLIP_LEN, "a cut-off clip in {id}'s evidence");
+        } else {
+            assert!(
+                !runs.clips_done.contains(id),
+                "{id}: its whole clip was lost"
+            );
         }
     }
-    walk(&data.evidence_dir(), &mut on_disk);
-    for p in on_disk {
-        let rel = p
-            .strip_prefix(data.root())
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        assert!(
-            paths.contains(&rel),
-            "unreferenced file {rel} left outside the quarantine"
-        );
-    }
+    let last = &report.recovery;
+    let finished = runs.finished + last.finished.len();
+    let finished_with_clip = runs.finished_with_clip + last.finished.iter().filter(|f| f.2).count();
     eprintln!(
-        "kill test: {} acknowledged, {} stored, {} files, {} quarantined at the last start",
+        "kill test: {} reached the recorder, {} acknowledged, {} stored ({} with a clip), {} files; over the starts that got to say so, {} finished from intents ({} with their clip), {} intents already recorded, {} cut-off clips quarantined; at the last start {} finished, {} orphan files quarantined; {} files in the quarantine",
         acked.len(),
+        runs.acked.len(),
         stored.len(),
+        with_clip,
         paths.len(),
-        report.reconcile.map(|r| r.quarantined.len()).unwrap_or(0)
+        finished,
+        finished_with_clip,
+        runs.already + last.already_recorded.len(),
+        runs.clips_quarantined + last.quarantined_clips.len(),
+        last.finished.len(),
+        report.reconcile.map(|r| r.quarantined.len()).unwrap_or(0),
+        v.quarantined
+    );
+    // Those that reached the recorder and were never acknowledged were in progress at a kill: each
+    // was finished by a later start (checked above: all stored). The kills must have found some.
+    let in_progress_at_a_kill = runs.intents.difference(&runs.acked).count();
+    eprintln!("kill test: {in_progress_at_a_kill} violations were in progress at a kill");
+    assert!(
+        in_progress_at_a_kill > 0,
+        "no kill found a violation in progress: the recovery was not exercised"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_test_sqlite() {
     let site = TestSite::new("sqlite").await;
-    let (acked, _) = kill_runs(&site.data, 20, |_| None);
+    let runs = kill_runs(&site.data, 20, |_| None);
     assert!(
-        acked.len() >= 5,
+        runs.acked.len() >= 5,
         "the child recorded too little: {}",
-        acked.len()
+        runs.acked.len()
     );
-    after_restart_everything_is_there(&site.data, None, &acked).await;
+    after_restart_everything_is_there(&site.data, None, &runs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,15 +292,15 @@ async fn kill_test_postgres_with_outages() {
     let url = site.url.clone().unwrap();
     let down = closed_port_url();
     // Every third run finds the database unreachable and spools.
-    let (acked, spooled) = kill_runs(&site.data, 21, |run| {
+    let runs = kill_runs(&site.data, 21, |run| {
         Some(if run % 3 == 1 {
             down.clone()
         } else {
             url.clone()
         })
     });
-    assert!(spooled > 0, "no run spooled");
-    after_restart_everything_is_there(&site.data, Some(&url), &acked).await;
+    assert!(runs.spooled > 0, "no run spooled");
+    after_restart_everything_is_there(&site.data, Some(&url), &runs).await;
 }
 
 /// A TCP proxy to PostgreSQL that can be cut (open connections reset, new ones refused) and restored.
@@ -308,4 +420,118 @@ async fn outage_test_every_violation_arrives_exactly_once() {
         "{outcomes:?}"
     );
     store.close().await;
+}
+
+/// What a crash leaves, made by hand: an intent of a violation already committed, one whose clip was
+/// written whole, one whose clip was cut off, one with no clip, an unreadable intent, a temp intent and
+/// an orphan clip. The next open finishes, drops or quarantines each, says so, and `verify` passes.
+#[tokio::test]
+async fn intents_and_clips_left_by_a_crash_are_finished_or_quarantined() {
+    let site = TestSite::new("sqlite").await;
+    let data = site.data.clone();
+    let clips = data.clips_in_progress_dir();
+    std::fs::create_dir_all(&clips).unwrap();
+    let (mut rec, _) = Recorder::open(data.clone(), None).await.unwrap();
+    let a = capture("gate-west", 0);
+    let a_violation = a.violation.clone();
+    assert_eq!(rec.record(a).await.unwrap(), Recorded::Committed { seq: 1 });
+    // Committed, but the crash came before its intent was removed.
+    let a_again = Capture {
+        violation: a_violation.clone(),
+        frames: Vec::new(),
+        clip: None,
+        stop_line: None,
+    };
+    rec.intend(a_again, None).unwrap();
+    let mut ids = Vec::new();
+    for (n, clip) in [(1u64, Some(true)), (2, Some(false)), (3, None)] {
+        let c = capture("gate-west", n);
+        ids.push(c.violation.id.to_string());
+        let path = clips.join(format!("{}.mp4", c.violation.id));
+        rec.intend(c, clip.map(|_| path.as_path())).unwrap();
+        match clip {
+            Some(true) => write_clip_slowly(&path, n),
+            Some(false) => {
+                write_clip_slowly(&path, n);
+                let whole = std::fs::read(&path).unwrap();
+                std::fs::write(&path, &whole[..whole.len() - 100]).unwrap();
+            }
+            None => {}
+        }
+    }
+    drop(rec);
+    std::fs::write(data.intents_dir().join("garbage.intent"), b"{not json\n").unwrap();
+    std::fs::write(data.intents_dir().join(".x.intent.tmp-1"), b"torn").unwrap();
+    std::fs::write(clips.join("orphan.mp4"), b"half a clip").unwrap();
+
+    let (rec, report) = Recorder::open(data.clone(), None).await.unwrap();
+    let r = &report.recovery;
+    assert_eq!(r.already_recorded, vec![a_violation.id.to_string()]);
+    let finished: Vec<(String, bool)> = r
+        .finished
+        .iter()
+        .map(|(id, how, clip)| {
+            assert!(matches!(how, Recorded::Committed { .. }), "{how:?}");
+            (id.clone(), *clip)
+        })
+        .collect();
+    let mut expected = vec![
+        (ids[0].clone(), true),
+        (ids[1].clone(), false),
+        (ids[2].clone(), false),
+    ];
+    expected.sort();
+    let mut finished_sorted = finished.clone();
+    finished_sorted.sort();
+    assert_eq!(finished_sorted, expected);
+    assert_eq!(r.quarantined_intents.len(), 1, "{r:?}");
+    assert!(
+        r.quarantined_intents[0]
+            .0
+            .ends_with("intents/garbage.intent")
+    );
+    let mut quarantined_clips: Vec<&str> = r
+        .quarantined_clips
+        .iter()
+        .map(|(from, _)| from.as_str())
+        .collect();
+    quarantined_clips.sort();
+    let mut expected_clips = vec![
+        "clips-in-progress/orphan.mp4".to_owned(),
+        format!("clips-in-progress/{}.mp4", ids[1]),
+    ];
+    expected_clips.sort();
+    assert_eq!(quarantined_clips, expected_clips);
+    for (_, to) in &r.quarantined_clips {
+        assert!(data.root().join(to).is_file(), "{to} not in the quarantine");
+    }
+    assert!(r.kept.is_empty());
+    assert_eq!(
+        std::fs::read_dir(data.intents_dir()).unwrap().count(),
+        0,
+        "intents left"
+    );
+    assert_eq!(std::fs::read_dir(&clips).unwrap().count(), 0, "clips left");
+    let store = rec.store().unwrap();
+    let has_clip = |id: &str| {
+        let id = id.to_owned();
+        async move {
+            store
+                .get(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .evidence
+                .iter()
+                .any(|e| e.item.kind == roadwarden_store::EvidenceKind::Clip)
+        }
+    };
+    assert!(has_clip(&ids[0]).await);
+    assert!(!has_clip(&ids[1]).await);
+    assert!(!has_clip(&ids[2]).await);
+    assert_eq!(store.count_violations().await.unwrap(), 4);
+    let v = verify(store, &data, None).await.unwrap();
+    assert!(v.ok(), "{:?}", v.problems);
+    assert!(v.in_progress.is_empty() && v.clips_in_progress == 0);
+    assert_eq!(v.quarantined, 3, "two clips and an intent");
 }

@@ -28,9 +28,10 @@ pub fn stop_line(cam: &CameraConfig) -> StopLine {
     [(l.a[0], l.a[1]), (l.b[0], l.b[1])]
 }
 
-/// Where clips are written while their post window runs, before the recorder copies them in.
+/// Where clips are written while their post window runs, before the recorder copies them in (at open,
+/// the recorder finishes or quarantines whatever a crash left there).
 pub fn clip_dir(data: &DataDir) -> PathBuf {
-    data.root().join("clips-in-progress")
+    data.clips_in_progress_dir()
 }
 
 /// What the pipeline keeps for evidence: the camera's frame ring, and (given a folder) a clip per
@@ -323,6 +324,22 @@ impl Recording {
                 r.already_present
             );
         }
+        let rc = &startup.recovery;
+        if !rc.finished.is_empty()
+            || !rc.already_recorded.is_empty()
+            || !rc.quarantined_intents.is_empty()
+            || !rc.kept.is_empty()
+            || !rc.quarantined_clips.is_empty()
+        {
+            tracing::warn!(
+                "crash recovery: {} violation(s) in progress finished, {} already recorded, {} intent(s) quarantined, {} kept for the next start, {} orphan clip(s) quarantined",
+                rc.finished.len(),
+                rc.already_recorded.len(),
+                rc.quarantined_intents.len(),
+                rc.kept.len(),
+                rc.quarantined_clips.len()
+            );
+        }
         if let Some(r) = &startup.reconcile {
             for (from, to) in &r.quarantined {
                 tracing::warn!("orphan evidence file {from} quarantined as {to}");
@@ -346,8 +363,20 @@ impl Recording {
         line: StopLine,
     ) -> Result<(Recorded, bool), ServiceError> {
         let id = vf.violation.id.to_string();
+        let clip_path = self.clip_dir.join(format!("{id}.mp4"));
+        // Durable before anything else (and before the clip's post window ends): from here a crash
+        // does not lose the violation.
+        let capture = Capture::new(vf.violation, vf.images).with_stop_line(line);
+        let capture = self
+            .recorder
+            .intend(capture, vf.clip.is_some().then_some(clip_path.as_path()))
+            .map_err(|source| ServiceError::Record {
+                id: id.clone(),
+                source,
+            })?;
+        tracing::info!(violation = %id, "violation received by the recorder (intent written)");
         let clip = vf.clip.and_then(|job| {
-            let path = self.clip_dir.join(format!("{id}.mp4"));
+            let path = clip_path.clone();
             match job.wait(Duration::from_secs(20)) {
                 Ok(report) => Some(report.path),
                 Err(e) => {
@@ -358,9 +387,7 @@ impl Recording {
             }
         });
         let clip_file = clip.clone();
-        let capture = Capture::new(vf.violation, vf.images)
-            .with_stop_line(line)
-            .with_clip(clip);
+        let capture = capture.with_clip(clip);
         let how = self
             .rt
             .block_on(self.recorder.record(capture))

@@ -7,7 +7,9 @@ use std::path::{Component, Path, PathBuf};
 use crate::StoreError;
 
 /// A data folder:
-/// `roadwarden.sqlite3`, `spool.jsonl`, `evidence/<camera>/<date>/<violation>/...`, `quarantine/<time>/...`.
+/// `roadwarden.sqlite3`, `spool.jsonl`, `evidence/<camera>/<date>/<violation>/...`, `quarantine/<time>/...`,
+/// `intents/<violation>.intent` (a violation being recorded: durable before any of its evidence file, removed
+/// once it is committed or spooled) and `clips-in-progress/` (clips being written, before they are copied in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
     root: PathBuf,
@@ -60,6 +62,47 @@ impl DataDir {
         self.root.join("quarantine")
     }
 
+    /// Intent records of violations being recorded (see the evidence recorder).
+    pub fn intents_dir(&self) -> PathBuf {
+        self.root.join("intents")
+    }
+
+    /// Where clips are written while their post window runs, before the recorder copies them in.
+    pub fn clips_in_progress_dir(&self) -> PathBuf {
+        self.root.join("clips-in-progress")
+    }
+
+    /// A quarantine folder name for now (`quarantine/<stamp>/...`).
+    pub fn quarantine_stamp() -> String {
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ").to_string()
+    }
+
+    /// Moves the file at `rel` (relative to the data folder) to `quarantine/<stamp>/<rel>`, durably;
+    /// returns its relative path in the quarantine.
+    pub fn quarantine_file(&self, rel: &str, stamp: &str) -> Result<String, StoreError> {
+        let abs = self.resolve(rel)?;
+        let to_rel = format!("quarantine/{stamp}/{rel}");
+        let to = self.resolve(&to_rel)?;
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        std::fs::rename(&abs, &to).map_err(|e| StoreError::io(&abs, e))?;
+        if let Some(dir) = to.parent() {
+            sync_dir(dir)?;
+        }
+        if let Some(dir) = abs.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(to_rel)
+    }
+
+    /// How many files the quarantine holds.
+    pub fn quarantined_files(&self) -> Result<usize, StoreError> {
+        let mut files = Vec::new();
+        walk(&self.quarantine_dir(), &mut files)?;
+        Ok(files.len())
+    }
+
     /// Creates the folder and its evidence folder.
     pub fn create(&self) -> Result<(), StoreError> {
         std::fs::create_dir_all(self.evidence_dir())
@@ -103,7 +146,7 @@ impl DataDir {
         let mut files = Vec::new();
         walk(&self.evidence_dir(), &mut files)?;
         files.sort();
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ").to_string();
+        let stamp = Self::quarantine_stamp();
         for abs in files {
             let Ok(rel_path) = abs.strip_prefix(&self.root) else {
                 continue;
@@ -119,18 +162,7 @@ impl DataDir {
                 self.delete_purged(&rel)?;
                 report.purge_completed.push(rel);
             } else {
-                let to_rel = format!("quarantine/{stamp}/{rel}");
-                let to = self.root.join(&to_rel);
-                if let Some(dir) = to.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-                }
-                std::fs::rename(&abs, &to).map_err(|e| StoreError::io(&abs, e))?;
-                if let Some(dir) = to.parent() {
-                    sync_dir(dir)?;
-                }
-                if let Some(dir) = abs.parent() {
-                    sync_dir(dir)?;
-                }
+                let to_rel = self.quarantine_file(&rel, &stamp)?;
                 tracing::warn!(file = %rel, quarantine = %to_rel, "orphan evidence file quarantined");
                 report.quarantined.push((rel, to_rel));
             }
