@@ -156,7 +156,12 @@ impl Harness {
             .expect("items")
             .iter()
             .filter(|e| e["action"] == action)
-            .map(|e| (e["actor"].as_str().expect("actor").to_owned(), e["after"].clone()))
+            .map(|e| {
+                (
+                    e["actor"].as_str().expect("actor").to_owned(),
+                    e["after"].clone(),
+                )
+            })
             .collect()
     }
 
@@ -282,7 +287,9 @@ async fn password_change_ends_access(h: &Harness) {
     let updates = h.audit(&ada, "user_update").await;
     let latest = updates.first().expect("a user_update entry");
     assert_eq!(latest.0, "ada");
-    let (s, b) = h.call(&ada, Method::GET, "/api/audit?limit=500", None).await;
+    let (s, b) = h
+        .call(&ada, Method::GET, "/api/audit?limit=500", None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let before = b["items"]
         .as_array()
@@ -306,7 +313,11 @@ async fn bearer_logout_revokes(h: &Harness) {
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     assert_eq!(h.me(&token).await, StatusCode::UNAUTHORIZED);
     let (s, _) = h.call(&token, Method::POST, "/api/logout", None).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED, "a revoked token cannot log out again");
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token cannot log out again"
+    );
     assert_eq!(h.me(&other).await, StatusCode::OK, "the other token stays");
     let revokes = h.audit(&ada, "token_revoke").await;
     assert_eq!(revokes.len(), 1, "{revokes:?}");
@@ -359,13 +370,7 @@ async fn revoke_and_delete(h: &Harness) {
     let deletes = h.audit(&ada, "user_delete").await;
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert_eq!(deletes[0].0, "ada");
-    assert!(
-        h.store
-            .user_by_name("temp")
-            .await
-            .expect("query")
-            .is_none()
-    );
+    assert!(h.store.user_by_name("temp").await.expect("query").is_none());
 }
 dual_test!(revoke_and_delete);
 

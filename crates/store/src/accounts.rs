@@ -374,7 +374,11 @@ impl Store {
 
     /// Revokes the bearer token with this hash (its holder logging out);
     /// false if it was not a live token. Audited as `token_revoke`.
-    pub async fn revoke_api_token(&self, token_hash: &str, actor: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_api_token(
+        &self,
+        token_hash: &str,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
         let now = now_us();
         on_pool!(&self.pool, p => {
             let mut tx = p.begin().await?;

@@ -23,7 +23,8 @@ pub mod preview;
 mod spool;
 
 pub use accounts::{
-    AccessEnded, LoginFailures, Role, SessionRecord, ThresholdRow, UserDeleted, UserRecord, UserState,
+    AccessEnded, LoginFailures, Role, SessionRecord, ThresholdRow, UserDeleted, UserRecord,
+    UserState,
 };
 pub use data_dir::{DataDir, ReconcileReport, sync_dir};
 pub use db::{CameraChain, PurgeReport, ReplayReport, Store};
