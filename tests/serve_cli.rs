@@ -217,3 +217,116 @@ fn user_and_serve_on_postgres() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// `roadwarden user disable|enable|delete|unlock` and `user token revoke`, as an operator runs
+/// them on a real SQLite data folder: what each prints, what it leaves in the store (a disabled
+/// user's token no longer opens anything), the audit entry each writes, and the one-line errors.
+#[test]
+fn user_access_commands_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let store = vec!["--data".to_owned(), data.to_string_lossy().into_owned()];
+    for (name, role, pw) in [
+        ("rita", "reviewer", "rita-reviews-all-day\n"),
+        ("otto", "ops", "otto-tunes-the-cameras\n"),
+        ("temp", "ops", "temporary-password\n"),
+    ] {
+        let r = user_add(&store, name, role, pw);
+        assert!(r.ok(), "{}", r.stderr);
+    }
+    let rita_token = token(&store, "rita", Some("laptop"));
+    let otto_scraper = token(&store, "otto", Some("scraper"));
+    let otto_backup = token(&store, "otto", Some("backup"));
+
+    let r = with_store(&["user", "disable", "rita"], &store);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        "user rita disabled (0 session(s) ended, 1 token(s) revoked)"
+    );
+    let r = with_store(&["user", "list"], &store);
+    assert_eq!(
+        r.stdout,
+        "otto\tops\nrita\treviewer  (disabled)\ntemp\tops\n"
+    );
+    let r = with_store(&["user", "enable", "rita"], &store);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "user rita enabled");
+    let r = with_store(
+        &["user", "token", "revoke", "otto", "--label", "scraper"],
+        &store,
+    );
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "1 token(s) of otto revoked");
+    let r = with_store(&["user", "delete", "temp"], &store);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        "user temp deleted (0 session(s) ended, 0 token(s) revoked)"
+    );
+    for args in [
+        ["user", "disable", "nobody"],
+        ["user", "delete", "temp"],
+        ["user", "unlock", "nobody"],
+    ] {
+        let r = with_store(&args, &store);
+        assert!(
+            r.one_line_error().contains("no user `") && r.one_line_error().contains("user list"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+
+    // What the commands left in the store, and a lock-out for `unlock` to lift.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = rt
+        .block_on(roadwarden_store::Store::open_data_dir(
+            &roadwarden_store::DataDir::new(&data),
+        ))
+        .expect("open the data folder's store");
+    let hash = |t: &str| roadwarden_server::auth::token_hash(t);
+    let live = |t: &str| {
+        rt.block_on(db.api_token_user(&hash(t)))
+            .expect("query")
+            .is_some()
+    };
+    assert!(!live(&rita_token), "a disabled user's token stays revoked");
+    assert!(!live(&otto_scraper), "revoked by label");
+    assert!(live(&otto_backup), "the other label stays");
+    for _ in 0..3 {
+        rt.block_on(db.record_login_attempt("rita", "203.0.113.9", false))
+            .expect("attempt");
+    }
+    let r = with_store(&["user", "unlock", "rita"], &store);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        "user rita unlocked (3 failed login(s) forgotten)"
+    );
+    let failures = rt
+        .block_on(db.login_failures("rita", "203.0.113.9", 0))
+        .expect("failures");
+    assert_eq!(failures.by_name, 0);
+    let actions: Vec<String> = rt
+        .block_on(db.audit_log(None))
+        .expect("audit")
+        .into_iter()
+        .filter(|(actor, ..)| actor.starts_with("cli:"))
+        .map(|(_, action, ..)| action)
+        .filter(|a| a != "user_add" && a != "token_add")
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user_disable",
+            "user_enable",
+            "token_revoke",
+            "user_delete",
+            "user_unlock"
+        ]
+    );
+    rt.block_on(db.close());
+}

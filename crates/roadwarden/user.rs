@@ -1,4 +1,4 @@
-//! `roadwarden user add|token|list`: the accounts of the review service.
+//! `roadwarden user add|token|list|disable|enable|delete|unlock`: the accounts of the review service.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use roadwarden_service::{DataDir, IfMissing, Role, Store, block_on, open_store};
+use roadwarden_service::{
+    DataDir, IfMissing, Role, Store, UserDeleted, UserState, block_on, open_store,
+};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -14,6 +16,9 @@ Examples:
   roadwarden user add rita --role reviewer
   printf '%s\\n' \"$PW\" | roadwarden user add otto --role ops --password-stdin
   roadwarden user token prometheus-scraper --label metrics
+  roadwarden user token revoke prometheus-scraper --label metrics
+  roadwarden user disable rita
+  roadwarden user unlock rita
   roadwarden user list --database-url postgres://roadwarden@db/roadwarden")]
 pub(crate) struct UserArgs {
     #[command(subcommand)]
@@ -70,15 +75,44 @@ enum UserCommand {
         password_stdin: bool,
     },
     /// Create a bearer token for a machine (metrics scraper, integration); prints it once.
+    /// `user token revoke NAME` revokes tokens instead.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Token {
         /// The user the token acts as (its role applies).
-        name: String,
+        #[arg(required = true)]
+        name: Option<String>,
         /// What the token is for.
         #[arg(long, default_value = "machine")]
         label: String,
+        #[command(subcommand)]
+        action: Option<TokenCommand>,
     },
     /// List users and roles.
     List,
+    /// Disable a user: every session and bearer token of theirs ends at once, and they cannot log in.
+    Disable { name: String },
+    /// Enable a disabled user again (their revoked tokens stay revoked).
+    Enable { name: String },
+    /// Delete a user who has decided no violation (disable one who has), with their sessions and tokens.
+    Delete { name: String },
+    /// Forget a user's failed logins, so a locked-out user can log in at once.
+    Unlock { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Revoke a user's bearer tokens (all of them, or those with --label).
+    Revoke {
+        /// The user whose tokens go.
+        name: String,
+        /// Only the tokens with this label.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn no_user(name: &str) -> anyhow::Error {
+    anyhow::anyhow!("no user `{name}` (roadwarden user list shows them)")
 }
 
 fn read_password(from_stdin: bool) -> Result<String> {
@@ -127,7 +161,24 @@ pub(crate) fn run(args: UserArgs) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::SUCCESS)
             }
-            UserCommand::Token { name, label } => {
+            UserCommand::Token {
+                action: Some(TokenCommand::Revoke { name, label }),
+                ..
+            } => {
+                let Some(n) = store
+                    .revoke_user_tokens(&name, label.as_deref(), &actor)
+                    .await?
+                else {
+                    bail!(no_user(&name));
+                };
+                println!("{n} token(s) of {name} revoked");
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCommand::Token {
+                name: Some(name),
+                label,
+                action: None,
+            } => {
                 let Some(user) = store.user_by_name(&name).await? else {
                     bail!("no user `{name}` (add it first: roadwarden user add {name} --role R)");
                 };
@@ -147,9 +198,60 @@ pub(crate) fn run(args: UserArgs) -> Result<ExitCode> {
                 println!("{token}");
                 Ok(ExitCode::SUCCESS)
             }
+            UserCommand::Token {
+                name: None,
+                action: None,
+                ..
+            } => bail!("name the user the token is for: roadwarden user token NAME"),
+            UserCommand::Disable { name } => {
+                let Some(ended) = store
+                    .set_user_state(&name, UserState::Disabled, &actor)
+                    .await?
+                else {
+                    bail!(no_user(&name));
+                };
+                println!(
+                    "user {name} disabled ({} session(s) ended, {} token(s) revoked)",
+                    ended.sessions, ended.tokens
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCommand::Enable { name } => {
+                if store
+                    .set_user_state(&name, UserState::Enabled, &actor)
+                    .await?
+                    .is_none()
+                {
+                    bail!(no_user(&name));
+                }
+                println!("user {name} enabled");
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCommand::Delete { name } => match store.delete_user(&name, &actor).await? {
+                UserDeleted::Deleted(ended) => {
+                    println!(
+                        "user {name} deleted ({} session(s) ended, {} token(s) revoked)",
+                        ended.sessions, ended.tokens
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                UserDeleted::NoSuchUser => bail!(no_user(&name)),
+                UserDeleted::HasReviews(n) => bail!(
+                    "user `{name}` decided {n} violation(s), which name them; nothing was deleted (roadwarden user disable {name} cuts their access instead)"
+                ),
+            },
+            UserCommand::Unlock { name } => {
+                let Some(n) = store.unlock_user(&name, &actor).await? else {
+                    bail!(no_user(&name));
+                };
+                println!("user {name} unlocked ({n} failed login(s) forgotten)");
+                Ok(ExitCode::SUCCESS)
+            }
             UserCommand::List => {
                 for u in store.users().await? {
-                    let login = if u.password_hash.is_some() {
+                    let login = if u.disabled_at_us.is_some() {
+                        "  (disabled)"
+                    } else if u.password_hash.is_some() {
                         ""
                     } else {
                         "  (no password)"

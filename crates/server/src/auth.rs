@@ -1,9 +1,11 @@
 //! Who is asking and what they may do: argon2id password hashes, session
 //! cookies (HttpOnly, SameSite=Strict, Secure by option) with a CSRF token
 //! that every state-changing request must echo in `X-CSRF-Token`, bearer
-//! tokens for machines, rate-limited login, and role checks.
+//! tokens for machines, rate-limited login (one login at a time per user
+//! name, so the limit's check and count are atomic), and role checks.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng as PhOsRng;
@@ -84,11 +86,32 @@ pub fn new_bearer_token() -> String {
     format!("rwt_{}", random_token())
 }
 
+/// Logins take turns per user name: the rate limit's check, the password
+/// check and the count of a failure happen under one turn, so a concurrent
+/// burst for one name runs at most the limit's password checks.
+#[derive(Debug, Default)]
+pub(crate) struct LoginGate {
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LoginGate {
+    /// Waits for `name`'s turn; the turn lasts as long as the guard.
+    pub(crate) async fn turn(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+            // Names nobody holds or waits for go, so the map stays as small as the logins in flight.
+            turns.retain(|_, m| Arc::strong_count(m) > 1);
+            turns.entry(name.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// How the caller authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     Session { token_hash: String, csrf: String },
-    Bearer,
+    Bearer { token_hash: String },
 }
 
 /// The authenticated caller, put in the request's extensions by [`require_auth`].
@@ -149,13 +172,14 @@ pub(crate) async fn authenticate(
         if !plausible_token(token) {
             return Err(ApiError::unauthorized());
         }
+        let th = token_hash(token);
         let user = store
-            .api_token_user(&token_hash(token))
+            .api_token_user(&th)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         return Ok(Principal {
             user,
-            via: Via::Bearer,
+            via: Via::Bearer { token_hash: th },
         });
     }
     let Some(cookie) = cookie_value(headers, SESSION_COOKIE) else {

@@ -123,6 +123,7 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) control: control::ControlHook,
+    pub(crate) login_gate: auth::LoginGate,
 }
 
 /// The service's shared state: cheap to clone.
@@ -152,6 +153,7 @@ impl AppState {
             events,
             metrics: metrics::Metrics::default(),
             control: control::ControlHook::default(),
+            login_gate: auth::LoginGate::default(),
         })))
     }
 

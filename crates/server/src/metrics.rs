@@ -34,6 +34,7 @@ pub(crate) struct Metrics {
     /// The violation figures of the last scrape that reached the store.
     last_counts: Mutex<Option<ViolationCounts>>,
     scrapers: Scrapers,
+    password_checks: AtomicU64,
 }
 
 /// The credentials (SHA-256 of the session cookie or bearer token) that passed the store's check on
@@ -86,6 +87,10 @@ impl Scrapers {
 impl Metrics {
     pub(crate) fn login_failed(&self) {
         self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn password_checked(&self) {
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn login_refused(&self) {
@@ -249,9 +254,13 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
          roadwarden_login_failures_total {}\n\
          # HELP roadwarden_login_rate_limited_total Logins refused by the rate limit.\n\
          # TYPE roadwarden_login_rate_limited_total counter\n\
-         roadwarden_login_rate_limited_total {}",
+         roadwarden_login_rate_limited_total {}\n\
+         # HELP roadwarden_login_password_checks_total Password hashes checked by logins (rate-limited ones check none).\n\
+         # TYPE roadwarden_login_password_checks_total counter\n\
+         roadwarden_login_password_checks_total {}",
         m.login_failures.load(Ordering::Relaxed),
-        m.login_refused.load(Ordering::Relaxed)
+        m.login_refused.load(Ordering::Relaxed),
+        m.password_checks.load(Ordering::Relaxed)
     );
     let (counts, store_up) = match state.0.store.violation_counts().await {
         Ok(counts) => {

@@ -20,7 +20,7 @@ pub use analyze::{Analysed, RecordRun, record_source};
 pub use cameras::{CameraSetup, Cameras};
 pub use error::ServiceError;
 pub use recorder::{Handled, RecordObserver, Tally};
-pub use roadwarden_store::{DataDir, Role, Store};
+pub use roadwarden_store::{DataDir, Role, Store, UserDeleted, UserState};
 pub use service::{Events, Service, Setup, Shutdown};
 
 use std::future::Future;

@@ -63,6 +63,49 @@ pub struct UserRecord {
     pub role: Role,
     /// PHC string (argon2id); `None` for users created implicitly (who cannot log in).
     pub password_hash: Option<String>,
+    /// When an admin disabled the user; `None` while enabled. A disabled user's
+    /// sessions and tokens are gone and no login of theirs succeeds.
+    pub disabled_at_us: Option<i64>,
+}
+
+/// The [`UserRecord`] in the first five columns of a row ([`USER_COLS`]).
+macro_rules! user_from_row {
+    ($r:expr) => {
+        UserRecord {
+            id: $r.try_get(0)?,
+            name: $r.try_get(1)?,
+            role: Role::parse(&$r.try_get::<String, _>(2)?)?,
+            password_hash: $r.try_get(3)?,
+            disabled_at_us: $r.try_get(4)?,
+        }
+    };
+}
+
+/// What cutting a user off ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessEnded {
+    /// Browser sessions deleted.
+    pub sessions: u64,
+    /// Bearer tokens revoked.
+    pub tokens: u64,
+}
+
+/// Whether a user is to be disabled or enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserState {
+    Enabled,
+    Disabled,
+}
+
+/// What `delete_user` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserDeleted {
+    /// Gone, with its sessions and tokens.
+    Deleted(AccessEnded),
+    /// There is no such user.
+    NoSuchUser,
+    /// Kept: this many review decisions name the user (disable the user instead).
+    HasReviews(i64),
 }
 
 /// A live browser session.
@@ -92,10 +135,32 @@ pub struct ThresholdRow {
     pub updated_by: String,
 }
 
-const USER_COLS: &str = "u.id, u.name, u.role, u.password_hash";
+/// Deletes every session and revokes every bearer token of user `$id` inside the transaction `$tx`;
+/// the [`AccessEnded`].
+macro_rules! end_access {
+    ($tx:expr, $id:expr, $now:expr) => {{
+        let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        let tokens = sqlx::query(
+            "UPDATE api_tokens SET revoked_at_us = $2 WHERE user_id = $1 AND revoked_at_us IS NULL",
+        )
+        .bind($id)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        AccessEnded { sessions, tokens }
+    }};
+}
+
+const USER_COLS: &str = "u.id, u.name, u.role, u.password_hash, u.disabled_at_us";
 
 impl Store {
-    /// Creates the user, or sets the role and password of an existing one;
+    /// Creates the user, or sets the role and password of an existing one,
+    /// which ends every session and revokes every bearer token of that user;
     /// audited as `user_add` or `user_update` (the hash never enters the log).
     pub async fn put_user(
         &self,
@@ -127,7 +192,12 @@ impl Store {
                         .bind(password_hash)
                         .execute(&mut *tx)
                         .await?;
-                    (id, "user_update", Some(serde_json::json!({ "name": name, "role": old_role }).to_string()))
+                    // A new password ends whatever the old one (or its sessions' tokens) opened.
+                    let ended = end_access!(tx, id, now);
+                    (id, "user_update", Some(serde_json::json!({
+                        "name": name, "role": old_role,
+                        "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens,
+                    }).to_string()))
                 }
                 None => {
                     let id: i64 = sqlx::query(
@@ -158,12 +228,7 @@ impl Store {
                 .fetch_optional(p)
                 .await?;
             match r {
-                Some(r) => Ok(Some(UserRecord {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    role: Role::parse(&r.try_get::<String, _>(2)?)?,
-                    password_hash: r.try_get(3)?,
-                })),
+                Some(r) => Ok(Some(user_from_row!(r))),
                 None => Ok(None),
             }
         })
@@ -176,15 +241,192 @@ impl Store {
                 .fetch_all(p)
                 .await?;
             rows.iter()
-                .map(|r| {
-                    Ok(UserRecord {
-                        id: r.try_get(0)?,
-                        name: r.try_get(1)?,
-                        role: Role::parse(&r.try_get::<String, _>(2)?)?,
-                        password_hash: r.try_get(3)?,
-                    })
-                })
+                .map(|r| Ok(user_from_row!(r)))
                 .collect()
+        })
+    }
+
+    /// Disables or enables the user called `name`; `None` if there is none.
+    /// Disabling deletes every session and revokes every bearer token of the
+    /// user in the same transaction (enabling brings none back). Audited as
+    /// `user_disable` or `user_enable`.
+    pub async fn set_user_state(
+        &self,
+        name: &str,
+        state: UserState,
+        actor: &str,
+    ) -> Result<Option<AccessEnded>, StoreError> {
+        let now = now_us();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            let Some(r) = sqlx::query("SELECT id, disabled_at_us FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let id: i64 = r.try_get(0)?;
+            let was: Option<i64> = r.try_get(1)?;
+            let (action, ended) = match state {
+                UserState::Disabled => {
+                    sqlx::query("UPDATE users SET disabled_at_us = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(was.unwrap_or(now))
+                        .execute(&mut *tx)
+                        .await?;
+                    ("user_disable", end_access!(tx, id, now))
+                }
+                UserState::Enabled => {
+                    sqlx::query("UPDATE users SET disabled_at_us = NULL WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    ("user_enable", AccessEnded::default())
+                }
+            };
+            audit!(&mut *tx, now, actor, action, None::<&str>,
+                Some(serde_json::json!({ "name": name, "disabled": was.is_some() }).to_string()),
+                Some(serde_json::json!({
+                    "name": name, "disabled": state == UserState::Disabled,
+                    "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens,
+                }).to_string()))?;
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+
+    /// Deletes the user called `name` with their sessions, tokens and failed
+    /// logins, unless a review decision names them (then disable instead);
+    /// audited as `user_delete`.
+    pub async fn delete_user(&self, name: &str, actor: &str) -> Result<UserDeleted, StoreError> {
+        let now = now_us();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            let Some(r) = sqlx::query("SELECT id, role FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(UserDeleted::NoSuchUser);
+            };
+            let id: i64 = r.try_get(0)?;
+            let role: String = r.try_get(1)?;
+            let reviews: i64 = sqlx::query("SELECT COUNT(*) FROM reviews WHERE user_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if reviews > 0 {
+                return Ok(UserDeleted::HasReviews(reviews));
+            }
+            let ended = end_access!(tx, id, now);
+            sqlx::query("DELETE FROM api_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM login_attempts WHERE name = $1").bind(name).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            audit!(&mut *tx, now, actor, "user_delete", None::<&str>,
+                Some(serde_json::json!({ "name": name, "role": role }).to_string()),
+                Some(serde_json::json!({
+                    "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens,
+                }).to_string()))?;
+            tx.commit().await?;
+            Ok(UserDeleted::Deleted(ended))
+        })
+    }
+
+    /// Revokes the unrevoked bearer tokens of the user called `name` (only those
+    /// labelled `label`, if given); how many, or `None` if there is no such
+    /// user. Audited as `token_revoke`.
+    pub async fn revoke_user_tokens(
+        &self,
+        name: &str,
+        label: Option<&str>,
+        actor: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let now = now_us();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            let Some(id) = sqlx::query("SELECT id FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let n = sqlx::query(
+                "UPDATE api_tokens SET revoked_at_us = $2 \
+                 WHERE user_id = $1 AND revoked_at_us IS NULL AND ($3 IS NULL OR label = $3)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(label)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            audit!(&mut *tx, now, actor, "token_revoke", None::<&str>, None::<String>,
+                Some(serde_json::json!({ "user": name, "label": label, "revoked": n }).to_string()))?;
+            tx.commit().await?;
+            Ok(Some(n))
+        })
+    }
+
+    /// Revokes the bearer token with this hash (its holder logging out);
+    /// false if it was not a live token. Audited as `token_revoke`.
+    pub async fn revoke_api_token(
+        &self,
+        token_hash: &str,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_us();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            let r = sqlx::query(
+                "UPDATE api_tokens SET revoked_at_us = $2 WHERE token_hash = $1 AND revoked_at_us IS NULL \
+                 RETURNING id, label",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(r) = r else {
+                return Ok(false);
+            };
+            let id: i64 = r.try_get(0)?;
+            let label: String = r.try_get(1)?;
+            audit!(&mut *tx, now, actor, "token_revoke", None::<&str>, None::<String>,
+                Some(serde_json::json!({ "user": actor, "label": label, "token_id": id, "logout": true }).to_string()))?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Forgets the failed logins of the user called `name`, so a locked-out
+    /// user may log in again at once (the per-address count stays); how many
+    /// were forgotten, or `None` if there is no such user. Audited as `user_unlock`.
+    pub async fn unlock_user(&self, name: &str, actor: &str) -> Result<Option<u64>, StoreError> {
+        let now = now_us();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            if sqlx::query("SELECT id FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let n = sqlx::query("DELETE FROM login_attempts WHERE name = $1 AND succeeded = $2")
+                .bind(name)
+                .bind(false)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            audit!(&mut *tx, now, actor, "user_unlock", None::<&str>, None::<String>,
+                Some(serde_json::json!({ "name": name, "failures_forgotten": n }).to_string()))?;
+            tx.commit().await?;
+            Ok(Some(n))
         })
     }
 
@@ -221,7 +463,7 @@ impl Store {
         on_read!(&self.pool, p => {
             let r = sqlx::query(&format!(
                 "SELECT {USER_COLS}, s.csrf_token, s.expires_at_us FROM sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.token_hash = $1 AND s.expires_at_us > $2"
+                 WHERE s.token_hash = $1 AND s.expires_at_us > $2 AND u.disabled_at_us IS NULL"
             ))
             .bind(token_hash)
             .bind(now)
@@ -229,14 +471,9 @@ impl Store {
             .await?;
             match r {
                 Some(r) => Ok(Some(SessionRecord {
-                    user: UserRecord {
-                        id: r.try_get(0)?,
-                        name: r.try_get(1)?,
-                        role: Role::parse(&r.try_get::<String, _>(2)?)?,
-                        password_hash: r.try_get(3)?,
-                    },
-                    csrf_token: r.try_get(4)?,
-                    expires_at_us: r.try_get(5)?,
+                    user: user_from_row!(r),
+                    csrf_token: r.try_get(5)?,
+                    expires_at_us: r.try_get(6)?,
                 })),
                 None => Ok(None),
             }
@@ -287,18 +524,13 @@ impl Store {
         on_read!(&self.pool, p => {
             let r = sqlx::query(&format!(
                 "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
-                 WHERE t.token_hash = $1 AND t.revoked_at_us IS NULL"
+                 WHERE t.token_hash = $1 AND t.revoked_at_us IS NULL AND u.disabled_at_us IS NULL"
             ))
             .bind(token_hash)
             .fetch_optional(p)
             .await?;
             match r {
-                Some(r) => Ok(Some(UserRecord {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    role: Role::parse(&r.try_get::<String, _>(2)?)?,
-                    password_hash: r.try_get(3)?,
-                })),
+                Some(r) => Ok(Some(user_from_row!(r))),
                 None => Ok(None),
             }
         })

@@ -143,6 +143,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("../migrations/sqlite/0002_accounts.sql"),
     ),
+    (
+        3,
+        "account_disable",
+        include_str!("../migrations/sqlite/0003_account_disable.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -154,6 +159,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "accounts",
         include_str!("../migrations/postgres/0002_accounts.sql"),
+    ),
+    (
+        3,
+        "account_disable",
+        include_str!("../migrations/postgres/0003_account_disable.sql"),
     ),
 ];
 

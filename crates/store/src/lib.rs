@@ -22,7 +22,10 @@ pub mod pgadmin;
 pub mod preview;
 mod spool;
 
-pub use accounts::{LoginFailures, Role, SessionRecord, ThresholdRow, UserRecord};
+pub use accounts::{
+    AccessEnded, LoginFailures, Role, SessionRecord, ThresholdRow, UserDeleted, UserRecord,
+    UserState,
+};
 pub use data_dir::{DataDir, ReconcileReport, sync_dir};
 pub use db::{CameraChain, PurgeReport, ReplayReport, Store};
 pub use listing::{DecideOutcome, EvidenceRow, ExportDetail, ReviewRow, ViolationFilter};
