@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::StoreError;
 
 /// A data folder:
-/// `roadwarden.sqlite3`, `spool.jsonl`, `evidence/<camera>/<date>/<violation>/...`, `quarantine/<time>/...`.
+/// `roadwarden.sqlite3`, `spool.jsonl`, `signing-key.ed25519`, `evidence/<camera>/<date>/<violation>/...`, `quarantine/<time>/...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
     root: PathBuf,
@@ -46,6 +46,11 @@ impl DataDir {
 
     pub fn sqlite_path(&self) -> PathBuf {
         self.root.join("roadwarden.sqlite3")
+    }
+
+    /// The installation's Ed25519 signing key (its private seed, mode 0600; see the evidence crate's `key`).
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.root.join("signing-key.ed25519")
     }
 
     pub fn spool_path(&self) -> PathBuf {

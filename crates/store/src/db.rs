@@ -126,6 +126,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("../migrations/sqlite/0002_accounts.sql"),
     ),
+    (
+        3,
+        "review log",
+        include_str!("../migrations/sqlite/0003_review_log.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -137,6 +142,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "accounts",
         include_str!("../migrations/postgres/0002_accounts.sql"),
+    ),
+    (
+        3,
+        "review log",
+        include_str!("../migrations/postgres/0003_review_log.sql"),
     ),
 ];
 
@@ -560,6 +570,7 @@ impl Store {
                 .bind(new_status)
                 .execute(&mut *tx)
                 .await?;
+            review_log_append!(tx, id, reviewer, "review", decision.status(), reason, "", now);
             audit!(&mut *tx, now, reviewer, "review", Some(id),
                 Some(serde_json::json!({ "status": before }).to_string()),
                 Some(serde_json::json!({ "status": new_status, "reason": reason }).to_string()))?;
