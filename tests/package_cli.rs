@@ -351,7 +351,10 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     let key_file = data.join("signing-key.ed25519");
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key_file).expect("key file").permissions().mode();
+        let mode = std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
     let (public, fingerprint) = key_show(&data);
@@ -360,7 +363,11 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     {
         let (_serve, _) = serve(&data);
     }
-    assert_eq!(key_show(&data), (public.clone(), fingerprint.clone()), "same key across restarts");
+    assert_eq!(
+        key_show(&data),
+        (public.clone(), fingerprint.clone()),
+        "same key across restarts"
+    );
     let seed = std::fs::read_to_string(&key_file).unwrap();
     let secret = seed.lines().nth(1).expect("seed line");
     let shown = roadwarden(["key", "show", "--data", data.to_str().unwrap(), "--json"]);
@@ -370,13 +377,19 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     let ok = verify_with_key(&pkg, &public);
     assert!(ok.ok(), "{}{}", ok.stdout, ok.stderr);
     assert!(
-        ok.stdout.contains(&format!("signature verified: signed by installation key {fingerprint}")),
+        ok.stdout.contains(&format!(
+            "signature verified: signed by installation key {fingerprint}"
+        )),
         "{}",
         ok.stdout
     );
     let unchecked = verify_package(&pkg);
     assert!(unchecked.ok(), "{}", unchecked.stdout);
-    assert!(unchecked.stdout.contains("authenticity NOT checked"), "{}", unchecked.stdout);
+    assert!(
+        unchecked.stdout.contains("authenticity NOT checked"),
+        "{}",
+        unchecked.stdout
+    );
 
     // Another installation's key: wrong key, exit 1.
     let (other, other_fp) = key_show(&dir.path().join("other-installation"));
@@ -384,7 +397,10 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     let wrong = verify_with_key(&pkg, &other);
     assert_eq!(wrong.code, Some(1), "{}{}", wrong.stdout, wrong.stderr);
     assert!(
-        wrong.stdout.lines().any(|l| l.contains("wrong key") && l.contains(&other_fp)),
+        wrong
+            .stdout
+            .lines()
+            .any(|l| l.contains("wrong key") && l.contains(&other_fp)),
         "{}",
         wrong.stdout
     );
@@ -409,7 +425,10 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     let broken = verify_with_key(&path, &public);
     assert_eq!(broken.code, Some(1), "{}{}", broken.stdout, broken.stderr);
     assert!(
-        broken.stdout.lines().any(|l| l.starts_with("manifest.sig: bad signature")),
+        broken
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("manifest.sig: bad signature")),
         "{}",
         broken.stdout
     );
@@ -421,11 +440,19 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     m.violation_size = vj.len() as u64;
     m.status = Status::Rejected;
     put(&mut e, "violation.json", vj);
-    put(&mut e, "manifest.json", serde_json::to_vec_pretty(&m).unwrap());
+    put(
+        &mut e,
+        "manifest.json",
+        serde_json::to_vec_pretty(&m).unwrap(),
+    );
     rezip(&path, &e);
     let named = verify_package(&path);
     assert_eq!(named.code, Some(1), "{}", named.stdout);
-    assert!(named.stdout.contains("review entry mismatch"), "{}", named.stdout);
+    assert!(
+        named.stdout.contains("review entry mismatch"),
+        "{}",
+        named.stdout
+    );
 
     // (2) A photo edited, its hash in the record, the record hash, the review log's anchor and the
     // manifest all recomputed: consistent inside, refused with the key.
@@ -439,7 +466,12 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     bytes[mid] ^= 0x01;
     let (new_sha, new_size) = (sha_hex(bytes), bytes.len() as u64);
     let m: roadwarden_evidence::package::Manifest = take(&orig, "manifest.json");
-    let evidence_path = &m.files.iter().find(|f| f.name == photo).expect("listed").evidence_path;
+    let evidence_path = &m
+        .files
+        .iter()
+        .find(|f| f.name == photo)
+        .expect("listed")
+        .evidence_path;
     let mut edited = v.clone();
     for item in &mut edited.fields.evidence {
         if &item.path == evidence_path {
@@ -456,7 +488,10 @@ fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
     let broken = verify_with_key(&path, &public);
     assert_eq!(broken.code, Some(1), "{}{}", broken.stdout, broken.stderr);
     assert!(
-        broken.stdout.lines().any(|l| l.starts_with("manifest.sig: bad signature")),
+        broken
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("manifest.sig: bad signature")),
         "{}",
         broken.stdout
     );

@@ -108,7 +108,10 @@ impl InstallationKey {
         })?;
         let dir = data.root();
         create_dir_durable(dir)?;
-        let tmp = dir.join(format!(".signing-key.tmp-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = dir.join(format!(
+            ".signing-key.tmp-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let io = |e: std::io::Error| EvidenceError::io(&tmp, e);
         let mut f = OpenOptions::new()
             .write(true)
@@ -204,7 +207,10 @@ mod tests {
         let (o, _) = InstallationKey::load_or_create(&other).expect("other");
         assert_ne!(o.public(), k.public());
         assert!(!o.public().verifies(b"manifest", &sig));
-        assert_eq!(PublicKey::parse(&k.public().hex()).expect("parse"), k.public());
+        assert_eq!(
+            PublicKey::parse(&k.public().hex()).expect("parse"),
+            k.public()
+        );
         assert!(PublicKey::parse("abc").is_err());
 
         std::fs::set_permissions(

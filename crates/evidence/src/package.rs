@@ -702,7 +702,11 @@ pub fn check_package<R: Read + Seek>(
 /// and status: every entry hashes to its hash, is of this violation and
 /// anchored to its record hash, in log order; the decisions are exactly
 /// `v.reviews`; the last entry leaves the status `v` has.
-fn check_review_log(v: &PackagedViolation, log: &[ReviewLogEntry], problems: &mut Vec<PackageProblem>) {
+fn check_review_log(
+    v: &PackagedViolation,
+    log: &[ReviewLogEntry],
+    problems: &mut Vec<PackageProblem>,
+) {
     let mut push = |seq: Option<i64>, reason: String| {
         problems.push(PackageProblem::ReviewEntry { seq, reason })
     };
@@ -714,10 +718,22 @@ fn check_review_log(v: &PackagedViolation, log: &[ReviewLogEntry], problems: &mu
             push(seq, "its content does not match its hash".to_owned());
         }
         if f.violation != v.fields.id || f.camera != v.fields.camera {
-            push(seq, format!("belongs to violation {} of camera {}", f.violation, f.camera));
+            push(
+                seq,
+                format!(
+                    "belongs to violation {} of camera {}",
+                    f.violation, f.camera
+                ),
+            );
         }
         if f.record_hash != v.record_hash {
-            push(seq, format!("anchored to record hash {}, not the record's {}", f.record_hash, v.record_hash));
+            push(
+                seq,
+                format!(
+                    "anchored to record hash {}, not the record's {}",
+                    f.record_hash, v.record_hash
+                ),
+            );
         }
         if f.seq <= last_seq {
             push(seq, format!("out of order (after entry {last_seq})"));
@@ -738,7 +754,10 @@ fn check_review_log(v: &PackagedViolation, log: &[ReviewLogEntry], problems: &mu
     }
     for (e, r) in decisions.iter().zip(&v.reviews) {
         let f = &e.fields;
-        if f.actor != r.reviewer || f.status != r.status || f.reason != r.reason || f.note != r.note
+        if f.actor != r.reviewer
+            || f.status != r.status
+            || f.reason != r.reason
+            || f.note != r.note
             || f.at_us != r.reviewed_at_us
         {
             push(
@@ -1077,7 +1096,11 @@ mod tests {
         m.violation_sha256 = sha_hex(&vj);
         m.violation_size = vj.len() as u64;
         replace(&mut e, VIOLATION_NAME, vj);
-        replace(&mut e, MANIFEST_NAME, serde_json::to_vec_pretty(&m).expect("json"));
+        replace(
+            &mut e,
+            MANIFEST_NAME,
+            serde_json::to_vec_pretty(&m).expect("json"),
+        );
         let forged = rezip(&e);
         assert!(check(&forged).ok(), "{:?}", check(&forged).problems);
         let r = with_key(&forged);
@@ -1112,7 +1135,11 @@ mod tests {
         m.violation_sha256 = sha_hex(&vj);
         m.violation_size = vj.len() as u64;
         replace(&mut e, VIOLATION_NAME, vj);
-        replace(&mut e, MANIFEST_NAME, serde_json::to_vec_pretty(&m).expect("json"));
+        replace(
+            &mut e,
+            MANIFEST_NAME,
+            serde_json::to_vec_pretty(&m).expect("json"),
+        );
         let r = check(&rezip(&e));
         assert!(
             matches!(&r.problems[..], [PackageProblem::ReviewEntry { .. }]),
@@ -1126,13 +1153,21 @@ mod tests {
         let r = check_package(Cursor::new(&pkg.bytes), Some(&mallory.public())).expect("pkg");
         assert!(matches!(&r.problems[..], [PackageProblem::WrongKey { .. }]));
         // No signature at all.
-        let e: Vec<_> = orig.iter().filter(|(n, _)| n != SIGNATURE_NAME).cloned().collect();
-        assert_eq!(with_key(&rezip(&e)).problems, [PackageProblem::SignatureMissing]);
+        let e: Vec<_> = orig
+            .iter()
+            .filter(|(n, _)| n != SIGNATURE_NAME)
+            .cloned()
+            .collect();
+        assert_eq!(
+            with_key(&rezip(&e)).problems,
+            [PackageProblem::SignatureMissing]
+        );
     }
 
     #[test]
     fn no_package_is_an_error() {
-        let e = check_package(Cursor::new(b"not a zip at all".to_vec()), None).expect_err("not a zip");
+        let e =
+            check_package(Cursor::new(b"not a zip at all".to_vec()), None).expect_err("not a zip");
         assert!(e.to_string().contains("not an evidence package"), "{e}");
         let e = check_package(Cursor::new(rezip(&[("a.txt".into(), b"a".to_vec())])), None)
             .expect_err("no manifest");

@@ -172,7 +172,10 @@ impl fmt::Display for Problem {
                     f,
                     "review log broken: camera {camera} entry {seq} (violation {v}): {reason}"
                 ),
-                None => write!(f, "review log broken: camera {camera} entry {seq}: {reason}"),
+                None => write!(
+                    f,
+                    "review log broken: camera {camera} entry {seq}: {reason}"
+                ),
             },
         }
     }
@@ -396,7 +399,10 @@ async fn verify_review_log(
             broken(
                 head.seq,
                 None,
-                format!("the camera's review-log head says entry {}, the last entry is {last_seq}", head.seq),
+                format!(
+                    "the camera's review-log head says entry {}, the last entry is {last_seq}",
+                    head.seq
+                ),
             );
         }
     }

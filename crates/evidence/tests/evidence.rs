@@ -370,7 +370,8 @@ async fn edited_review_log_row_is_named(site: &TestSite) {
         "{lines:?}"
     );
     assert!(
-        lines[0].starts_with("review log broken: camera gate-north entry 1") && lines[0].contains("edited"),
+        lines[0].starts_with("review log broken: camera gate-north entry 1")
+            && lines[0].contains("edited"),
         "{lines:?}"
     );
 
@@ -382,7 +383,9 @@ async fn edited_review_log_row_is_named(site: &TestSite) {
     let v = check(&rec).await;
     let lines: Vec<String> = v.problems.iter().map(|p| p.to_string()).collect();
     assert!(
-        lines.iter().any(|l| l.contains("entry 3") && l.contains("entries 2..2 missing")),
+        lines
+            .iter()
+            .any(|l| l.contains("entry 3") && l.contains("entries 2..2 missing")),
         "{lines:?}"
     );
 }

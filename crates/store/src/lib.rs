@@ -18,12 +18,12 @@ mod data_dir;
 mod review_append;
 #[macro_use]
 mod db;
-mod review_log;
 mod accounts;
 mod listing;
 mod model;
 pub mod pgadmin;
 pub mod preview;
+mod review_log;
 mod spool;
 
 pub use accounts::{LoginFailures, Role, SessionRecord, ThresholdRow, UserRecord};
