@@ -976,7 +976,8 @@ mod tests {
     #[test]
     fn tampering_is_named() {
         let fx = fixture();
-        let pkg = build(&fx, &[]).expect("build");
+        // The fixture is confirmed: its decision and review-log entry go along.
+        let pkg = build(&fx, &[review()]).expect("build");
         let orig = entries(&pkg.bytes);
 
         // A flipped byte in a photo.

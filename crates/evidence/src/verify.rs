@@ -393,7 +393,6 @@ async fn verify_review_log(
                 expected_seq = f.seq + 1;
             }
         }
-        report.review_entries += entries;
         let last_seq = expected_seq - 1;
         if head.seq != last_seq || head.head != prev_hash {
             broken(
@@ -405,6 +404,7 @@ async fn verify_review_log(
                 ),
             );
         }
+        report.review_entries += entries;
     }
     Ok(())
 }
