@@ -139,8 +139,8 @@ fn a_downloaded_package_verifies_and_tampering_is_named() {
     let orig = entries(&std::fs::read(&pkg).unwrap());
     assert_eq!(
         orig.len(),
-        files + 2,
-        "evidence, violation.json, manifest.json"
+        files + 3,
+        "evidence, violation.json, manifest.json, manifest.sig"
     );
 
     // One flipped byte in a photo: named, exit 1.
@@ -223,4 +223,281 @@ fn a_downloaded_package_verifies_and_tampering_is_named() {
         "{}",
         run.stderr
     );
+}
+
+fn verify_with_key(path: &Path, key: &str) -> Run {
+    let args: [&std::ffi::OsStr; 5] = [
+        "verify".as_ref(),
+        "--package".as_ref(),
+        path.as_os_str(),
+        "--key".as_ref(),
+        key.as_ref(),
+    ];
+    roadwarden(args)
+}
+
+/// `key show --data DIR`: (public key hex, fingerprint).
+fn key_show(data: &Path) -> (String, String) {
+    let args: [&std::ffi::OsStr; 4] = [
+        "key".as_ref(),
+        "show".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ];
+    let run = roadwarden(args);
+    assert!(run.ok(), "{}{}", run.stdout, run.stderr);
+    let field = |name: &str| {
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("`{name}` in {}", run.stdout))
+            .trim()
+            .to_owned()
+    };
+    (field("public key:"), field("fingerprint:"))
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn put(e: &mut [(String, Vec<u8>)], name: &str, bytes: Vec<u8>) {
+    e.iter_mut().find(|(n, _)| n == name).expect(name).1 = bytes;
+}
+
+fn take<T: serde::de::DeserializeOwned>(e: &[(String, Vec<u8>)], name: &str) -> T {
+    serde_json::from_slice(&e.iter().find(|(n, _)| n == name).expect(name).1).expect(name)
+}
+
+/// Rewrites violation.json as `v` and the manifest to match it (its hash, status, record hash,
+/// review-log entries re-anchored and re-hashed, file hashes from the entries): everything a forger
+/// without the installation's private key can recompute.
+fn rehash_all(e: &mut Vec<(String, Vec<u8>)>, v: &roadwarden_evidence::package::PackagedViolation) {
+    use roadwarden_evidence::package::Manifest;
+    let vj = serde_json::to_vec_pretty(v).unwrap();
+    let mut m: Manifest = take(e, "manifest.json");
+    m.violation_sha256 = sha_hex(&vj);
+    m.violation_size = vj.len() as u64;
+    m.status = v.status;
+    m.record_hash = v.record_hash.clone();
+    let mut prev: Option<String> = None;
+    let mut decisions = v.reviews.iter();
+    for entry in &mut m.review_log {
+        let f = &mut entry.fields;
+        if let Some(p) = &prev {
+            f.prev_hash = p.clone();
+        }
+        f.record_hash = v.record_hash.clone();
+        if let Some(r) = decisions.next() {
+            f.actor = r.reviewer.clone();
+            f.status = r.status;
+            f.reason = r.reason.clone();
+            f.note = r.note.clone();
+        }
+        entry.entry_hash = roadwarden_store::review_entry_hash(f);
+        prev = Some(entry.entry_hash.clone());
+    }
+    for f in &mut m.files {
+        let bytes = &e.iter().find(|(n, _)| *n == f.name).expect("listed file").1;
+        f.sha256 = sha_hex(bytes);
+        f.size = bytes.len() as u64;
+    }
+    put(e, "violation.json", vj);
+    put(e, "manifest.json", serde_json::to_vec_pretty(&m).unwrap());
+}
+
+#[test]
+fn a_signed_package_proves_its_decision_and_a_consistent_forgery_fails() {
+    use roadwarden_evidence::package::PackagedViolation;
+    use roadwarden_store::{Decision, Status};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (data, run) = synth_and_analyze(dir.path(), &one_rider_scene(dir.path()));
+    let recorded = json_lines(&run.stdout, "one JSON line per violation");
+    let id = recorded
+        .iter()
+        .max_by_key(|v| v["evidence"].as_array().map_or(0, Vec::len))
+        .and_then(|v| v["id"].as_str())
+        .expect("a violation recorded")
+        .to_owned();
+    add_user(&data, "rita", "reviewer", "rita-reviews-all-day");
+    let token = token(&data_args(&data), "rita", Some("export"));
+
+    // rita confirms it: the decision goes into the review log in the same transaction.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = roadwarden_store::Store::open_data_dir(&roadwarden_store::DataDir::new(&data))
+            .await
+            .expect("store");
+        store
+            .decide(&id, "rita", Decision::Confirm, "", "no helmet, clear view")
+            .await
+            .expect("decide");
+        store.close().await;
+    });
+
+    // `serve` (its first start makes the key), then `key show` twice: one key, a private file.
+    let pkg = dir.path().join("package.zip");
+    {
+        let (_serve, addr) = serve(&data);
+        let (st, body) = get(&addr, &format!("/api/violations/{id}/package.zip"), &token);
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+        std::fs::write(&pkg, &body).unwrap();
+    }
+    let key_file = data.join("signing-key.ed25519");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let (public, fingerprint) = key_show(&data);
+    assert_eq!(public.len(), 64, "{public}");
+    assert_eq!(fingerprint, sha_hex(&hex::decode(&public).unwrap())[..16]);
+    {
+        let (_serve, _) = serve(&data);
+    }
+    assert_eq!(
+        key_show(&data),
+        (public.clone(), fingerprint.clone()),
+        "same key across restarts"
+    );
+    let seed = std::fs::read_to_string(&key_file).unwrap();
+    let secret = seed.lines().nth(1).expect("seed line");
+    let shown = roadwarden(["key", "show", "--data", data.to_str().unwrap(), "--json"]);
+    assert!(!shown.stdout.contains(secret) && !shown.stderr.contains(secret));
+
+    // Untouched: verified with its installation's key; without a key it says authenticity was not checked.
+    let ok = verify_with_key(&pkg, &public);
+    assert!(ok.ok(), "{}{}", ok.stdout, ok.stderr);
+    assert!(
+        ok.stdout.contains(&format!(
+            "signature verified: signed by installation key {fingerprint}"
+        )),
+        "{}",
+        ok.stdout
+    );
+    let unchecked = verify_package(&pkg);
+    assert!(unchecked.ok(), "{}", unchecked.stdout);
+    assert!(
+        unchecked.stdout.contains("authenticity NOT checked"),
+        "{}",
+        unchecked.stdout
+    );
+
+    // Another installation's key: wrong key, exit 1.
+    let (other, other_fp) = key_show(&dir.path().join("other-installation"));
+    assert_ne!(other, public);
+    let wrong = verify_with_key(&pkg, &other);
+    assert_eq!(wrong.code, Some(1), "{}{}", wrong.stdout, wrong.stderr);
+    assert!(
+        wrong
+            .stdout
+            .lines()
+            .any(|l| l.contains("wrong key") && l.contains(&other_fp)),
+        "{}",
+        wrong.stdout
+    );
+
+    let orig = entries(&std::fs::read(&pkg).unwrap());
+    let v: PackagedViolation = take(&orig, "violation.json");
+    assert_eq!(v.status, Status::Confirmed);
+    assert_eq!(v.reviews[0].reviewer, "rita");
+
+    // (1) The decision rewritten to "rejected by mallory", everything re-hashed: only the signature tells.
+    let mut e = orig.clone();
+    let mut forged = v.clone();
+    forged.status = Status::Rejected;
+    forged.reviews[0].reviewer = "mallory".into();
+    forged.reviews[0].status = Status::Rejected;
+    forged.reviews[0].reason = "helmet_worn".into();
+    rehash_all(&mut e, &forged);
+    let path = dir.path().join("forged-decision.zip");
+    rezip(&path, &e);
+    let internal = verify_package(&path);
+    assert!(internal.ok(), "consistent inside: {}", internal.stdout);
+    let broken = verify_with_key(&path, &public);
+    assert_eq!(broken.code, Some(1), "{}{}", broken.stdout, broken.stderr);
+    assert!(
+        broken
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("manifest.sig: bad signature")),
+        "{}",
+        broken.stdout
+    );
+    // Without re-hashing the review log, the forged decision is named even without the key.
+    let mut e = orig.clone();
+    let vj = serde_json::to_vec_pretty(&forged).unwrap();
+    let mut m: roadwarden_evidence::package::Manifest = take(&e, "manifest.json");
+    m.violation_sha256 = sha_hex(&vj);
+    m.violation_size = vj.len() as u64;
+    m.status = Status::Rejected;
+    put(&mut e, "violation.json", vj);
+    put(
+        &mut e,
+        "manifest.json",
+        serde_json::to_vec_pretty(&m).unwrap(),
+    );
+    rezip(&path, &e);
+    let named = verify_package(&path);
+    assert_eq!(named.code, Some(1), "{}", named.stdout);
+    assert!(
+        named.stdout.contains("review entry mismatch"),
+        "{}",
+        named.stdout
+    );
+
+    // (2) A photo edited, its hash in the record, the record hash, the review log's anchor and the
+    // manifest all recomputed: consistent inside, refused with the key.
+    let mut e = orig.clone();
+    let (photo, bytes) = e
+        .iter_mut()
+        .find(|(n, _)| n.starts_with("evidence/") && n.ends_with("-photo.jpg"))
+        .map(|(n, b)| (n.clone(), b))
+        .expect("a photo");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    let (new_sha, new_size) = (sha_hex(bytes), bytes.len() as u64);
+    let m: roadwarden_evidence::package::Manifest = take(&orig, "manifest.json");
+    let evidence_path = &m
+        .files
+        .iter()
+        .find(|f| f.name == photo)
+        .expect("listed")
+        .evidence_path;
+    let mut edited = v.clone();
+    for item in &mut edited.fields.evidence {
+        if &item.path == evidence_path {
+            item.sha256 = new_sha.clone();
+            item.size = new_size;
+        }
+    }
+    edited.record_hash = roadwarden_evidence::chain::record_hash(&edited.fields);
+    rehash_all(&mut e, &edited);
+    let path = dir.path().join("edited-photo.zip");
+    rezip(&path, &e);
+    let internal = verify_package(&path);
+    assert!(internal.ok(), "consistent inside: {}", internal.stdout);
+    let broken = verify_with_key(&path, &public);
+    assert_eq!(broken.code, Some(1), "{}{}", broken.stdout, broken.stderr);
+    assert!(
+        broken
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("manifest.sig: bad signature")),
+        "{}",
+        broken.stdout
+    );
+
+    // A key that is not one: an error (exit 2) that says what a key looks like.
+    let bad = verify_with_key(&pkg, "not-a-key");
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("64 hex digits"), "{}", bad.stderr);
 }

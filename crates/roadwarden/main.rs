@@ -10,6 +10,7 @@ mod config_cmd;
 mod detect;
 mod eval;
 mod eval_violations;
+mod key;
 mod output;
 mod runtime;
 mod serve;
@@ -71,6 +72,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Users of the service (reviewer, ops, admin) and bearer tokens for machines.
     User(user::UserArgs),
+    /// The installation's evidence signing key: `key show` prints its public part for `verify --package --key`.
+    Key(key::KeyArgs),
     /// Throughput on one clip: decode-only, inference-only and full-pipeline fps, memory at 1/2/4 cameras.
     Bench(bench::BenchArgs),
 }
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(&cli.runtime, args),
         Command::User(args) => user::run(args),
+        Command::Key(args) => key::run(args),
         Command::Bench(args) => bench::run(&cli.runtime, args),
     };
     match result {

@@ -105,6 +105,15 @@ pub(crate) fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
         data: args.store.data_dir(),
         database_url: args.store.database_url.clone(),
     };
+    // The installation's signing key: created at first start, never printed (only its public fingerprint).
+    let (key, created) = roadwarden_evidence::InstallationKey::load_or_create(&setup.data)
+        .context("the installation's evidence signing key")?;
+    tracing::info!(
+        fingerprint = %key.public().fingerprint(),
+        created,
+        "evidence packages are signed with the installation key (`roadwarden key show` prints it)"
+    );
+    drop(key);
     let service = Service::start(site, setup)?;
     // One line on stdout, for people and for scripts that asked for port 0.
     println!("listening on http://{}", service.local_addr());

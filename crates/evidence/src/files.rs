@@ -70,7 +70,7 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), EvidenceError> {
 }
 
 /// create_dir_all, fsyncing each new folder's parent so the folder itself survives a crash.
-fn create_dir_durable(dir: &Path) -> Result<(), EvidenceError> {
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), EvidenceError> {
     if dir.is_dir() {
         return Ok(());
     }

@@ -4,13 +4,16 @@
 //! crash-safely into the data folder, the SHA-256 of every file, the
 //! per-camera hash chain over the records, `verify`, which recomputes all
 //! of it and names exactly which record or file is broken, and evidence
-//! packages (one violation's files, record and manifest in a ZIP) with their
+//! packages (one violation's files, record, review-log entries and a manifest
+//! signed with the installation's Ed25519 key, in a ZIP) with their
 //! stand-alone check.
 //!
 //! Owns: the evidence file layout and writing (temp file, fsync, rename, fsync
 //! of the folder, all before the row commits), the chain's canonical hash, the
 //! [`Recorder`] (a durable intent record first, then the files, then the store, or the spool while the
-//! store is unreachable; at open it finishes or quarantines what a crash left in progress), verification, and the package format. Must not: issue SQL (that is the store's),
+//! store is unreachable; at open it finishes or quarantines what a crash left in progress),
+//! verification (the review log's chain included), the installation's signing key (whose private part
+//! never leaves `key.rs`), and the package format. Must not: issue SQL (that is the store's),
 //! decide what a violation is (the rules'), or call OpenCV except through the
 //! imaging crate.
 
@@ -18,14 +21,17 @@ pub mod chain;
 mod files;
 #[cfg(feature = "capture")]
 mod intent;
+pub mod key;
 pub mod package;
 #[cfg(feature = "capture")]
 mod recorder;
 mod verify;
 
 pub use files::{sha256_file, write_atomic};
+pub use key::{InstallationKey, KeyParseError, PublicKey};
 pub use package::{
-    Package, PackageError, PackageProblem, PackageReport, build_package, check_package,
+    Authenticity, Package, PackageError, PackageProblem, PackageReport, build_package,
+    check_package,
 };
 #[cfg(feature = "capture")]
 pub use recorder::{Capture, FrameImage, Recorded, Recorder, Recovery, StartupReport};

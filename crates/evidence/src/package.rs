@@ -4,9 +4,14 @@
 //!
 //! Layout (format version [`PACKAGE_VERSION`]):
 //! - `manifest.json`: the format and version, when the package was made, the
-//!   violation's id, the SHA-256 and size of `violation.json`, and every
-//!   evidence file with its name in the package, SHA-256, size and the path
-//!   the record knows it by;
+//!   violation's id, record hash and status, the fingerprint of the
+//!   installation key that signed it, the SHA-256 and size of
+//!   `violation.json`, every evidence file with its name in the package,
+//!   SHA-256, size and the path the record knows it by, and the violation's
+//!   review-log entries (each decision and reopen, hash-chained per camera
+//!   and anchored to the record hash);
+//! - `manifest.sig`: the installation key's Ed25519 signature over the exact
+//!   bytes of `manifest.json` (128 hex digits);
 //! - `violation.json`: the stored record ([`PackagedViolation`]): the chain
 //!   fields (seq, prev_hash, the evidence list, ...) from which the record
 //!   hash is recomputed, the record hash, status, tombstone, purged files and
@@ -16,28 +21,35 @@
 //! The chain hash covers the violation's immutable fields and every evidence
 //! file's SHA-256, so a package whose files, fields or hashes were edited
 //! does not check, even if the manifest was rewritten to match. The status
-//! and review history are not in the chain (they change by design); the
-//! manifest's hash of `violation.json` covers them.
+//! and review history are not in the chain (they change by design): the
+//! review-log entries prove them, and the manifest (which names them and
+//! hashes `violation.json`) is signed, so a package re-hashed consistently
+//! after any edit fails against the installation's public key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{Cursor, Read, Seek, Write};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use roadwarden_store::{ChainFields, DataDir, ReviewRow, Status, StoredRecord};
+use roadwarden_store::{
+    ChainFields, DataDir, ReviewLogEntry, ReviewRow, Status, StoredRecord, review_entry_hash,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::chain::record_hash;
+use crate::key::{InstallationKey, PublicKey};
 
 /// The package format this code writes and checks.
-pub const PACKAGE_VERSION: u32 = 1;
+pub const PACKAGE_VERSION: u32 = 2;
 /// `manifest.json`'s `format`.
 pub const PACKAGE_FORMAT: &str = "roadwarden-evidence-package";
 pub const MANIFEST_NAME: &str = "manifest.json";
 pub const VIOLATION_NAME: &str = "violation.json";
+/// The signature over `manifest.json`'s bytes.
+pub const SIGNATURE_NAME: &str = "manifest.sig";
 /// Where the evidence files lie in a package.
 pub const EVIDENCE_DIR: &str = "evidence/";
 /// The largest `manifest.json` or `violation.json` read.
@@ -102,10 +114,18 @@ pub struct Manifest {
     pub version: u32,
     pub created_at: DateTime<Utc>,
     pub violation: String,
+    /// The violation's chain record hash.
+    pub record_hash: String,
+    /// The violation's status when packaged.
+    pub status: Status,
+    /// The fingerprint of the installation key that signed this manifest.
+    pub key_fingerprint: String,
     pub violation_sha256: String,
     pub violation_size: u64,
     /// Every evidence file in the package, by name.
     pub files: Vec<ManifestFile>,
+    /// The violation's review-log entries, oldest first: they prove its status and decisions.
+    pub review_log: Vec<ReviewLogEntry>,
 }
 
 /// A built package.
@@ -158,14 +178,17 @@ fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-/// Builds the evidence package of `record` (with its review history), reading
-/// each evidence file from its row's path inside `data`. A file that is gone
-/// or no longer matches its recorded hash is refused, so a package this
-/// builds always checks; purged files are listed in `violation.json` and left out.
+/// Builds the evidence package of `record` (with its review history and
+/// review-log entries), reading each evidence file from its row's path inside
+/// `data`, and signs its manifest with `key`. A file that is gone or no longer
+/// matches its recorded hash is refused, so a package this builds always
+/// checks; purged files are listed in `violation.json` and left out.
 pub fn build_package(
     record: &StoredRecord,
     reviews: &[ReviewRow],
+    review_log: &[ReviewLogEntry],
     data: &DataDir,
+    key: &InstallationKey,
     created_at: DateTime<Utc>,
 ) -> Result<Package, PackageError> {
     let id = &record.fields.id;
@@ -226,9 +249,13 @@ pub fn build_package(
         version: PACKAGE_VERSION,
         created_at,
         violation: id.clone(),
+        record_hash: record.record_hash.clone(),
+        status: record.status,
+        key_fingerprint: key.public().fingerprint(),
         violation_sha256: sha_hex(&violation_json),
         violation_size: violation_json.len() as u64,
         files,
+        review_log: review_log.to_vec(),
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| PackageError::Write(format!("{MANIFEST_NAME}: {e}")))?;
@@ -244,7 +271,9 @@ pub fn build_package(
         zip.start_file(name, o).map_err(|e| werr(&e))?;
         zip.write_all(bytes).map_err(|e| werr(&e))
     };
+    let signature = key.sign(&manifest_json);
     put(MANIFEST_NAME, json_opts, &manifest_json)?;
+    put(SIGNATURE_NAME, json_opts, signature.as_bytes())?;
     put(VIOLATION_NAME, json_opts, &violation_json)?;
     for (f, bytes) in manifest.files.iter().zip(&contents) {
         put(&f.name, file_opts, bytes)?;
@@ -292,6 +321,20 @@ pub enum PackageProblem {
     NotPackaged { path: String },
     /// A packaged file is not one the record lists, or not with this hash and size.
     NotRecorded { name: String, path: String },
+    /// The package has no `manifest.sig`.
+    SignatureMissing,
+    /// `manifest.sig` is not the given key's signature over `manifest.json`.
+    BadSignature { fingerprint: String },
+    /// The manifest says another installation's key signed it.
+    WrongKey { package: String, given: String },
+    /// The manifest and `violation.json` disagree on the record hash or status.
+    ManifestMismatch {
+        field: &'static str,
+        manifest: String,
+        record: String,
+    },
+    /// A review-log entry does not prove what the record says.
+    ReviewEntry { seq: Option<i64>, reason: String },
 }
 
 impl fmt::Display for PackageProblem {
@@ -345,6 +388,30 @@ impl fmt::Display for PackageProblem {
                 f,
                 "{name}: not the evidence the record lists as {path} (its SHA-256 or size differs)"
             ),
+            PackageProblem::SignatureMissing => write!(
+                f,
+                "{SIGNATURE_NAME}: missing (the package is unsigned, so nothing shows who made it)"
+            ),
+            PackageProblem::BadSignature { fingerprint } => write!(
+                f,
+                "{SIGNATURE_NAME}: bad signature: not key {fingerprint}'s signature over {MANIFEST_NAME} (the manifest was changed after signing)"
+            ),
+            PackageProblem::WrongKey { package, given } => write!(
+                f,
+                "{MANIFEST_NAME}: wrong key: signed by key {package}, checked with key {given} (use the public key of the installation that made it)"
+            ),
+            PackageProblem::ManifestMismatch {
+                field,
+                manifest,
+                record,
+            } => write!(
+                f,
+                "{MANIFEST_NAME}: {field} {manifest}, but {VIOLATION_NAME} says {record}"
+            ),
+            PackageProblem::ReviewEntry { seq, reason } => match seq {
+                Some(n) => write!(f, "review entry mismatch: review-log entry {n}: {reason}"),
+                None => write!(f, "review entry mismatch: {reason}"),
+            },
         }
     }
 }
@@ -358,7 +425,22 @@ pub struct PackageReport {
     pub record_hash: Option<String>,
     /// Evidence files listed in the manifest.
     pub files: usize,
+    /// The fingerprint of the key the manifest names.
+    pub key_fingerprint: String,
+    /// Whether the signature was checked against a given public key.
+    pub authenticity: Authenticity,
     pub problems: Vec<PackageProblem>,
+}
+
+/// Whether [`check_package`] checked who made the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticity {
+    /// No public key was given: only the package's internal consistency was
+    /// checked, and anyone can build a consistent package.
+    NotChecked,
+    /// The signature was checked against the key with this fingerprint
+    /// (whether it held is in the problems).
+    Checked { fingerprint: String },
 }
 
 impl PackageReport {
@@ -392,9 +474,16 @@ fn hash_entry(r: impl Read, limit: u64, keep: bool) -> std::io::Result<(String, 
 /// there with its SHA-256 and size, nothing unlisted is, `violation.json`
 /// matches its hash, the record hash recomputed from its chain fields equals
 /// the recorded one, and the packaged files are exactly the evidence the
-/// record lists (less purged files) with the hashes the chain covers.
+/// record lists (less purged files) with the hashes the chain covers, the
+/// manifest's record hash and status are the record's, and the review-log
+/// entries hash right and prove the record's decisions and status. With `key`,
+/// also that `manifest.sig` is that key's signature over the manifest's exact
+/// bytes: the only check a consistent re-hash of everything cannot pass.
 /// Errors mean the input is no package (not a ZIP, no readable manifest).
-pub fn check_package<R: Read + Seek>(reader: R) -> Result<PackageReport, PackageError> {
+pub fn check_package<R: Read + Seek>(
+    reader: R,
+    key: Option<&PublicKey>,
+) -> Result<PackageReport, PackageError> {
     let mut zip = ZipArchive::new(reader).map_err(|e| PackageError::NotAPackage(e.to_string()))?;
     let mut entries: BTreeMap<String, usize> = BTreeMap::new();
     let mut problems = Vec::new();
@@ -422,13 +511,41 @@ pub fn check_package<R: Read + Seek>(reader: R) -> Result<PackageReport, Package
         return Err(PackageError::NotAPackage(format!("no {MANIFEST_NAME}")));
     };
     let (_, _, manifest_bytes) = read_json(&mut zip, mi, MANIFEST_NAME)?;
+    let head: serde_json::Value = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| PackageError::NotAPackage(format!("{MANIFEST_NAME}: {e}")))?;
+    if head["format"] != PACKAGE_FORMAT || head["version"] != PACKAGE_VERSION {
+        return Err(PackageError::NotAPackage(format!(
+            "{MANIFEST_NAME} is format {} version {}; this roadwarden reads `{PACKAGE_FORMAT}` version {PACKAGE_VERSION}",
+            head["format"], head["version"]
+        )));
+    }
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| PackageError::NotAPackage(format!("{MANIFEST_NAME}: {e}")))?;
-    if manifest.format != PACKAGE_FORMAT || manifest.version != PACKAGE_VERSION {
-        return Err(PackageError::NotAPackage(format!(
-            "{MANIFEST_NAME} is format `{}` version {}; this roadwarden reads `{PACKAGE_FORMAT}` version {PACKAGE_VERSION}",
-            manifest.format, manifest.version
-        )));
+
+    // Who made it: the signature over the manifest's exact bytes.
+    let authenticity = match key {
+        None => Authenticity::NotChecked,
+        Some(k) => Authenticity::Checked {
+            fingerprint: k.fingerprint(),
+        },
+    };
+    match entries.get(SIGNATURE_NAME) {
+        None => problems.push(PackageProblem::SignatureMissing),
+        Some(&si) => {
+            let (_, _, sig) = read_json(&mut zip, si, SIGNATURE_NAME)?;
+            if let Some(k) = key {
+                if manifest.key_fingerprint != k.fingerprint() {
+                    problems.push(PackageProblem::WrongKey {
+                        package: manifest.key_fingerprint.clone(),
+                        given: k.fingerprint(),
+                    });
+                } else if !k.verifies(&manifest_bytes, &String::from_utf8_lossy(&sig)) {
+                    problems.push(PackageProblem::BadSignature {
+                        fingerprint: k.fingerprint(),
+                    });
+                }
+            }
+        }
     }
 
     // violation.json against the manifest's hash.
@@ -464,7 +581,10 @@ pub fn check_package<R: Read + Seek>(reader: R) -> Result<PackageReport, Package
     // Every listed file, present and intact.
     let mut listed = BTreeSet::new();
     for mf in &manifest.files {
-        if !listed.insert(mf.name.as_str()) || mf.name == MANIFEST_NAME || mf.name == VIOLATION_NAME
+        if !listed.insert(mf.name.as_str())
+            || mf.name == MANIFEST_NAME
+            || mf.name == VIOLATION_NAME
+            || mf.name == SIGNATURE_NAME
         {
             problems.push(PackageProblem::ListedTwice {
                 name: mf.name.clone(),
@@ -498,7 +618,11 @@ pub fn check_package<R: Read + Seek>(reader: R) -> Result<PackageReport, Package
         }
     }
     for name in entries.keys() {
-        if name != MANIFEST_NAME && name != VIOLATION_NAME && !listed.contains(name.as_str()) {
+        if name != MANIFEST_NAME
+            && name != VIOLATION_NAME
+            && name != SIGNATURE_NAME
+            && !listed.contains(name.as_str())
+        {
             problems.push(PackageProblem::UnlistedFile { name: name.clone() });
         }
     }
@@ -548,13 +672,119 @@ pub fn check_package<R: Read + Seek>(reader: R) -> Result<PackageReport, Package
                 });
             }
         }
+        if manifest.record_hash != v.record_hash {
+            problems.push(PackageProblem::ManifestMismatch {
+                field: "record hash",
+                manifest: manifest.record_hash.clone(),
+                record: v.record_hash.clone(),
+            });
+        }
+        if manifest.status != v.status {
+            problems.push(PackageProblem::ManifestMismatch {
+                field: "status",
+                manifest: manifest.status.as_str().to_owned(),
+                record: v.status.as_str().to_owned(),
+            });
+        }
+        check_review_log(v, &manifest.review_log, &mut problems);
     }
     Ok(PackageReport {
         violation: manifest.violation,
         record_hash: record.map(|r| r.record_hash),
         files: manifest.files.len(),
+        key_fingerprint: manifest.key_fingerprint,
+        authenticity,
         problems,
     })
+}
+
+/// Whether `log` (the manifest's review-log entries) proves `v`'s decisions
+/// and status: every entry hashes to its hash, is of this violation and
+/// anchored to its record hash, in log order; the decisions are exactly
+/// `v.reviews`; the last entry leaves the status `v` has.
+fn check_review_log(
+    v: &PackagedViolation,
+    log: &[ReviewLogEntry],
+    problems: &mut Vec<PackageProblem>,
+) {
+    let mut push = |seq: Option<i64>, reason: String| {
+        problems.push(PackageProblem::ReviewEntry { seq, reason })
+    };
+    let mut last_seq = 0i64;
+    for e in log {
+        let f = &e.fields;
+        let seq = Some(f.seq);
+        if review_entry_hash(f) != e.entry_hash {
+            push(seq, "its content does not match its hash".to_owned());
+        }
+        if f.violation != v.fields.id || f.camera != v.fields.camera {
+            push(
+                seq,
+                format!(
+                    "belongs to violation {} of camera {}",
+                    f.violation, f.camera
+                ),
+            );
+        }
+        if f.record_hash != v.record_hash {
+            push(
+                seq,
+                format!(
+                    "anchored to record hash {}, not the record's {}",
+                    f.record_hash, v.record_hash
+                ),
+            );
+        }
+        if f.seq <= last_seq {
+            push(seq, format!("out of order (after entry {last_seq})"));
+        }
+        last_seq = f.seq;
+    }
+    let decisions: Vec<&ReviewLogEntry> =
+        log.iter().filter(|e| e.fields.action == "review").collect();
+    if decisions.len() != v.reviews.len() {
+        push(
+            None,
+            format!(
+                "{VIOLATION_NAME} lists {} review decision(s), the review log proves {}",
+                v.reviews.len(),
+                decisions.len()
+            ),
+        );
+    }
+    for (e, r) in decisions.iter().zip(&v.reviews) {
+        let f = &e.fields;
+        if f.actor != r.reviewer
+            || f.status != r.status
+            || f.reason != r.reason
+            || f.note != r.note
+            || f.at_us != r.reviewed_at_us
+        {
+            push(
+                Some(f.seq),
+                format!(
+                    "records {} by {} (reason `{}`), {VIOLATION_NAME} says {} by {} (reason `{}`)",
+                    f.status.as_str(),
+                    f.actor,
+                    f.reason,
+                    r.status.as_str(),
+                    r.reviewer,
+                    r.reason
+                ),
+            );
+        }
+    }
+    let proven = log.last().map_or(Status::Pending, |e| e.fields.status);
+    if proven != v.status {
+        push(
+            log.last().map(|e| e.fields.seq),
+            format!(
+                "the review log leaves the violation {}, {VIOLATION_NAME} says {}",
+                proven.as_str(),
+                v.status.as_str()
+            ),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -563,9 +793,48 @@ mod tests {
     use roadwarden_store::{EvidenceItem, EvidenceKind, GENESIS_HASH, StoredEvidence};
 
     struct Fixture {
-        _dir: tempfile::TempDir,
+        dir: tempfile::TempDir,
         data: DataDir,
         record: StoredRecord,
+        key: InstallationKey,
+    }
+
+    /// The review-log entries that `reviews` of `record` would have written.
+    fn log_for(record: &StoredRecord, reviews: &[ReviewRow]) -> Vec<ReviewLogEntry> {
+        let mut prev = GENESIS_HASH.to_owned();
+        reviews
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let fields = roadwarden_store::ReviewLogFields {
+                    camera: record.fields.camera.clone(),
+                    seq: i as i64 + 4,
+                    prev_hash: prev.clone(),
+                    violation: record.fields.id.clone(),
+                    record_hash: record.record_hash.clone(),
+                    actor: r.reviewer.clone(),
+                    action: "review".into(),
+                    status: r.status,
+                    reason: r.reason.clone(),
+                    note: r.note.clone(),
+                    at_us: r.reviewed_at_us,
+                };
+                let entry_hash = review_entry_hash(&fields);
+                prev = entry_hash.clone();
+                ReviewLogEntry { fields, entry_hash }
+            })
+            .collect()
+    }
+
+    fn build(fx: &Fixture, reviews: &[ReviewRow]) -> Result<Package, PackageError> {
+        build_package(
+            &fx.record,
+            reviews,
+            &log_for(&fx.record, reviews),
+            &fx.data,
+            &fx.key,
+            Utc::now(),
+        )
     }
 
     fn fixture() -> Fixture {
@@ -618,10 +887,12 @@ mod tests {
             tombstoned: false,
             evidence,
         };
+        let (key, _) = InstallationKey::load_or_create(&data).expect("key");
         Fixture {
-            _dir: dir,
+            dir,
             data,
             record,
+            key,
         }
     }
 
@@ -658,14 +929,17 @@ mod tests {
     }
 
     fn check(bytes: &[u8]) -> PackageReport {
-        check_package(Cursor::new(bytes)).expect("a package")
+        check_package(Cursor::new(bytes), None).expect("a package")
     }
 
     #[test]
     fn a_built_package_checks_and_holds_every_file() {
         let fx = fixture();
-        let pkg = build_package(&fx.record, &[review()], &fx.data, Utc::now()).expect("build");
+        let pkg = build(&fx, &[review()]).expect("build");
         let report = check(&pkg.bytes);
+        assert!(report.ok(), "{:?}", report.problems);
+        assert_eq!(report.authenticity, Authenticity::NotChecked);
+        let report = check_package(Cursor::new(&pkg.bytes), Some(&fx.key.public())).expect("pkg");
         assert!(report.ok(), "{:?}", report.problems);
         assert_eq!(report.files, 3);
         assert_eq!(report.violation, fx.record.fields.id);
@@ -678,6 +952,7 @@ mod tests {
             names,
             [
                 "manifest.json",
+                "manifest.sig",
                 "violation.json",
                 "evidence/clip.mp4",
                 "evidence/key-photo.jpg",
@@ -701,7 +976,8 @@ mod tests {
     #[test]
     fn tampering_is_named() {
         let fx = fixture();
-        let pkg = build_package(&fx.record, &[], &fx.data, Utc::now()).expect("build");
+        // The fixture is confirmed: its decision and review-log entry go along.
+        let pkg = build(&fx, &[review()]).expect("build");
         let orig = entries(&pkg.bytes);
 
         // A flipped byte in a photo.
@@ -786,11 +1062,115 @@ mod tests {
         );
     }
 
+    fn replace(e: &mut [(String, Vec<u8>)], name: &str, bytes: Vec<u8>) {
+        e.iter_mut().find(|(n, _)| n == name).expect(name).1 = bytes;
+    }
+
+    fn get<'e>(e: &'e [(String, Vec<u8>)], name: &str) -> &'e [u8] {
+        &e.iter().find(|(n, _)| n == name).expect(name).1
+    }
+
+    #[test]
+    fn only_the_signature_catches_a_consistent_rewrite() {
+        let fx = fixture();
+        let key = fx.key.public();
+        let pkg = build(&fx, &[review()]).expect("build");
+        let orig = entries(&pkg.bytes);
+        let with_key = |b: &[u8]| check_package(Cursor::new(b), Some(&key)).expect("pkg");
+
+        // The decision rewritten to "rejected by mallory", its review-log entry
+        // recomputed to match, the manifest re-hashed: consistent, but unsigned by this key.
+        let mut e = orig.clone();
+        let mut v: PackagedViolation = serde_json::from_slice(get(&e, VIOLATION_NAME)).expect("v");
+        v.status = Status::Rejected;
+        v.reviews[0].reviewer = "mallory".into();
+        v.reviews[0].status = Status::Rejected;
+        v.reviews[0].reason = "helmet_worn".into();
+        let vj = serde_json::to_vec_pretty(&v).expect("json");
+        let mut m: Manifest = serde_json::from_slice(get(&e, MANIFEST_NAME)).expect("m");
+        let rec = StoredRecord {
+            status: Status::Rejected,
+            ..fx.record.clone()
+        };
+        m.review_log = log_for(&rec, &v.reviews);
+        m.status = Status::Rejected;
+        m.violation_sha256 = sha_hex(&vj);
+        m.violation_size = vj.len() as u64;
+        replace(&mut e, VIOLATION_NAME, vj);
+        replace(
+            &mut e,
+            MANIFEST_NAME,
+            serde_json::to_vec_pretty(&m).expect("json"),
+        );
+        let forged = rezip(&e);
+        assert!(check(&forged).ok(), "{:?}", check(&forged).problems);
+        let r = with_key(&forged);
+        assert_eq!(
+            r.problems,
+            [PackageProblem::BadSignature {
+                fingerprint: key.fingerprint()
+            }]
+        );
+        assert!(r.problems[0].to_string().contains("bad signature"));
+
+        // The same forgery re-signed with another installation's key: the wrong key.
+        let other = DataDir::new(fx.dir.path().join("other"));
+        let (mallory, _) = InstallationKey::load_or_create(&other).expect("key");
+        m.key_fingerprint = mallory.public().fingerprint();
+        let mj = serde_json::to_vec_pretty(&m).expect("json");
+        replace(&mut e, SIGNATURE_NAME, mallory.sign(&mj).into_bytes());
+        replace(&mut e, MANIFEST_NAME, mj);
+        let r = with_key(&rezip(&e));
+        assert!(
+            matches!(&r.problems[..], [PackageProblem::WrongKey { given, .. }] if *given == key.fingerprint()),
+            "{:?}",
+            r.problems
+        );
+
+        // Without the review log's entry changed to match, the forged decision is named even without a key.
+        let mut e = orig.clone();
+        let mut v: PackagedViolation = serde_json::from_slice(get(&e, VIOLATION_NAME)).expect("v");
+        v.reviews[0].reviewer = "mallory".into();
+        let vj = serde_json::to_vec_pretty(&v).expect("json");
+        let mut m: Manifest = serde_json::from_slice(get(&e, MANIFEST_NAME)).expect("m");
+        m.violation_sha256 = sha_hex(&vj);
+        m.violation_size = vj.len() as u64;
+        replace(&mut e, VIOLATION_NAME, vj);
+        replace(
+            &mut e,
+            MANIFEST_NAME,
+            serde_json::to_vec_pretty(&m).expect("json"),
+        );
+        let r = check(&rezip(&e));
+        assert!(
+            matches!(&r.problems[..], [PackageProblem::ReviewEntry { .. }]),
+            "{:?}",
+            r.problems
+        );
+        assert!(r.problems[0].to_string().contains("review entry mismatch"));
+
+        // Untouched: passes with its key, fails with another installation's.
+        assert!(with_key(&pkg.bytes).ok());
+        let r = check_package(Cursor::new(&pkg.bytes), Some(&mallory.public())).expect("pkg");
+        assert!(matches!(&r.problems[..], [PackageProblem::WrongKey { .. }]));
+        // No signature at all.
+        let e: Vec<_> = orig
+            .iter()
+            .filter(|(n, _)| n != SIGNATURE_NAME)
+            .cloned()
+            .collect();
+        assert_eq!(
+            with_key(&rezip(&e)).problems,
+            [PackageProblem::SignatureMissing]
+        );
+    }
+
     #[test]
     fn no_package_is_an_error() {
-        let e = check_package(Cursor::new(b"not a zip at all".to_vec())).expect_err("not a zip");
+        let e =
+            check_package(Cursor::new(b"not a zip at all".to_vec()), None).expect_err("not a zip");
         assert!(e.to_string().contains("not an evidence package"), "{e}");
-        let e = check_package(Cursor::new(rezip(&[("a.txt".into(), b"a".to_vec())])))
+        let e = check_package(Cursor::new(rezip(&[("a.txt".into(), b"a".to_vec())])), None)
             .expect_err("no manifest");
         assert!(e.to_string().contains("no manifest.json"), "{e}");
     }
@@ -808,10 +1188,10 @@ mod tests {
             .path;
         let abs = fx.data.resolve(photo).expect("inside");
         std::fs::write(&abs, b"edited").expect("write");
-        let e = build_package(&fx.record, &[], &fx.data, Utc::now()).expect_err("altered");
+        let e = build(&fx, &[]).expect_err("altered");
         assert!(matches!(e, PackageError::FileAltered { .. }), "{e}");
         std::fs::remove_file(&abs).expect("rm");
-        let e = build_package(&fx.record, &[], &fx.data, Utc::now()).expect_err("missing");
+        let e = build(&fx, &[]).expect_err("missing");
         assert!(matches!(e, PackageError::FileMissing { .. }), "{e}");
     }
 

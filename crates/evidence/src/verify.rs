@@ -1,10 +1,11 @@
-//! Verification: recompute every evidence file's SHA-256 and every chain
-//! record's hash and link, and name exactly what is broken.
+//! Verification: recompute every evidence file's SHA-256, every chain
+//! record's hash and link, and every review-log entry's hash, link and
+//! anchor, and name exactly what is broken.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use roadwarden_store::{DataDir, GENESIS_HASH, Store};
+use roadwarden_store::{DataDir, GENESIS_HASH, Store, review_entry_hash};
 
 use crate::EvidenceError;
 use crate::chain::record_hash;
@@ -60,6 +61,13 @@ pub enum Problem {
         camera: String,
         head_seq: i64,
         last_seq: i64,
+    },
+    /// A review-log entry is edited, out of its chain, missing, or not anchored to its violation's record.
+    ReviewLogBroken {
+        camera: String,
+        seq: i64,
+        violation: Option<String>,
+        reason: String,
     },
 }
 
@@ -154,6 +162,21 @@ impl fmt::Display for Problem {
                 f,
                 "chain head mismatch: camera {camera} head says record {head_seq}, last record is {last_seq}"
             ),
+            Problem::ReviewLogBroken {
+                camera,
+                seq,
+                violation,
+                reason,
+            } => match violation {
+                Some(v) => write!(
+                    f,
+                    "review log broken: camera {camera} entry {seq} (violation {v}): {reason}"
+                ),
+                None => write!(
+                    f,
+                    "review log broken: camera {camera} entry {seq}: {reason}"
+                ),
+            },
         }
     }
 }
@@ -165,6 +188,8 @@ pub struct VerifyReport {
     pub records: usize,
     pub tombstones: usize,
     pub files: usize,
+    /// Review-log entries checked.
+    pub review_entries: usize,
     pub problems: Vec<Problem>,
     /// Violations in progress: intent records in the data folder (while the service runs, those being
     /// recorded; after a crash, those the next start finishes), by violation id.
@@ -206,6 +231,8 @@ pub async fn verify(
             store.url()
         )));
     }
+    // Each violation's record hash, for the review log's anchors.
+    let mut anchors: HashMap<String, String> = HashMap::new();
     for cam in cams.iter().filter(|c| camera.is_none_or(|x| x == c.camera)) {
         report.cameras += 1;
         let mut expected_seq = 1i64;
@@ -285,6 +312,7 @@ pub async fn verify(
                         Ok(_) => {}
                     }
                 }
+                anchors.insert(f.id.clone(), rec.record_hash.clone());
                 prev_hash = rec.record_hash.clone();
                 prev_id = Some(f.id.clone());
                 expected_seq = f.seq + 1;
@@ -306,6 +334,7 @@ pub async fn verify(
             });
         }
     }
+    verify_review_log(store, camera, &anchors, &mut report).await?;
     Ok(report)
 }
 
@@ -326,4 +355,90 @@ fn files_in(dir: &std::path::Path) -> Result<Vec<String>, EvidenceError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Every camera's review log (or only `camera`'s): each entry hashes to its
+/// hash, links to the entry before, follows on in seq, is anchored to its
+/// violation's record hash (from `anchors`), and the camera's head is the last entry.
+async fn verify_review_log(
+    store: &Store,
+    camera: Option<&str>,
+    anchors: &HashMap<String, String>,
+    report: &mut VerifyReport,
+) -> Result<(), EvidenceError> {
+    for head in store
+        .review_log_heads()
+        .await?
+        .into_iter()
+        .filter(|h| camera.is_none_or(|c| c == h.camera))
+    {
+        let mut broken = |seq: i64, violation: Option<&str>, reason: String| {
+            report.problems.push(Problem::ReviewLogBroken {
+                camera: head.camera.clone(),
+                seq,
+                violation: violation.map(str::to_owned),
+                reason,
+            })
+        };
+        let mut expected_seq = 1i64;
+        let mut prev_hash = GENESIS_HASH.to_owned();
+        let mut after = 0i64;
+        let mut entries = 0usize;
+        loop {
+            let page = store.review_log_page(&head.camera, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.fields.seq;
+            for e in page {
+                let f = &e.fields;
+                let v = Some(f.violation.as_str());
+                entries += 1;
+                if f.seq != expected_seq {
+                    broken(
+                        f.seq,
+                        v,
+                        format!("entries {expected_seq}..{} missing before it", f.seq - 1),
+                    );
+                }
+                if review_entry_hash(f) != e.entry_hash {
+                    broken(
+                        f.seq,
+                        v,
+                        format!(
+                            "edited: its content ({} by {} at {}) does not match its hash",
+                            f.status.as_str(),
+                            f.actor,
+                            f.at_us
+                        ),
+                    );
+                }
+                if f.prev_hash != prev_hash {
+                    broken(f.seq, v, "does not follow the entry before it".to_owned());
+                }
+                match anchors.get(&f.violation) {
+                    Some(anchor) if *anchor == f.record_hash => {}
+                    Some(_) => broken(
+                        f.seq,
+                        v,
+                        "anchored to another record hash than its violation's".to_owned(),
+                    ),
+                    None => broken(f.seq, v, "its violation is not in the chain".to_owned()),
+                }
+                prev_hash = e.entry_hash.clone();
+                expected_seq = f.seq + 1;
+            }
+        }
+        let last_seq = expected_seq - 1;
+        if head.seq != last_seq || head.head != prev_hash {
+            broken(
+                head.seq,
+                None,
+                format!(
+                    "the camera's review-log head says entry {}, the last entry is {last_seq}",
+                    head.seq
+                ),
+            );
+        }
+        report.review_entries += entries;
+    }
+    Ok(())
 }

@@ -324,3 +324,69 @@ async fn purged_tombstones_still_verify(site: &TestSite) {
     assert_eq!((v.records, v.tombstones), (4, 1));
 }
 dual_test!(purged_tombstones_still_verify, TestSite);
+
+async fn edited_review_log_row_is_named(site: &TestSite) {
+    let (rec, ids) = record_n(site, 3).await;
+    let store = rec.store().unwrap();
+    use roadwarden_store::Decision;
+    store
+        .review(&ids[0], "ana", Decision::Confirm, "no helmet, clear")
+        .await
+        .unwrap();
+    store
+        .review(&ids[1], "ana", Decision::Reject, "helmet on")
+        .await
+        .unwrap();
+    store.reopen(&ids[1], "ada", "second look").await.unwrap();
+    let log = store.review_log_of(&ids[1]).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.fields.seq, e.fields.action.as_str(), e.fields.status))
+            .collect::<Vec<_>>(),
+        [
+            (2, "review", roadwarden_store::Status::Rejected),
+            (3, "reopen", roadwarden_store::Status::Pending)
+        ]
+    );
+    let stored = store.get(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(log[0].fields.record_hash, stored.record_hash, "anchored");
+    let v = check(&rec).await;
+    assert!(v.ok(), "{:?}", v.problems);
+    assert_eq!(v.review_entries, 3);
+
+    // A decision rewritten in place: entry 1 no longer matches its hash.
+    store
+        .execute_sql(&format!(
+            "UPDATE review_log SET status = 'rejected', actor = 'mallory' WHERE violation_id = '{}'",
+            ids[0]
+        ))
+        .await
+        .unwrap();
+    let v = check(&rec).await;
+    let lines: Vec<String> = v.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        matches!(&v.problems[0], Problem::ReviewLogBroken { seq: 1, violation: Some(id), .. } if *id == ids[0]),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].starts_with("review log broken: camera gate-north entry 1")
+            && lines[0].contains("edited"),
+        "{lines:?}"
+    );
+
+    // An entry deleted: the next one names the gap.
+    store
+        .execute_sql("DELETE FROM review_log WHERE seq = 2")
+        .await
+        .unwrap();
+    let v = check(&rec).await;
+    let lines: Vec<String> = v.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("entry 3") && l.contains("entries 2..2 missing")),
+        "{lines:?}"
+    );
+}
+dual_test!(edited_review_log_row_is_named, TestSite);

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use futures_util::StreamExt;
-use roadwarden_evidence::{PackageError, build_package};
+use roadwarden_evidence::{InstallationKey, PackageError, build_package};
 use roadwarden_store::{ExportDetail, QueueCursor, QueuePage, Store, ViolationFilter, from_micros};
 
 use crate::api::{ListQuery, filter_of};
@@ -202,7 +202,7 @@ pub(crate) async fn violations_csv(
 }
 
 /// `GET /api/violations/{id}/package.zip`: the violation's evidence package
-/// (every evidence file, `violation.json`, `manifest.json`); audited as
+/// (every evidence file, `violation.json`, `manifest.json` signed in `manifest.sig`); audited as
 /// `export_package` with the package's SHA-256. 409 when an evidence file is
 /// gone or altered (the service never hands out a package that does not check).
 #[utoipa::path(
@@ -210,7 +210,7 @@ pub(crate) async fn violations_csv(
     path = "/api/violations/{id}/package.zip",
     tag = "violations",
     summary = "A violation's evidence package (ZIP)",
-    description = "Roles: any logged-in user. `evidence/...` (every file of the record), `violation.json` (the stored record: chain fields, record hash, status, reviews) and `manifest.json` (format version, creation time, SHA-256 and size of every file and of violation.json); check it with `roadwarden verify --package FILE.zip`. Audited as `export_package`.",
+    description = "Roles: any logged-in user. `evidence/...` (every file of the record), `violation.json` (the stored record: chain fields, record hash, status, reviews), `manifest.json` (format version, creation time, record hash, status, signing key fingerprint, SHA-256 and size of every file and of violation.json, the violation's review-log entries) and `manifest.sig` (the installation's Ed25519 signature over manifest.json); check it with `roadwarden verify --package FILE.zip --key PUBKEY` (the key from `roadwarden key show`). Audited as `export_package`.",
     params(("id" = String, Path, description = "violation id (UUID)")),
     responses(
         (status = 200, description = "the ZIP; `X-Package-SHA256` carries its hash", content_type = "application/zip"),
@@ -231,12 +231,23 @@ pub(crate) async fn package(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("violation {id} is not in the store")))?;
     let reviews = store.reviews_of(&id).await?;
+    let review_log = store.review_log_of(&id).await?;
     let data = state.0.data.clone();
     let pkg = tokio::task::spawn_blocking(move || {
-        build_package(&record, &reviews, &data, chrono::Utc::now())
+        // The installation's key (created at first start; made here if this data folder has none yet).
+        let (key, _) = InstallationKey::load_or_create(&data)
+            .map_err(|e| ApiError::internal("loading the installation's signing key", e))?;
+        Ok::<_, ApiError>(build_package(
+            &record,
+            &reviews,
+            &review_log,
+            &data,
+            &key,
+            chrono::Utc::now(),
+        ))
     })
     .await
-    .map_err(|e| ApiError::internal("building the evidence package", e))?
+    .map_err(|e| ApiError::internal("building the evidence package", e))??
     .map_err(|e| match e {
         PackageError::FileMissing { .. } | PackageError::FileAltered { .. } => ApiError::new(
             axum::http::StatusCode::CONFLICT,

@@ -544,7 +544,7 @@ async fn package_zip_holds_the_record_and_its_files(h: &Harness) {
     let files = unzip(&bytes);
     let manifest: Manifest = serde_json::from_slice(&files["manifest.json"]).expect("manifest");
     assert_eq!(manifest.format, "roadwarden-evidence-package");
-    assert_eq!(manifest.version, 1);
+    assert_eq!(manifest.version, 2);
     assert_eq!(manifest.violation, v.id);
     assert!((Utc::now() - manifest.created_at).num_seconds().abs() < 3600);
     // Every file: listed with its hash and size, and byte for byte the one on disk.
@@ -558,6 +558,7 @@ async fn package_zip_holds_the_record_and_its_files(h: &Harness) {
             "evidence/key-photo.jpg",
             "evidence/key-raw.jpg",
             "manifest.json",
+            "manifest.sig",
             "violation.json"
         ]
     );
@@ -583,8 +584,13 @@ async fn package_zip_holds_the_record_and_its_files(h: &Harness) {
     assert_eq!(rec.status, Status::Confirmed);
     assert_eq!(rec.reviews.len(), 1);
     assert_eq!(rec.reviews[0].reviewer, HOSTILE_REVIEWER);
-    let report = roadwarden_evidence::check_package(Cursor::new(&bytes)).expect("a package");
+    // Signed with this installation's key, and its review-log entry proves the decision.
+    let (key, _) = roadwarden_evidence::InstallationKey::load_or_create(&h.data).expect("key");
+    let report = roadwarden_evidence::check_package(Cursor::new(&bytes), Some(&key.public()))
+        .expect("a package");
     assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(manifest.review_log.len(), 1);
+    assert_eq!(manifest.review_log[0].fields.actor, HOSTILE_REVIEWER);
     // The export is audited with the package's hash.
     let log = h.store.audit_log(Some(&v.id)).await.expect("audit");
     let entry = log

@@ -7,7 +7,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::StoreError;
 
 /// A data folder:
-/// `roadwarden.sqlite3`, `spool.jsonl`, `evidence/<camera>/<date>/<violation>/...`, `quarantine/<time>/...`,
+/// `roadwarden.sqlite3`, `spool.jsonl`, `signing-key.ed25519`, `evidence/<camera>/<date>/<violation>/...`,
+/// `quarantine/<time>/...`,
 /// `intents/<violation>.intent` (a violation being recorded: durable before any of its evidence file, removed
 /// once it is committed or spooled) and `clips-in-progress/` (clips being written, before they are copied in).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +49,11 @@ impl DataDir {
 
     pub fn sqlite_path(&self) -> PathBuf {
         self.root.join("roadwarden.sqlite3")
+    }
+
+    /// The installation's Ed25519 signing key (its private seed, mode 0600; see the evidence crate's `key`).
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.root.join("signing-key.ed25519")
     }
 
     pub fn spool_path(&self) -> PathBuf {

@@ -148,6 +148,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "account_disable",
         include_str!("../migrations/sqlite/0003_account_disable.sql"),
     ),
+    (
+        4,
+        "review log",
+        include_str!("../migrations/sqlite/0004_review_log.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -164,6 +169,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "account_disable",
         include_str!("../migrations/postgres/0003_account_disable.sql"),
+    ),
+    (
+        4,
+        "review log",
+        include_str!("../migrations/postgres/0004_review_log.sql"),
     ),
 ];
 
@@ -598,6 +608,7 @@ impl Store {
                 .bind(new_status)
                 .execute(&mut *tx)
                 .await?;
+            review_log_append!(tx, id, reviewer, "review", decision.status(), reason, "", now);
             audit!(&mut *tx, now, reviewer, "review", Some(id),
                 Some(serde_json::json!({ "status": before }).to_string()),
                 Some(serde_json::json!({ "status": new_status, "reason": reason }).to_string()))?;

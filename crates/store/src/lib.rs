@@ -1,7 +1,7 @@
 //! The violation store: one schema, migrated on SQLite (the embedded default,
 //! a file in the data folder) and on PostgreSQL, with runtime-checked queries
 //! that run unchanged on both; the review queue with keyset pagination;
-//! reviews, users and the audit log; the service's accounts (password
+//! reviews, users, the audit log and the hash-chained review log; the service's accounts (password
 //! hashes, sessions, bearer tokens, login attempts), threshold overrides and
 //! filtered violation lists; retention that leaves tombstones; the
 //! durable local spool used while the database is unreachable; and the
@@ -10,9 +10,12 @@
 //! Owns: every SQL statement in roadwarden, the data folder's layout, the spool
 //! file format. Must not: draw or encode images, decide what a violation is,
 //! or choose how a chain record is hashed (the evidence crate hands that in as
-//! a [`ChainHasher`]); it never deletes a file that no audited purge names.
+//! a [`ChainHasher`]; the review log's entry hash is the one fixed here, as it is taken inside the
+//! writing transaction); it never deletes a file that no audited purge names.
 
 mod data_dir;
+#[macro_use]
+mod review_append;
 #[macro_use]
 mod db;
 mod accounts;
@@ -20,6 +23,7 @@ mod listing;
 mod model;
 pub mod pgadmin;
 pub mod preview;
+mod review_log;
 mod spool;
 
 pub use accounts::{
@@ -34,6 +38,7 @@ pub use model::{
     InsertOutcome, NewViolation, QueueCursor, QueueFilter, QueueItem, QueuePage, Status,
     StoredEvidence, StoredRecord,
 };
+pub use review_log::{ReviewLogEntry, ReviewLogFields, ReviewLogHead, review_entry_hash};
 pub use spool::Spool;
 
 use thiserror::Error;

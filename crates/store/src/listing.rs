@@ -296,6 +296,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            review_log_append!(tx, id, reviewer, "review", after, reason, note, now);
             audit!(&mut *tx, now, reviewer, "review", Some(id),
                 Some(serde_json::json!({ "status": "pending" }).to_string()),
                 Some(serde_json::json!({ "status": after.as_str(), "reason": reason, "note": note }).to_string()))?;
@@ -330,6 +331,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            review_log_append!(tx, id, actor, "reopen", Status::Pending, "", note, now);
             audit!(&mut *tx, now, actor, "reopen", Some(id),
                 Some(serde_json::json!({ "status": current.as_str() }).to_string()),
                 Some(serde_json::json!({ "status": "pending", "note": note }).to_string()))?;
