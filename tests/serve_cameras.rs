@@ -287,6 +287,27 @@ fn serve_runs_cameras_follows_thresholds_reloads_and_stops_cleanly() {
         "{b}"
     );
 
+    // A file `config check` refuses (a missing model manifest) is refused whole by a reload too, even
+    // though it adds a camera: neither camera changes.
+    let missing = site(&[("cam-1", &long), ("cam-2", &short)])
+        .replace("fastestdet-352.toml", "no-such-model.toml");
+    write(&site_file, &missing);
+    let (s, b) = http(&addr, "POST", "/api/cameras/reload", &admin, "");
+    let msg = b["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (422, Some("invalid_config")),
+        "{b}"
+    );
+    assert!(
+        msg.contains("models.two_wheeler") && msg.contains("no-such-model.toml"),
+        "{b}"
+    );
+    assert!(
+        serve.try_pipeline("cam-2", &ops).is_none(),
+        "cam-2 was not added"
+    );
+
     // (d) SIGHUP adds a second camera; the first is not restarted.
     write(&site_file, &site(&[("cam-1", &long), ("cam-2", &short)]));
     let at_hup = num(&serve.pipeline("cam-1", &ops)["pipeline"]["frames_analysed"]);
@@ -405,4 +426,64 @@ fn serve_runs_cameras_follows_thresholds_reloads_and_stops_cleanly() {
     let _ = mqtt.disconnect();
     let want: BTreeMap<String, u32> = stored.iter().map(|id| (id.clone(), 1)).collect();
     assert_eq!(count, want, "MQTT heard each stored violation once");
+}
+
+/// A camera whose runner fails to start (its video is not there yet) is retried with backoff, its
+/// config unchanged and no reload: the board says `retrying`, why and when the next attempt is; once
+/// the file is there a later attempt runs it.
+#[test]
+fn a_failed_camera_is_retried_until_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = scene(dir.path(), "later", 4.0, 250.0, 120.0);
+    let video = dir.path().join("arrives-later.mp4");
+    let data = dir.path().join("data");
+    let ops = user(&data, "otto", "ops");
+    let site_file = dir.path().join("site.toml");
+    write(&site_file, &site(&[("cam-1", &video)]));
+    let topic = format!("rw-test-retry-{}", std::process::id());
+    let serve = Serve::start(&site_file, &data, &format!("{topic}/{{camera}}/violations"));
+    let addr = serve.addr.clone();
+    let status = |serve: &Serve| {
+        let (s, b) = http(&addr, "GET", "/api/cameras/cam-1", &ops, "");
+        assert_eq!(s, 200, "{b}: {}", serve.log());
+        b["status"].clone()
+    };
+    // Two failed attempts in a row: the second wait is longer than the first.
+    let mut seen: Vec<String> = Vec::new();
+    let retrying = serve.wait_for("cam-1 retrying twice", 30, || {
+        let st = status(&serve);
+        let at = st["next_attempt_at"].as_str().map(str::to_owned);
+        if st["state"] == "retrying" && at.as_ref().is_some_and(|a| !seen.contains(a)) {
+            seen.extend(at);
+        }
+        (seen.len() >= 2).then_some(st)
+    });
+    let err = retrying["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("arrives-later.mp4") && err.contains("no such video file"),
+        "{retrying}"
+    );
+    // The video arrives: a later attempt (at most 4 s away by now) runs it; no reload was needed.
+    std::fs::copy(&made, &video).expect("copy the video in");
+    let running = serve.wait_for("cam-1 analysing after a retry", 60, || {
+        let (_, p) = http(&addr, "GET", "/api/cameras/cam-1/pipeline", &ops, "");
+        (num(&p["pipeline"]["frames_analysed"]) > 0).then_some(p)
+    });
+    let st = status(&serve);
+    assert!(st["next_attempt_at"].is_null(), "{st} {running}");
+    assert_ne!(st["state"], "retrying", "{st}");
+    let mut serve = serve;
+    serve.signal("TERM");
+    let status = wait_exit(
+        &mut serve.child,
+        Duration::from_secs(40),
+        Duration::from_millis(100),
+    )
+    .unwrap_or_else(|| panic!("no exit 40 s after SIGTERM: {}", serve.log()));
+    let log = serve.log();
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(
+        log.contains("retrying in 1s") && log.contains("retrying in 2s"),
+        "{log}"
+    );
 }

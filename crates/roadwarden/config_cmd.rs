@@ -41,23 +41,7 @@ enum ConfigCommand {
 pub(crate) fn run(args: ConfigArgs) -> Result<ExitCode> {
     match args.command {
         ConfigCommand::Check { site } => {
-            let cfg = SiteConfig::load(&site)?;
-            for c in &cfg.cameras {
-                for (key, p) in std::iter::once(("models.helmet", &c.models.helmet)).chain(
-                    c.models
-                        .two_wheeler
-                        .as_ref()
-                        .map(|p| ("models.two_wheeler", p)),
-                ) {
-                    if !p.is_file() {
-                        bail!(
-                            "camera `{}`: key `{key}`: model manifest {} does not exist",
-                            c.id,
-                            p.display()
-                        );
-                    }
-                }
-            }
+            let cfg = SiteConfig::load_checked(&site)?;
             let ids: Vec<&str> = cfg.cameras.iter().map(|c| c.id.as_str()).collect();
             println!(
                 "{}: ok, {} camera(s): {}",

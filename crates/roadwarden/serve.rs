@@ -74,7 +74,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
-    let site = SiteConfig::load(&args.config)?;
+    let site = SiteConfig::load_checked(&args.config)?;
     let mut events = Events::default();
     if let Some(broker) = &args.mqtt {
         let (host, port) = broker

@@ -294,25 +294,58 @@ fn close_everything(server: &gst_rtsp_server::RTSPServer) {
     }
 }
 
+/// Plays the file into the feed; with `looping`, from its start again at each end, forever (a fresh
+/// feeder pipeline per pass: `parsebin` links its pads once, so restarting the same pipeline left its
+/// new pads unlinked, "Internal data stream error").
 fn run_feeder(file: &Path, looping: bool, stop: &AtomicBool, feed: &Arc<Feed>) {
+    let mut passes = 0u64;
+    loop {
+        let end = feed_once(file, stop, feed);
+        passes += 1;
+        match end {
+            Some(BusEnd::Eos) if looping => {
+                tracing::debug!(file = %file.display(), passes, "sim feeder: end of file, again from its start");
+            }
+            Some(BusEnd::Eos) => {
+                for (src, _) in feed.state.lock().unwrap().sinks.iter() {
+                    let _ = src.end_of_stream();
+                }
+                feed.running.store(false, Ordering::SeqCst);
+                return;
+            }
+            Some(BusEnd::Error(e)) => {
+                tracing::error!(file = %file.display(), error = %e, "sim feeder failed");
+                feed.running.store(false, Ordering::SeqCst);
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+/// One pass over the file; `None` when stopped (or the pipeline could not be built, logged).
+fn feed_once(file: &Path, stop: &AtomicBool, feed: &Arc<Feed>) -> Option<BusEnd> {
     let text = match Template::sim_feeder().render(&[("location", &file.to_string_lossy())]) {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(error = %e, "sim feeder");
-            return;
+            return Some(BusEnd::Error(format!("sim feeder: {e}")));
         }
     };
     let pipeline = match gst::parse::launch(&text).map(|p| p.downcast::<gst::Pipeline>()) {
         Ok(Ok(p)) => p,
         _ => {
-            tracing::error!(file = %file.display(), "sim feeder: cannot build its pipeline");
-            return;
+            return Some(BusEnd::Error(format!(
+                "sim feeder: cannot build its pipeline for {}",
+                file.display()
+            )));
         }
     };
-    let sink = pipeline
+    let Some(sink) = pipeline
         .by_name("au")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .expect("appsink au");
+    else {
+        return Some(BusEnd::Error("sim feeder: no appsink named au".into()));
+    };
     let f = feed.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -324,33 +357,17 @@ fn run_feeder(file: &Path, looping: bool, stop: &AtomicBool, feed: &Arc<Feed>) {
             })
             .build(),
     );
-    let bus = pipeline.bus().unwrap();
+    let bus = pipeline.bus()?;
     let _ = pipeline.set_state(gst::State::Playing);
+    let mut end = None;
     while !stop.load(Ordering::SeqCst) {
-        let Some(end) = crate::bus::next_end(&bus, Duration::from_millis(50)) else {
-            continue;
-        };
-        match end {
-            BusEnd::Eos if looping => {
-                // Start the file again; clients see one continuous stream (appsrc re-stamps buffers).
-                let _ = pipeline.set_state(gst::State::Null);
-                let _ = pipeline.set_state(gst::State::Playing);
-            }
-            BusEnd::Eos => {
-                for (src, _) in feed.state.lock().unwrap().sinks.iter() {
-                    let _ = src.end_of_stream();
-                }
-                feed.running.store(false, Ordering::SeqCst);
-                break;
-            }
-            BusEnd::Error(e) => {
-                tracing::error!(file = %file.display(), error = %e, "sim feeder failed");
-                feed.running.store(false, Ordering::SeqCst);
-                break;
-            }
+        if let Some(e) = crate::bus::next_end(&bus, Duration::from_millis(50)) {
+            end = Some(e);
+            break;
         }
     }
     let _ = pipeline.set_state(gst::State::Null);
+    end
 }
 
 impl Feed {

@@ -234,3 +234,79 @@ impl SourceConfig {
         }
     }
 }
+
+/// What to check for an element's error, by its kind: one line, for the person who must fix it.
+pub(crate) fn hint(err: &gst::glib::Error, live: bool) -> Option<&'static str> {
+    use gst::{CoreError, ResourceError, StreamError};
+    if let Some(e) = err.kind::<StreamError>() {
+        return Some(match e {
+            StreamError::TypeNotFound | StreamError::WrongType => {
+                "not a video GStreamer can read here; check that the file is an MP4, MKV or TS with H.264/H.265"
+            }
+            StreamError::CodecNotFound | StreamError::Decode => {
+                "the video cannot be decoded: check `source.decoder` and the installed GStreamer plugins"
+            }
+            StreamError::Demux | StreamError::Failed if !live => {
+                "the file is truncated or corrupt; copy it again or re-export it"
+            }
+            StreamError::Demux | StreamError::Failed => {
+                "the camera's stream broke off or is malformed; check the camera and the network"
+            }
+            _ => return None,
+        });
+    }
+    if let Some(e) = err.kind::<ResourceError>() {
+        return Some(match e {
+            ResourceError::NotFound | ResourceError::OpenRead if live => {
+                "cannot reach the camera: check the URL, the network and the credentials"
+            }
+            ResourceError::NotFound | ResourceError::OpenRead => {
+                "cannot open the file: check the path and its permissions"
+            }
+            ResourceError::NotAuthorized => "the camera refused the credentials in the URL",
+            ResourceError::Read if !live => {
+                "cannot read the file; it may be truncated or on a failing disk"
+            }
+            ResourceError::Read | ResourceError::Settings => {
+                "the camera's stream cannot be read: check the camera, the URL and `protocols`"
+            }
+            _ => return None,
+        });
+    }
+    if let Some(CoreError::MissingPlugin) = err.kind::<CoreError>() {
+        return Some("a GStreamer plugin is missing: install gst-plugins-good, -bad and gst-libav");
+    }
+    None
+}
+
+/// MPEG-TS packet sizes: plain (188 bytes) and M2TS / BDAV (a 4-byte time code first, 192 bytes).
+const TS_PACKETS: [(usize, usize); 2] = [(188, 0), (192, 4)];
+
+/// For an MPEG transport stream (its sync bytes at every packet start), whether the file was cut: a
+/// transport stream holds whole packets, so a size that is not a whole number of them means its end is
+/// missing (GStreamer reads such a file to a clean end of stream). `None` for other files or whole ones.
+pub(crate) fn truncated_transport_stream(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 192 * 3];
+    let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let (packet, offset) = TS_PACKETS.into_iter().find(|&(packet, offset)| {
+        got >= offset + 2 * packet + 1 && (0..3).all(|i| head[offset + i * packet] == 0x47)
+    })?;
+    let packet = packet as u64;
+    let whole = size / packet;
+    let extra = size % packet;
+    (extra != 0).then(|| {
+        format!(
+            "truncated or corrupt: an MPEG-TS file of {whole} whole {packet}-byte packets and {extra} \
+             bytes of a cut one (sync at byte {offset}); its end is missing, copy it again"
+        )
+    })
+}

@@ -457,18 +457,21 @@ fn run_session(shared: &Arc<Shared>, session: u64) -> Outcome {
     outcome
 }
 
+/// An element's error as a person reads it: GStreamer's message, the element, and what to check.
+/// GStreamer's debug text (its C source file and line, the element's object path) goes to the debug
+/// log only.
 fn describe_error(shared: &Shared, e: &gst::message::Error) -> String {
     let src = e.src().map(|s| s.name().to_string()).unwrap_or_default();
-    let mut reason = format!("{} (from {src})", e.error());
-    if let Some(debug) = e.debug() {
-        // The first line of GStreamer's debug text says which call failed; keep it short.
-        let first = debug.lines().last().unwrap_or_default();
-        if !first.is_empty() {
-            reason.push_str(&format!(
-                ": {}",
-                first.chars().take(240).collect::<String>()
-            ));
-        }
+    if let Some(detail) = e.debug() {
+        let detail = shared.redactor.clean(detail.as_str());
+        tracing::debug!(camera = %shared.config.camera, element = %src, %detail,
+            "pipeline error (GStreamer's detail)");
+    }
+    let err = e.error();
+    let mut reason = format!("{err} (from {src})");
+    if let Some(hint) = crate::source::hint(&err, shared.config.is_live()) {
+        reason.push_str(": ");
+        reason.push_str(hint);
     }
     shared.error(&reason)
 }
@@ -497,6 +500,11 @@ fn watch(shared: &Arc<Shared>, pipeline: &gst::Pipeline, bus: &gst::Bus) -> Outc
                         warning = %shared.redactor.clean(&w.error().to_string()), "pipeline warning");
                 }
                 gst::MessageView::Eos(_) => {
+                    if let SourceKind::File { path, .. } = &shared.config.kind
+                        && let Some(why) = crate::source::truncated_transport_stream(path)
+                    {
+                        return Outcome::Error(shared.error(&why));
+                    }
                     if let SourceKind::File { .. } = shared.config.kind
                         && let Some(total) = pipeline.query_duration::<gst::ClockTime>()
                     {

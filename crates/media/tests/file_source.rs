@@ -207,3 +207,88 @@ fn broken_files_fail_clearly_and_others_keep_going() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+/// A transport stream cut short (as a copy interrupted half-way leaves it) reads to a clean end of
+/// stream in GStreamer; it must fail, naming the file and that it is truncated, not report `Finished`.
+/// The same file whole finishes. No GStreamer source path or object path is in the message.
+#[test]
+fn a_truncated_transport_stream_fails_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.ts");
+    first_frames(&whole, "mpegtsmux", 120);
+    let data = std::fs::read(&whole).unwrap();
+    assert_eq!(data.len() % 188, 0, "mpegtsmux writes whole packets");
+    let cut = dir.path().join("cut-copy.ts");
+    std::fs::write(&cut, &data[..data.len() * 2 / 3 + 77]).unwrap();
+
+    let q = queue(8);
+    let ok = CameraSupervisor::start(SourceConfig::file("whole", &whole), q.clone()).unwrap();
+    drain_in_background(&ok, q);
+    assert_eq!(
+        ok.wait(Duration::from_secs(30)),
+        CameraState::Finished,
+        "{:?}",
+        ok.status()
+    );
+
+    let q = queue(8);
+    let sup = CameraSupervisor::start(SourceConfig::file("cut", &cut), q.clone()).unwrap();
+    drain_in_background(&sup, q);
+    assert_eq!(
+        sup.wait(Duration::from_secs(30)),
+        CameraState::Failed,
+        "{:?}",
+        sup.status()
+    );
+    let err = sup.status().last_error.unwrap();
+    assert!(
+        err.contains(&cut.display().to_string()) && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(sup.status().frames_decoded > 0);
+}
+
+/// An element's error says what to check, without GStreamer's debug text (its C source file and line,
+/// `/GstPipeline:pipeline0/...` object paths): those stay in the debug log.
+#[test]
+fn element_errors_carry_no_gstreamer_source_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(CLIP).unwrap();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let files = [
+        (dir.path().join("not-a-video.mp4"), noise),
+        (dir.path().join("half.mp4"), data[..data.len() / 2].to_vec()),
+    ];
+    for (path, bytes) in &files {
+        std::fs::write(path, bytes).unwrap();
+        let q = queue(8);
+        let sup = CameraSupervisor::start(SourceConfig::file("broken", path), q.clone()).unwrap();
+        drain_in_background(&sup, q);
+        assert_eq!(
+            sup.wait(Duration::from_secs(30)),
+            CameraState::Failed,
+            "{:?}",
+            sup.status()
+        );
+        let err = sup.status().last_error.unwrap();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        for leak in [".c(", "GstPipeline:", "/Gst", "gst/"] {
+            assert!(!err.contains(leak), "`{leak}` in {err}");
+        }
+        if path.ends_with("not-a-video.mp4") {
+            assert!(
+                err.contains("check that the file is"),
+                "says what to check: {err}"
+            );
+        }
+        println!("{err}");
+    }
+}

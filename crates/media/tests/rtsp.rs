@@ -185,3 +185,45 @@ fn stalled_server_is_detected_and_reconnected() {
     assert!(sup.status().reconnects >= 1);
     r.check_monotonic();
 }
+
+/// `sim-camera --loop` serves a file forever: an RTSP client keeps receiving frames well past twice the
+/// file's length, for an MP4 and for an MPEG-TS file, with time never going backwards.
+#[test]
+fn a_looping_sim_camera_serves_past_twice_the_file() {
+    const FRAMES: u32 = 60; // one GOP, 4.8 s at 12.5 fps
+    let dir = tempfile::tempdir().unwrap();
+    for (name, muxer) in [("gop.mp4", "mp4mux"), ("gop.ts", "mpegtsmux")] {
+        let file = dir.path().join(name);
+        first_frames(&file, muxer, FRAMES);
+        let mut c = SimConfig::new(&file, free_port());
+        c.looping = true;
+        let cam = SimCamera::start(c).unwrap();
+        let q = queue(64);
+        let sup =
+            CameraSupervisor::start(rtsp_config(&name.replace('.', "-"), &cam.url()), q.clone())
+                .unwrap();
+        let want = 2 * FRAMES as usize + 15;
+        let frames = collect(&q, Duration::from_secs(40), |f| f.len() >= want);
+        assert!(
+            frames.len() >= want,
+            "{name}: {} frames of {want} ({:?})",
+            frames.len(),
+            sup.status()
+        );
+        assert!(cam.is_running(), "{name}: the camera still serves");
+        let span = frames[frames.len() - 1]
+            .captured_at()
+            .duration_since(frames[0].captured_at())
+            .unwrap_or_default();
+        assert!(span >= Duration::from_millis(2 * 4800), "{name}: {span:?}");
+        assert!(
+            frames
+                .windows(2)
+                .all(|w| w[1].captured_at() >= w[0].captured_at()),
+            "{name}: time went backwards"
+        );
+        assert_eq!(sup.status().reconnects, 0, "{name}: {:?}", sup.status());
+        sup.stop();
+        cam.stop();
+    }
+}

@@ -31,6 +31,12 @@ pub enum ConfigError {
     },
     #[error("camera `{0}` is configured twice (key `id`)")]
     DuplicateCamera(String),
+    #[error("camera `{camera}`: key `{key}`: model manifest {} does not exist", path.display())]
+    MissingModel {
+        camera: String,
+        key: &'static str,
+        path: PathBuf,
+    },
 }
 
 /// Where a camera's frames come from.
@@ -829,6 +835,37 @@ impl SiteConfig {
 
     pub fn camera(&self, id: &str) -> Option<&CameraConfig> {
         self.cameras.iter().find(|c| c.id.as_str() == id)
+    }
+
+    /// What a site file must pass before anything runs it: [`SiteConfig::load`] (keys, geometry, class
+    /// roles) and every camera's model manifests present. The one check `config check`, `serve` and a
+    /// reload share, so a file one of them refuses the others refuse too.
+    pub fn load_checked(path: &Path) -> Result<SiteConfig, ConfigError> {
+        let site = SiteConfig::load(path)?;
+        site.check_files()?;
+        Ok(site)
+    }
+
+    /// Every camera's model manifests exist (paths as resolved by [`SiteConfig::load`]).
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for c in &self.cameras {
+            let models = std::iter::once(("models.helmet", &c.models.helmet)).chain(
+                c.models
+                    .two_wheeler
+                    .as_ref()
+                    .map(|p| ("models.two_wheeler", p)),
+            );
+            for (key, p) in models {
+                if !p.is_file() {
+                    return Err(ConfigError::MissingModel {
+                        camera: c.id.to_string(),
+                        key,
+                        path: p.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

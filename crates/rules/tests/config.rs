@@ -110,3 +110,37 @@ fn camera_ids_must_fit_a_url_path_segment() {
     }
     assert!(SiteConfig::parse(&GOOD.replace("gate-north", "Gate_North.2")).is_ok());
 }
+
+/// `load_checked` (what `config check`, `serve` and a reload share) refuses a site whose model manifest
+/// is not there, naming the camera, the key and the path; the same file with the manifest present passes.
+#[test]
+fn a_missing_model_manifest_is_refused_by_the_shared_check() {
+    let dir = std::env::temp_dir().join(format!("rw-rules-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("site.toml");
+    // Relative to the site file's folder, where there is no `models/`.
+    std::fs::write(&file, &*GOOD).unwrap();
+    let loaded = SiteConfig::load(&file).expect("keys and geometry are fine");
+    let msg = match SiteConfig::load_checked(&file) {
+        Ok(_) => panic!("accepted a missing manifest"),
+        Err(e) => e.to_string(),
+    };
+    let want = dir.join("models/helmet-yolov12m.toml");
+    assert!(
+        msg.contains("gate-north")
+            && msg.contains("models.helmet")
+            && msg.contains(&want.display().to_string())
+            && msg.contains("does not exist"),
+        "{msg}"
+    );
+    assert!(loaded.check_files().is_err());
+    // The repository's manifest, by absolute path: accepted.
+    let real = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/helmet-yolov12m.toml"
+    );
+    std::fs::write(&file, GOOD.replace("models/helmet-yolov12m.toml", real)).unwrap();
+    let site = SiteConfig::load_checked(&file).expect("the manifest is there");
+    assert_eq!(site.cameras[0].id.as_str(), "gate-north");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

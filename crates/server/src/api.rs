@@ -25,6 +25,7 @@ use crate::extract::{
 };
 use crate::live::{CameraStatus, Threshold};
 use crate::{ApiError, AppState, Event, REJECT_REASONS, THRESHOLD_RANGE};
+use roadwarden_types::ViolationKind;
 
 /// Longest free-text note accepted on a decision.
 const MAX_NOTE: usize = 2000;
@@ -645,12 +646,31 @@ pub(crate) async fn review(
             "`note` is longer than {MAX_NOTE} characters"
         )));
     }
+    let store = &state.0.store;
+    let kind = match body.decision {
+        Decision::Reject => {
+            let rec = store.get(&id).await?.ok_or_else(|| {
+                ApiError::not_found(format!("violation {id} is not in the store"))
+            })?;
+            rec.fields.kind.parse::<ViolationKind>().ok()
+        }
+        Decision::Confirm => None,
+    };
+    // A kind this build does not know (a newer store): any listed reason.
+    let allowed = kind.map_or(REJECT_REASONS, ViolationKind::reject_reasons);
     let reason = match (body.decision, body.reason.as_deref()) {
-        (Decision::Reject, Some(r)) if REJECT_REASONS.contains(&r) => r.to_owned(),
-        (Decision::Reject, _) => {
+        (Decision::Reject, Some(r)) if allowed.contains(&r) => r.to_owned(),
+        (Decision::Reject, r) => {
+            let what = kind.map_or_else(|| "violation".to_owned(), |k| format!("{k} violation"));
+            let got = match r {
+                Some(r) if !r.is_empty() => {
+                    format!("`{}` is not a reason for a {what}", r.escape_debug())
+                }
+                _ => format!("rejecting a {what} needs `reason`"),
+            };
             return Err(ApiError::bad_request(format!(
-                "a rejection needs `reason`, one of {}",
-                REJECT_REASONS.join(", ")
+                "{got}: one of {}",
+                allowed.join(", ")
             )));
         }
         (Decision::Confirm, None | Some("")) => String::new(),
@@ -660,7 +680,6 @@ pub(crate) async fn review(
             ));
         }
     };
-    let store = &state.0.store;
     let outcome = store
         .decide(&id, &p.user.name, body.decision, &reason, &note)
         .await?;
@@ -749,7 +768,11 @@ pub(crate) async fn reopen(
 /// The reason codes a rejection may carry.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ReviewReasons {
+    /// Every code, for any kind.
     reject: &'static [&'static str],
+    /// The codes each violation kind may carry (`no_helmet`, `red_light`), each a subset of `reject`.
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    by_kind: BTreeMap<&'static str, &'static [&'static str]>,
 }
 
 /// `GET /api/review-reasons`.
@@ -764,6 +787,10 @@ pub(crate) struct ReviewReasons {
 pub(crate) async fn review_reasons() -> Json<ReviewReasons> {
     Json(ReviewReasons {
         reject: REJECT_REASONS,
+        by_kind: ViolationKind::ALL
+            .into_iter()
+            .map(|k| (k.as_str(), k.reject_reasons()))
+            .collect(),
     })
 }
 

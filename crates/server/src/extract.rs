@@ -213,7 +213,8 @@ struct IdParam {
     id: String,
 }
 
-/// The `{id}` of the violation paths: a UUID (400 otherwise), as text.
+/// The `{id}` of the violation paths: a UUID (400 otherwise), as the store
+/// keeps it (lower-case, hyphenated), whatever case or form the path used.
 #[derive(Debug, Clone)]
 pub(crate) struct ViolationId(pub(crate) String);
 
@@ -222,8 +223,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ViolationId {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let ApiPath(IdParam { id }) = ApiPath::from_request_parts(parts, state).await?;
-        uuid::Uuid::parse_str(&id)
+        let id = uuid::Uuid::parse_str(&id)
             .map_err(|_| ApiError::bad_request("a violation id is a UUID"))?;
-        Ok(ViolationId(id))
+        Ok(ViolationId(id.hyphenated().to_string()))
     }
 }

@@ -56,17 +56,8 @@ pub use openapi::document as openapi_document;
 /// The smallest and largest score threshold the API accepts.
 pub const THRESHOLD_RANGE: std::ops::RangeInclusive<f64> = 0.05..=0.95;
 
-/// Reason codes a rejection must carry.
-pub const REJECT_REASONS: &[&str] = &[
-    "not_a_violation",
-    "helmet_worn",
-    "not_two_wheeler",
-    "signal_not_red",
-    "wrong_track",
-    "duplicate",
-    "unusable_evidence",
-    "other",
-];
+/// Reason codes a rejection may carry (each kind a subset: `ViolationKind::reject_reasons`).
+pub use roadwarden_types::REJECT_REASONS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

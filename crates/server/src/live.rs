@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 /// One camera's live status, as its runner last reported it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CameraStatus {
-    /// `starting`, `running`, `reconnecting`, `stopped`, ...
+    /// `starting`, `running`, `reconnecting`, `retrying` (its runner failed; started again at
+    /// `next_attempt_at`), `stopped`, ...
     pub state: String,
     pub input_fps: f64,
     pub analysed_fps: f64,
@@ -26,6 +27,9 @@ pub struct CameraStatus {
     pub signal: Option<String>,
     /// Credentials already redacted by the runner.
     pub last_error: Option<String>,
+    /// While `retrying`: when the runner is started again.
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// Upper bounds (seconds) of the [`LatencyHistogram`] buckets; the last bucket is `+Inf`.

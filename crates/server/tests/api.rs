@@ -997,9 +997,66 @@ async fn review_decisions(h: &Harness) {
         let (s, b) = h.call(&rev, Method::POST, &path, Some(body.clone())).await;
         assert_eq!(s.as_u16(), want, "{body}: {b}");
     }
-    let (s, b) = h.call(&rev, Method::POST, &path, Some(json!({ "decision": "reject", "reason": "helmet_worn", "note": "cap, not a helmet?" }))).await;
+    // Reasons are per kind: the signal is no reason to reject a helmet case, a helmet none for a
+    // red-light case; the answer names the kind's reasons. The list says so too.
+    let (s, b) = h
+        .call(
+            &rev,
+            Method::POST,
+            &path,
+            Some(json!({ "decision": "reject", "reason": "signal_not_red" })),
+        )
+        .await;
+    let msg = b["message"].as_str().unwrap_or_default();
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        msg.contains("`signal_not_red` is not a reason for a no_helmet violation")
+            && msg.contains("helmet_worn")
+            && !msg
+                .contains("one of not_a_violation, helmet_worn, not_two_wheeler, signal_not_red"),
+        "{b}"
+    );
+    let red = &h.seeded[7].id;
+    let (s, b) = h
+        .call(
+            &rev,
+            Method::POST,
+            &format!("/api/violations/{red}/review"),
+            Some(json!({ "decision": "reject", "reason": "helmet_worn" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signal_not_red"),
+        "{b}"
+    );
+    let (s, reasons) = h.get(&rev, "/api/review-reasons").await;
+    assert_eq!(s, StatusCode::OK);
+    for kind in ViolationKind::ALL {
+        assert_eq!(
+            reasons["by_kind"][kind.as_str()],
+            json!(kind.reject_reasons()),
+            "{reasons}"
+        );
+    }
+    assert_eq!(reasons["reject"], json!(roadwarden_server::REJECT_REASONS));
+    // Ids are case-insensitive: the upper-case form of the id decides the same violation.
+    let upper = format!("/api/violations/{}/review", v.to_uppercase());
+    let (s, b) = h.call(&rev, Method::POST, &upper, Some(json!({ "decision": "reject", "reason": "helmet_worn", "note": "cap, not a helmet?" }))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["status"], "rejected");
+    assert_eq!(b["id"].as_str(), Some(v.as_str()), "{b}");
+    let (s, b) = h
+        .get(&rev, &format!("/api/violations/{}", v.to_uppercase()))
+        .await;
+    assert_eq!(
+        (s, b["id"].as_str()),
+        (StatusCode::OK, Some(v.as_str())),
+        "{b}"
+    );
     // Final: a second decision, by anyone, is a conflict.
     let (s, b) = h
         .call(
@@ -1254,6 +1311,7 @@ async fn cameras_status_and_metrics(h: &Harness) {
             dropped_frames: 11,
             signal: Some("red".into()),
             last_error: None,
+            next_attempt_at: None,
         },
     );
     let (_, c) = h.get(&ops, "/api/cameras/cam-a").await;

@@ -771,6 +771,7 @@ async fn ops_user_sees_health_previews_and_saves_a_threshold() {
             dropped_frames: 17,
             signal: Some("red".into()),
             last_error: Some("rtsp: read timeout (reconnected)".into()),
+            next_attempt_at: None,
         },
     );
     let (_browser, mut cdp) = logged_in(&served.base, "otto", "otto-tunes-the-cameras").await;

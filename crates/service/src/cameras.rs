@@ -162,14 +162,17 @@ impl Cameras {
     fn spawn(&mut self, cam: &CameraConfig, threads: usize) -> Runner {
         let (signals, signal_rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let setup = source_for(cam, &self.base).and_then(|s| {
-            let mut rt = self.runtime()?;
+        let mut ort = self.ort.clone();
+        ort.threads = Some(threads);
+        let runtime = self.runtime().map(|mut rt| {
             rt.config.threads = Some(threads);
-            Ok((s, rt))
+            rt
         });
         let job = Job {
             config: cam.clone(),
-            setup,
+            base: self.base.clone(),
+            ort,
+            runtime,
             state: self.state.clone(),
             signals: signal_rx,
             stop: stop.clone(),
@@ -243,10 +246,26 @@ fn source_for(cam: &CameraConfig, base: &Path) -> Result<SourceConfig, String> {
     Ok(source)
 }
 
+/// The first wait before a failed runner is started again; each failure in a row doubles it, up to
+/// [`RETRY_MAX`]. An attempt that ran at least [`RETRY_MAX`] starts the count again.
+pub(crate) const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts of a failed runner.
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// The wait before the next attempt of a runner that failed after `failures` failures in a row (1..).
+fn retry_after(failures: u32) -> Duration {
+    let doubled = RETRY_FIRST.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    doubled.min(RETRY_MAX)
+}
+
 /// One camera's runner, as its thread gets it.
 struct Job {
     config: CameraConfig,
-    setup: Result<(SourceConfig, Runtime), String>,
+    /// Relative file sources are found from here.
+    base: PathBuf,
+    /// How this camera's models run (its thread share), to load ONNX Runtime again if it failed.
+    ort: RuntimeConfig,
+    runtime: Result<Runtime, String>,
     state: AppState,
     signals: mpsc::Receiver<SignalReport>,
     stop: Arc<AtomicBool>,
@@ -254,22 +273,77 @@ struct Job {
     clip_dir: PathBuf,
 }
 
+/// How one attempt of a runner ended.
+enum Ended {
+    /// Stopped, or the source ended as it should (a file played to its end): the runner is done.
+    Done(&'static str, Option<String>),
+    /// It failed (setup, models, pipeline, source given up): started again after a wait.
+    Failed(String),
+}
+
 impl Job {
-    fn run(self) {
+    /// Runs the camera; an attempt that failed before analysing a frame (its source, ONNX Runtime, its
+    /// models, its pipeline) is retried after [`retry_after`] (1 s doubling to 60 s), its config
+    /// unchanged, until it runs or the runner is stopped. The board says `retrying`, the error
+    /// and when the next attempt is.
+    fn run(mut self) {
         let id = self.config.id.to_string();
         let mut live = Live::new(&id, self.state.camera_board());
-        let (source, runtime) = match self.setup {
-            Ok(x) => x,
-            Err(e) => return live.end("failed", Some(e)),
+        let mut failures = 0u32;
+        loop {
+            let began = Instant::now();
+            let error = match self.attempt(&mut live) {
+                Ended::Done(state, error) => return live.end(state, error),
+                Ended::Failed(e) => e,
+            };
+            if self.stopped() {
+                return live.end("stopped", Some(error));
+            }
+            failures = if began.elapsed() >= RETRY_MAX {
+                1
+            } else {
+                failures + 1
+            };
+            let wait = retry_after(failures);
+            live.retrying(&error, wait, failures);
+            let until = Instant::now() + wait;
+            while Instant::now() < until {
+                if self.stopped() {
+                    return live.end("stopped", Some(error));
+                }
+                std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+            }
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// One start of the camera: its source, ONNX Runtime, its pipeline, then frames until the end.
+    fn attempt(&mut self, live: &mut Live) -> Ended {
+        let source = match source_for(&self.config, &self.base) {
+            Ok(s) => s,
+            Err(e) => return Ended::Failed(e),
         };
-        let mut pipeline = match CameraPipeline::new(&self.config, &runtime) {
+        if self.runtime.is_err() {
+            self.runtime = Runtime::load(&self.ort).map_err(|e| e.to_string());
+        }
+        let runtime = match &self.runtime {
+            Ok(r) => r,
+            Err(e) => return Ended::Failed(e.clone()),
+        };
+        let mut pipeline = match CameraPipeline::new(&self.config, runtime) {
             Ok(p) => p,
-            Err(e) => return live.end("failed", Some(e.to_string())),
+            Err(e) => return Ended::Failed(e.to_string()),
         };
+        let id = self.config.id.to_string();
+        live.starting();
+        let analysed_before = live.pipeline.frames_analysed;
         let mut thresholds = self.state.thresholds();
         live.follow(&mut pipeline, &thresholds.borrow_and_update(), true);
         let (opts, line) = (
-            evidence_options(Some(self.clip_dir)),
+            evidence_options(Some(self.clip_dir.clone())),
             stop_line(&self.config),
         );
         let live = RefCell::new(live);
@@ -298,11 +372,19 @@ impl Job {
             },
             || self.stop.load(Ordering::SeqCst),
         );
-        let live = live.into_inner();
+        // A source that failed after frames were analysed (a file broken half-way) would be analysed
+        // again from its start, recording its violations twice: that ends the runner. One that never
+        // delivered a frame is retried.
+        let started = live.into_inner().pipeline.frames_analysed > analysed_before;
         match result {
-            Ok(_) if self.stop.load(Ordering::SeqCst) => live.end("stopped", None),
-            Ok(s) => live.end(state_name(s.state), s.last_error),
-            Err(e) => live.end("failed", Some(e.to_string())),
+            Ok(_) if self.stopped() => Ended::Done("stopped", None),
+            Ok(s) if s.state == CameraState::Failed && !started => Ended::Failed(
+                s.last_error
+                    .unwrap_or_else(|| "its source failed and was given up".to_owned()),
+            ),
+            Ok(s) => Ended::Done(state_name(s.state), s.last_error),
+            Err(e) if !started => Ended::Failed(e.to_string()),
+            Err(e) => Ended::Done("failed", Some(e.to_string())),
         }
     }
 }
@@ -462,6 +544,31 @@ impl Live {
         self.published = Instant::now();
     }
 
+    /// A new attempt of the runner: `starting`, no next attempt.
+    fn starting(&mut self) {
+        if self.status.next_attempt_at.take().is_some() {
+            self.status.state = "starting".into();
+            self.publish();
+        }
+    }
+
+    /// The attempt failed: `retrying`, why, and when the next attempt is.
+    fn retrying(&mut self, error: &str, wait: Duration, failures: u32) {
+        let e = redact_url(error);
+        tracing::warn!(
+            "camera {}: failed ({failures} in a row): {e}; retrying in {wait:?}",
+            self.camera
+        );
+        self.status.state = "retrying".into();
+        self.status.last_error = Some(e);
+        self.status.next_attempt_at = Some(
+            Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60)),
+        );
+        self.status.input_fps = 0.0;
+        self.status.analysed_fps = 0.0;
+        self.publish();
+    }
+
     /// The runner's last word: its final state, and why when it failed.
     fn end(mut self, state: &str, error: Option<String>) {
         if let Some(e) = error {
@@ -470,6 +577,7 @@ impl Live {
             self.status.last_error = Some(e);
         }
         self.status.state = state.to_owned();
+        self.status.next_attempt_at = None;
         self.status.input_fps = 0.0;
         self.status.analysed_fps = 0.0;
         self.publish();
@@ -531,7 +639,17 @@ impl RecordObserver for BoardObserver {
 
 #[cfg(test)]
 mod tests {
-    use super::threads_per_camera;
+    use super::{RETRY_FIRST, RETRY_MAX, retry_after, threads_per_camera};
+    use std::time::Duration;
+
+    #[test]
+    fn a_failed_runner_waits_1_s_doubling_to_60_s() {
+        let waits: Vec<u64> = (1..=9).map(|n| retry_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(retry_after(0), RETRY_FIRST);
+        assert_eq!(retry_after(u32::MAX), RETRY_MAX);
+        assert_eq!(RETRY_MAX, Duration::from_secs(60));
+    }
 
     #[test]
     fn cameras_share_the_thread_budget() {

@@ -287,15 +287,15 @@ impl Follow<'_> {
         }
     }
 
-    /// Re-reads the site file and makes its cameras the running ones; a file that does not load is
-    /// refused and nothing changes.
+    /// Re-reads the site file and makes its cameras the running ones; a file that `config check` would
+    /// refuse ([`SiteConfig::load_checked`], models included) is refused whole and nothing changes.
     async fn reload(&mut self, by: &str) -> Result<ReloadReport, String> {
         let file = self.site_file.display();
         let refused = |e: String| {
             tracing::warn!("reload ({by}) refused, the cameras run on: {file}: {e}");
             e
         };
-        let site = SiteConfig::load(self.site_file).map_err(|e| refused(chain(&e)))?;
+        let site = SiteConfig::load_checked(self.site_file).map_err(|e| refused(chain(&e)))?;
         self.state
             .replace_site(site.clone())
             .await

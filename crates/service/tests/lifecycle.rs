@@ -55,7 +55,7 @@ fn starts_serves_and_stops_on_request() {
     let running = std::thread::spawn(move || service.run(Shutdown::OnRequest(stopped)));
     let health = get(addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    // The example camera has no `source.url`: its runner ends `failed`, the service runs on.
+    // The example camera has no `source.url`: its runner fails and is retried, the service runs on.
     let cameras = get(addr, "/api/cameras");
     assert!(cameras.starts_with("HTTP/1.1 401"), "{cameras}");
     let asked = Instant::now();

@@ -43,11 +43,50 @@ pub enum ViolationKind {
     RedLight,
 }
 
+/// Every reason code a rejection may carry, for any kind, in the order the review page numbers them.
+pub const REJECT_REASONS: &[&str] = &[
+    "not_a_violation",
+    "helmet_worn",
+    "not_two_wheeler",
+    "signal_not_red",
+    "wrong_track",
+    "duplicate",
+    "unusable_evidence",
+    "other",
+];
+
 impl ViolationKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [ViolationKind; 2] = [ViolationKind::NoHelmet, ViolationKind::RedLight];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ViolationKind::NoHelmet => "no_helmet",
             ViolationKind::RedLight => "red_light",
+        }
+    }
+
+    /// The reason codes a rejection of this kind may carry (a subset of [`REJECT_REASONS`], same order):
+    /// a helmet case cannot be rejected for the signal, a red-light case not for a helmet.
+    pub fn reject_reasons(self) -> &'static [&'static str] {
+        match self {
+            ViolationKind::NoHelmet => &[
+                "not_a_violation",
+                "helmet_worn",
+                "not_two_wheeler",
+                "wrong_track",
+                "duplicate",
+                "unusable_evidence",
+                "other",
+            ],
+            ViolationKind::RedLight => &[
+                "not_a_violation",
+                "signal_not_red",
+                "wrong_track",
+                "duplicate",
+                "unusable_evidence",
+                "other",
+            ],
         }
     }
 }
@@ -163,5 +202,41 @@ mod tests {
         let b = ViolationId::new();
         assert_ne!(a, b);
         assert!(a < b);
+    }
+}
+
+#[cfg(test)]
+mod reject_reason_tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_its_own_reasons_from_the_one_list_in_its_order() {
+        for kind in ViolationKind::ALL {
+            let r = kind.reject_reasons();
+            let pos: Vec<usize> = r
+                .iter()
+                .map(|x| REJECT_REASONS.iter().position(|y| y == x).expect("listed"))
+                .collect();
+            assert!(pos.windows(2).all(|w| w[0] < w[1]), "{kind}: {r:?}");
+            assert!(r.contains(&"other") && r.contains(&"not_a_violation"));
+        }
+        assert!(
+            !ViolationKind::NoHelmet
+                .reject_reasons()
+                .contains(&"signal_not_red")
+        );
+        assert!(
+            !ViolationKind::RedLight
+                .reject_reasons()
+                .contains(&"helmet_worn")
+        );
+        for r in REJECT_REASONS {
+            assert!(
+                ViolationKind::ALL
+                    .iter()
+                    .any(|k| k.reject_reasons().contains(r)),
+                "{r} unused"
+            );
+        }
     }
 }

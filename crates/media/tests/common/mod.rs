@@ -62,3 +62,29 @@ pub(crate) fn drain_in_background(sup: &CameraSupervisor, queue: Arc<FrameQueue>
         }
     });
 }
+
+/// The first `frames` frames of CLIP (one GOP is 60), remuxed without re-encoding by a plain GStreamer
+/// pipeline into `out` with `muxer` (`mp4mux`, `mpegtsmux`): a short clip for looping and truncation.
+pub(crate) fn first_frames(out: &std::path::Path, muxer: &str, frames: u32) {
+    use gst::prelude::*;
+    gst::init().unwrap();
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{CLIP}\" ! qtdemux ! h264parse ! identity eos-after={frames} \
+         ! h264parse ! {muxer} ! filesink location=\"{}\"",
+        out.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the remux finished");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    p.set_state(gst::State::Null).unwrap();
+}

@@ -37,7 +37,7 @@ async function start() {
   $("tab-ops").hidden = !canOps();
   showLoggedIn(true);
   const [rr, cams] = await Promise.all([api("GET", "/api/review-reasons"), api("GET", "/api/cameras")]);
-  review.setReasons(rr.status === 200 ? rr.data.reject : []);
+  review.setReasons(rr.status === 200 ? rr.data.reject : [], rr.status === 200 ? rr.data.by_kind : {});
   /** @type {any[]} */
   const cameras = cams.status === 200 ? cams.data.cameras : [];
   ops.setCameras(cameras);

@@ -60,7 +60,8 @@ async function refreshHealth() {
     const stateCell = el("td", s ? s.state : "no status", "state state-" + (s ? s.state : "none"));
     const tr = s
       ? row([c.id, stateCell, s.input_fps.toFixed(1), s.analysed_fps.toFixed(1), age(s.last_frame_at),
-        s.reconnects, s.dropped_frames, el("td", s.signal || "", "signal-" + (s.signal || "none")), s.last_error || ""])
+        s.reconnects, s.dropped_frames, el("td", s.signal || "", "signal-" + (s.signal || "none")),
+        (s.last_error || "") + (s.next_attempt_at ? " (next attempt " + new Date(s.next_attempt_at).toLocaleTimeString() + ")" : "")])
       : row([c.id, stateCell, "", "", "", "", "", "", ""]);
     tr.dataset.camera = c.id;
     if (s) tr.dataset.state = s.state;

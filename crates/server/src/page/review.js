@@ -11,14 +11,29 @@ const state = {
   queue: [],
   /** The one shown. */
   index: 0,
-  /** Reason codes a rejection may carry, numbered 1.. on the page. @type {string[]} */
+  /** Reason codes a rejection of the case shown may carry, numbered 1.. on the page. @type {string[]} */
   reasons: [],
+  /** Every reason code, for a kind the server does not list. @type {string[]} */
+  all: [],
+  /** The reason codes per violation kind. @type {Record<string, string[]>} */
+  byKind: {},
   /** Bumped per load: an answer to an older load is dropped. */
   seq: 0,
 };
 
-/** @param {string[]} reasons */
-export function setReasons(reasons) {
+/**
+ * The reason codes from `GET /api/review-reasons`: every one, and each kind's.
+ * @param {string[]} reasons @param {Record<string, string[]>} byKind
+ */
+export function setReasons(reasons, byKind) {
+  state.all = reasons;
+  state.byKind = byKind || {};
+  showReasons("");
+}
+
+/** Offers the reasons a case of `kind` may be rejected for. @param {string} kind */
+function showReasons(kind) {
+  const reasons = state.byKind[kind] || state.all;
   state.reasons = reasons;
   $("reason").replaceChildren(...reasons.map((r, i) => opt(r, (i + 1) + " " + r.replaceAll("_", " "))));
 }
@@ -79,6 +94,7 @@ async function renderCase() {
   const r = await api("GET", "/api/violations/" + v.id);
   if (r.status !== 200 || state.queue[state.index] !== v) return;
   const d = r.data;
+  showReasons(d.kind);
   $("case-body").dataset.id = d.id;
   $("case-title").textContent = kindName(d.kind) + " at " + d.camera + (d.status !== "pending" ? " · " + d.status : "");
   $("case-meta").textContent = new Date(d.occurred_at).toISOString() + " · track " + d.track_id +
