@@ -273,7 +273,7 @@ fn take<T: serde::de::DeserializeOwned>(e: &[(String, Vec<u8>)], name: &str) -> 
 /// Rewrites violation.json as `v` and the manifest to match it (its hash, status, record hash,
 /// review-log entries re-anchored and re-hashed, file hashes from the entries): everything a forger
 /// without the installation's private key can recompute.
-fn rehash_all(e: &mut Vec<(String, Vec<u8>)>, v: &roadwarden_evidence::package::PackagedViolation) {
+fn rehash_all(e: &mut [(String, Vec<u8>)], v: &roadwarden_evidence::package::PackagedViolation) {
     use roadwarden_evidence::package::Manifest;
     let vj = serde_json::to_vec_pretty(v).unwrap();
     let mut m: Manifest = take(e, "manifest.json");

@@ -298,7 +298,7 @@ pub(crate) fn truncated_transport_stream(path: &std::path::Path) -> Option<Strin
         }
     }
     let (packet, offset) = TS_PACKETS.into_iter().find(|&(packet, offset)| {
-        got >= offset + 2 * packet + 1 && (0..3).all(|i| head[offset + i * packet] == 0x47)
+        got > offset + 2 * packet && (0..3).all(|i| head[offset + i * packet] == 0x47)
     })?;
     let packet = packet as u64;
     let whole = size / packet;

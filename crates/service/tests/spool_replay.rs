@@ -39,8 +39,7 @@ impl RecordObserver for Ears {
     fn handled(&mut self, h: &Handled<'_>) -> std::io::Result<()> {
         let outcome = h
             .outcome
-            .as_ref()
-            .map(Clone::clone)
+            .clone()
             .map_err(|e| e.to_string());
         self.heard().outcomes.push(outcome);
         Ok(())
