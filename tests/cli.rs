@@ -360,3 +360,21 @@ fn analyze_a_corrupt_video_names_it() {
         "{line}"
     );
 }
+
+/// `--data data`, a relative one-part folder (whose parent is the empty path): the key is created in
+/// it, under the working folder.
+#[test]
+fn key_show_creates_the_key_in_a_relative_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roadwarden"))
+        .args(["key", "show", "--json", "--data", "data"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("created a new signing key"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["public_key"].as_str().map(str::len), Some(64), "{v}");
+    assert!(dir.path().join("data/signing-key.ed25519").is_file());
+}

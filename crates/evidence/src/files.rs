@@ -71,7 +71,8 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), EvidenceError> {
 
 /// create_dir_all, fsyncing each new folder's parent so the folder itself survives a crash.
 pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), EvidenceError> {
-    if dir.is_dir() {
+    // The parent of a relative one-part path (`data`) is the empty path: the working folder.
+    if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {

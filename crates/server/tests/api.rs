@@ -581,8 +581,12 @@ async fn authorisation_matrix(h: &Harness) {
         }
     }
     assert_eq!(cells, 26 * 5, "every endpoint × every caller");
-    // The bearer token is not a session: it still works after its "logout".
-    assert_eq!(h.get(&callers[4], "/api/me").await.0, StatusCode::OK);
+    // Logout with a bearer token revokes that token.
+    assert_eq!(
+        h.get(&callers[4], "/api/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "a bearer token survives its logout"
+    );
 }
 dual_test!(authorisation_matrix);
 

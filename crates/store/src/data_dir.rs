@@ -202,6 +202,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
 
 /// fsyncs a directory so a rename or unlink in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    // `Path::new("data").parent()` is the empty path: the working folder.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|e| StoreError::io(dir, e))
