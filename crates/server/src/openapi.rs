@@ -92,7 +92,44 @@ pub fn document() -> OpenApi {
         SecurityRequirement::new("session", Vec::<String>::new()),
         SecurityRequirement::new("bearer", Vec::<String>::new()),
     ]);
+    add_outage_answers(&mut doc);
     doc
+}
+
+/// Every operation that needs the store (a session or token check, or its data) answers 503
+/// `store_unavailable` with `Retry-After` while the store's database cannot be reached; the
+/// probes and `/metrics` answer from memory.
+fn add_outage_answers(doc: &mut OpenApi) {
+    use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+            continue;
+        }
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            op.responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| {
+                    let body = Content::new(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))));
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(
+                                "`store_unavailable`: the store's database cannot be reached; \
+                                 retry after the `Retry-After` seconds",
+                            )
+                            .content("application/json", body)
+                            .build(),
+                    )
+                });
+        }
+    }
 }
 
 /// The document as served (made once).
@@ -163,6 +200,13 @@ mod tests {
                     );
                     let open = op["security"] == serde_json::json!([{}]);
                     assert_eq!(open, public, "{method} {path}: public {public}");
+                    // /metrics answers from memory during an outage.
+                    if !public && path != "/metrics" {
+                        assert!(
+                            documented["responses"]["503"].is_object(),
+                            "{method} {path} documents the store outage's 503"
+                        );
+                    }
                 }
             }
         }
