@@ -37,10 +37,7 @@ impl Ears {
 
 impl RecordObserver for Ears {
     fn handled(&mut self, h: &Handled<'_>) -> std::io::Result<()> {
-        let outcome = h
-            .outcome
-            .clone()
-            .map_err(|e| e.to_string());
+        let outcome = h.outcome.clone().map_err(|e| e.to_string());
         self.heard().outcomes.push(outcome);
         Ok(())
     }
