@@ -235,3 +235,109 @@ fn two_stage_crops_through_the_batcher_equal_their_own_session() {
     // One request of three crops, one run.
     assert_eq!(stats.runs_by_size.get(3), Some(&1), "{stats:?}");
 }
+
+/// The whole camera pipeline (decode, FastestDet, the helmet model on the ROI crop and on the rider
+/// crops, ByteTrack, signal, rules) on a generated scene: two cameras at once on shared batchers
+/// (`CameraPipeline::with_shared`) report, frame by frame, exactly what a camera with sessions of its
+/// own reports.
+#[test]
+fn cameras_on_shared_batchers_report_what_a_camera_with_its_own_sessions_does() {
+    use roadwarden_media::SourceConfig;
+    use roadwarden_pipeline::synth::{Scenario, render};
+    use roadwarden_pipeline::{CameraPipeline, RunnerEvent, SharedInference, run_source};
+    use roadwarden_rules::{CameraConfig, SiteConfig};
+
+    let rt = runtime();
+    let mut scenario = Scenario::load(&root().join("examples/scene-1.toml")).unwrap();
+    scenario.duration_s = 3.0;
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("scene.mp4");
+    render(&scenario, &video).unwrap();
+    let site = SiteConfig::load(&root().join("examples/site.toml")).unwrap();
+    let mut camera = site.cameras[0].clone();
+    camera.heads.two_stage = true;
+    camera.gating.roi_crop = true;
+    camera.validate().unwrap();
+
+    // Each analysed frame's tracks and violations, as text (f32 Debug round-trips: equal text is
+    // equal bits). A violation's id (UUIDv7) and its frames' times are wall-clock, so they are left
+    // out: its kind, track, confidence, thresholds and evidence frames' indexes and boxes are kept.
+    let run = |pipeline: &mut CameraPipeline, camera: &CameraConfig| -> Vec<String> {
+        let mut out = Vec::new();
+        run_source(
+            pipeline,
+            SourceConfig::file(camera.id.clone(), &video),
+            |r| {
+                if let RunnerEvent::Frame(r) = r {
+                    let violations: Vec<String> = r
+                        .violations
+                        .iter()
+                        .map(|v| {
+                            let frames: Vec<String> = v
+                                .frames
+                                .iter()
+                                .map(|f| format!("{:?} {} {:?}", f.role, f.frame_index, f.boxes))
+                                .collect();
+                            format!(
+                                "{:?} {} {:?} {:?} {frames:?}",
+                                v.kind, v.track_id, v.confidence, v.thresholds
+                            )
+                        })
+                        .collect();
+                    out.push(format!(
+                        "{} {:?} {:?} {violations:?} {:?}",
+                        r.frame_index, r.heads, r.two_wheelers, r.helmet_input
+                    ));
+                }
+            },
+            || false,
+        )
+        .unwrap();
+        out
+    };
+    let own = run(&mut CameraPipeline::new(&camera, &rt).unwrap(), &camera);
+    assert!(own.len() >= 8, "{} frames", own.len());
+
+    let shared = Arc::new(SharedInference::new(BatcherConfig {
+        max_batch: 8,
+        max_wait: Duration::from_millis(50),
+    }));
+    let batched: Vec<Vec<String>> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let mut pipeline =
+                    CameraPipeline::with_shared(&camera, &rt, Some(&shared)).unwrap();
+                let camera = &camera;
+                let run = &run;
+                s.spawn(move || run(&mut pipeline, camera))
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (c, frames) in batched.iter().enumerate() {
+        assert_eq!(frames.len(), own.len(), "camera {c}");
+        for (a, b) in own.iter().zip(frames) {
+            if a != b {
+                let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+                let from = a.floor_char_boundary(at.saturating_sub(300));
+                panic!(
+                    "camera {c}: frame reports differ at byte {at}:\nown:     ...{}\nbatched: ...{}",
+                    &a[from..a.floor_char_boundary((at + 200).min(a.len()))],
+                    &b[from..b.floor_char_boundary((at + 200).min(b.len()))]
+                );
+            }
+        }
+    }
+    let stats = shared.stats();
+    assert_eq!(stats.len(), 2, "one batcher per model: {stats:?}");
+    for (model, st) in &stats {
+        eprintln!(
+            "{}: {} runs, {} images, runs by size {:?}",
+            model.display(),
+            st.runs,
+            st.images,
+            st.runs_by_size
+        );
+        assert_eq!(st.cameras.len(), 2);
+    }
+}
