@@ -52,3 +52,34 @@ fn bench_reports_positive_figures_and_rect_input() {
         );
     }
 }
+
+/// Issue 17: every K >= 2 runs twice in one bench, with a session per camera and through one shared
+/// batcher per model, and both report their total fps (FastestDet, whose batch is fixed at 1: the
+/// batcher runs the images one by one, mean batch 1).
+#[test]
+fn bench_reports_cameras_with_and_without_batching() {
+    let clip = shared().join("footage/intel-parking/car-detection.mp4");
+    let manifest = model("fastestdet-352.toml");
+    let mut args: Vec<std::ffi::OsString> = vec!["--threads".into(), "2".into(), "bench".into()];
+    args.push(clip.into());
+    args.extend(["--model".into(), manifest.into()]);
+    args.extend(["--json", "--cameras", "2", "--frames", "3"].map(Into::into));
+    let run = roadwarden(args);
+    assert!(run.ok(), "bench failed: {}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout));
+    let runs = v["runs"].as_array().expect("runs is an array");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["batched"], false);
+    assert_eq!(runs[1]["batched"], true);
+    for r in runs {
+        assert_eq!(r["cameras"], 2);
+        assert!(r["pipeline_fps"].as_f64().is_some_and(|x| x > 0.0), "{r}");
+    }
+    assert_eq!(
+        runs[1]["ort_threads"], 2,
+        "the batcher's session gets every thread"
+    );
+    assert_eq!(runs[1]["mean_batch"], 1.0, "fixed batch: one image a run");
+    assert!(runs[1]["mean_latency_ms"].as_f64().is_some_and(|x| x > 0.0));
+}

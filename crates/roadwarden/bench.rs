@@ -4,7 +4,10 @@
 //! cameras. With `--config` naming a camera whose `[camera.gating]` is on (or with `--gating`), the
 //! pipeline runs are of that gated camera, and one more run (`gating`) takes the clip's frames at the
 //! camera's analysis rate through the gated pipeline and the same camera ungated, interleaved frame by
-//! frame, and reports both analysed-frame rates. The runs are `roadwarden_pipeline::throughput`'s; this
+//! frame, and reports both analysed-frame rates. Every K of 2 or more also runs with the cameras' inference
+//! through one shared batcher per model (issue 17: `--max-batch`, `--max-wait-ms`; its session gets all N
+//! threads), so one run reports total analysed fps with and without batching (`--no-batching` skips it).
+//! The runs are `roadwarden_pipeline::throughput`'s; this
 //! command parses the arguments, sets the thread budget and prints the report.
 //!
 //! Thread budget (documented in benches/RESULTS.md): with N cores (`available_parallelism`, or `--threads N`),
@@ -14,9 +17,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use roadwarden_infer::BatcherConfig;
 use roadwarden_pipeline::throughput::{CameraRun, GatingRun, Throughput, available_cores, round2};
 use roadwarden_rules::SiteConfig;
 use serde::Serialize;
@@ -55,6 +60,15 @@ pub(crate) struct BenchArgs {
     /// Timed frames per camera for the inference-only and pipeline runs (after one warm-up frame).
     #[arg(long, default_value_t = 30, value_name = "N")]
     frames: usize,
+    /// Skip the batched runs (cameras through one shared batcher per model).
+    #[arg(long)]
+    no_batching: bool,
+    /// Batched runs: images per ONNX Runtime run, at most.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    max_batch: usize,
+    /// Batched runs: how long the first request of a batch waits for the other cameras'.
+    #[arg(long, default_value_t = 5, value_name = "MS")]
+    max_wait_ms: u64,
     /// GStreamer decoder element(s) and properties for every run.
     #[arg(
         long,
@@ -101,6 +115,9 @@ pub(crate) fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
     if args.cameras.is_empty() || args.cameras.contains(&0) {
         bail!("--cameras takes positive counts, e.g. 1,2,4");
     }
+    if args.max_batch == 0 {
+        bail!("--max-batch must be at least 1");
+    }
     if !args.clip.is_file() {
         bail!("{}: no such file", args.clip.display());
     }
@@ -146,11 +163,23 @@ pub(crate) fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
     let (inference_fps, input, dynamic) = (inference.fps, inference.input, inference.dynamic);
 
     // 3. Full pipeline at K cameras.
+    // Each K >= 2 also with one shared batcher per model, right after the same K without, so that the
+    // two see the machine alike.
+    let batching = BatcherConfig {
+        max_batch: args.max_batch,
+        max_wait: Duration::from_millis(args.max_wait_ms),
+    };
     let mut runs = Vec::new();
     for &k in &args.cameras {
         runs.push(bench.cameras(cam, &runtime, k, (budget / k).max(1))?);
+        if k >= 2 && !args.no_batching {
+            runs.push(bench.cameras_batched(cam, &runtime, k, budget, batching)?);
+        }
     }
-    let one = runs.iter().find(|r| r.cameras == 1).unwrap_or(&runs[0]);
+    let one = runs
+        .iter()
+        .find(|r| r.cameras == 1 && !r.batched)
+        .unwrap_or(&runs[0]);
     let gating = match cam.filter(|c| c.gating.enabled()) {
         Some(c) => Some(bench.gating_interleaved(c, &runtime, budget)?),
         None => None,
@@ -207,17 +236,47 @@ pub(crate) fn run(rt: &RuntimeArgs, args: BenchArgs) -> Result<ExitCode> {
             "pipeline        {:>8.2} fps = {:.3} × inference; decode = {:.2} × inference",
             report.pipeline_fps, report.pipeline_vs_inference, report.decode_vs_inference
         );
-        println!("cameras  threads/cam  fps(all)  fps/cam  peak RSS MB  per camera MB");
+        println!(
+            "cameras  batched  ort threads  fps(all)  fps/cam  peak RSS MB  per camera MB  mean batch  latency ms"
+        );
         for r in &report.runs {
+            let (batch, latency) = if r.batched {
+                (
+                    format!("{:.2}", r.mean_batch),
+                    format!("{:.1}", r.mean_latency_ms),
+                )
+            } else {
+                ("-".into(), "-".into())
+            };
             println!(
-                "{:>7}  {:>11}  {:>8.2}  {:>7.2}  {:>11.1}  {:>13.1}",
+                "{:>7}  {:>7}  {:>11}  {:>8.2}  {:>7.2}  {:>11.1}  {:>13.1}  {:>10}  {:>10}",
                 r.cameras,
+                if r.batched { "yes" } else { "no" },
                 r.ort_threads,
                 r.pipeline_fps,
                 r.pipeline_fps_per_camera,
                 r.peak_rss_mb,
-                r.peak_rss_per_camera_mb
+                r.peak_rss_per_camera_mb,
+                batch,
+                latency
             );
+        }
+        for b in report.runs.iter().filter(|r| r.batched) {
+            if let Some(p) = report
+                .runs
+                .iter()
+                .find(|r| r.cameras == b.cameras && !r.batched)
+            {
+                println!(
+                    "{} cameras: {:.2} fps analysed in all without batching, {:.2} with (max_batch {}, max_wait {} ms) = {:.2} ×",
+                    b.cameras,
+                    p.pipeline_fps,
+                    b.pipeline_fps,
+                    args.max_batch,
+                    args.max_wait_ms,
+                    b.pipeline_fps / p.pipeline_fps.max(1e-9)
+                );
+            }
         }
         if let Some(g) = &report.gating {
             println!(

@@ -2,7 +2,7 @@
 //! and read it.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
@@ -10,6 +10,7 @@ use roadwarden_types::{ClassId, Detection, ImageView};
 use sha2::{Digest, Sha256};
 
 use crate::InferError;
+use crate::batcher::BatcherHandle;
 use crate::decode::{OutputLayout, decode};
 use crate::manifest::{ClassSpec, Manifest, ModelFormat, parse_ultralytics_names};
 use crate::nms::nms_per_class;
@@ -78,12 +79,32 @@ impl DetectOptions {
     }
 }
 
-pub struct Detector {
-    manifest: Manifest,
+/// What runs a detector's filled input: its own ONNX Runtime session, or a shared [`Batcher`]'s
+/// (`crate::batcher`) that batches the inputs of several cameras into one run.
+pub(crate) enum Backend {
+    Own(Engine),
+    Shared(BatcherHandle),
+}
+
+/// One model's ONNX Runtime session and what is needed to run it and check its output.
+pub(crate) struct Engine {
     session: Session,
-    classes: Vec<ClassSpec>,
+    model: PathBuf,
+    format: ModelFormat,
     input_name: String,
     output_name: String,
+    layout: OutputLayout,
+    classes: usize,
+    dynamic_batch: bool,
+}
+
+/// One image's raw output values and dims (without the batch dimension).
+pub(crate) type ImageOutput = (Vec<f32>, Vec<usize>);
+
+pub struct Detector {
+    manifest: Manifest,
+    backend: Backend,
+    classes: Vec<ClassSpec>,
     layout: OutputLayout,
     width: u32,
     height: u32,
@@ -291,13 +312,22 @@ impl Detector {
             }
         }
         let stride = manifest.input.stride.or(meta_stride).unwrap_or(32).max(1);
-        Ok(Detector {
-            dynamic_batch: in_shape[0] < 0,
-            manifest,
+        let dynamic_batch = in_shape[0] < 0;
+        let engine = Engine {
             session,
-            classes,
+            model: model.clone(),
+            format: manifest.format,
             input_name,
             output_name,
+            layout,
+            classes: classes.len(),
+            dynamic_batch,
+        };
+        Ok(Detector {
+            dynamic_batch,
+            manifest,
+            backend: Backend::Own(engine),
+            classes,
             layout,
             width,
             height,
@@ -305,6 +335,101 @@ impl Detector {
             stride,
             provider,
         })
+    }
+
+    /// Splits a detector with its own session into that session and a session-less copy of
+    /// everything else (for [`crate::Batcher::new`]); an error for a detector that is already shared.
+    pub(crate) fn into_engine(self) -> Result<(Engine, Detector), InferError> {
+        let Detector {
+            manifest,
+            backend,
+            classes,
+            layout,
+            width,
+            height,
+            dynamic_size,
+            dynamic_batch,
+            stride,
+            provider,
+        } = self;
+        let Backend::Own(engine) = backend else {
+            return Err(InferError::Batcher(format!(
+                "{}: this detector already runs on a shared batcher",
+                manifest.model_file.display()
+            )));
+        };
+        let template = Detector {
+            manifest,
+            backend: Backend::Shared(BatcherHandle::closed()),
+            classes,
+            layout,
+            width,
+            height,
+            dynamic_size,
+            dynamic_batch,
+            stride,
+            provider,
+        };
+        Ok((engine, template))
+    }
+
+    /// The same model and settings, its inputs run by `handle`.
+    pub(crate) fn with_handle(&self, handle: BatcherHandle) -> Detector {
+        Detector {
+            manifest: self.manifest.clone(),
+            backend: Backend::Shared(handle),
+            classes: self.classes.clone(),
+            layout: self.layout,
+            width: self.width,
+            height: self.height,
+            dynamic_size: self.dynamic_size,
+            dynamic_batch: self.dynamic_batch,
+            stride: self.stride,
+            provider: self.provider,
+        }
+    }
+
+    /// Whether this detector's inputs run on a shared [`crate::Batcher`]'s session.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Shared(_))
+    }
+
+    /// This detector with the manifest's input size set to `width` x `height` (a dynamic-size model
+    /// run on a crop at the whole frame's scale). A detector with its own session opens it again from
+    /// the changed manifest (which checks the size against the model); a shared one keeps its batcher
+    /// (the session does not depend on the manifest's size) and needs a model of dynamic size.
+    pub fn with_input_size(
+        self,
+        width: u32,
+        height: u32,
+        runtime: &Runtime,
+    ) -> Result<Detector, InferError> {
+        let mut manifest = self.manifest.clone();
+        manifest.input.width = Some(width);
+        manifest.input.height = Some(height);
+        match self.backend {
+            Backend::Own(_) => {
+                drop(self);
+                Detector::from_manifest(manifest, runtime)
+            }
+            Backend::Shared(_)
+                if !self.dynamic_size && (width, height) != (self.width, self.height) =>
+            {
+                Err(InferError::ModelMismatch {
+                    path: self.manifest.model_file.clone(),
+                    message: format!(
+                        "input size {width}x{height} asked of a model whose input is fixed at {}x{}",
+                        self.width, self.height
+                    ),
+                })
+            }
+            Backend::Shared(_) => Ok(Detector {
+                manifest,
+                width,
+                height,
+                ..self
+            }),
+        }
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -428,7 +553,7 @@ impl Detector {
                     chunk,
                 );
             }
-            let outputs = self.run(&input, end - start, w, h)?;
+            let outputs = self.run(input, end - start, w, h)?;
             for (i, out) in outputs.into_iter().enumerate() {
                 results[start + i] = self.postprocess(&out.0, &out.1, &boxes[start + i], opts);
             }
@@ -437,52 +562,19 @@ impl Detector {
         Ok(results)
     }
 
-    /// Runs the session on a filled NCHW batch; returns each image's output
-    /// values and dims (without the batch dimension).
-    #[allow(clippy::type_complexity)]
+    /// Runs a filled NCHW batch of `batch` images on this detector's backend; returns each image's
+    /// output.
     fn run(
         &mut self,
-        input: &[f32],
+        input: Vec<f32>,
         batch: usize,
         w: u32,
         h: u32,
-    ) -> Result<Vec<(Vec<f32>, Vec<usize>)>, InferError> {
-        let path = self.manifest.model_file.clone();
-        let fail = |e: ort::Error| InferError::Run {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let tensor = TensorRef::from_array_view(([batch, 3, h as usize, w as usize], input))
-            .map_err(fail)?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(fail)?;
-        let value = &outputs[self.output_name.as_str()];
-        let (shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        let nc = self.classes.len();
-        let fits = match self.layout {
-            OutputLayout::YoloV8 => dims.len() == 3 && dims[1] == 4 + nc,
-            OutputLayout::YoloV5 => dims.len() == 3 && dims[2] == 5 + nc,
-            OutputLayout::FastestDet => dims.len() == 4 && dims[1] == 5 + nc,
-        };
-        if !fits || dims[0] != batch {
-            return Err(InferError::OutputShape {
-                path: self.manifest.model_file.clone(),
-                shape: shape.iter().copied().collect(),
-                format: self.manifest.format.to_string(),
-                expected: format!(
-                    "{:?} layout for {nc} classes and batch {batch}",
-                    self.layout
-                ),
-            });
+    ) -> Result<Vec<ImageOutput>, InferError> {
+        match &mut self.backend {
+            Backend::Own(engine) => engine.run(&input, batch, w, h),
+            Backend::Shared(handle) => handle.submit(input, batch, w, h),
         }
-        let per = data.len() / batch;
-        Ok(data
-            .chunks_exact(per)
-            .map(|c| (c.to_vec(), dims[1..].to_vec()))
-            .collect())
     }
 
     fn postprocess(
@@ -518,6 +610,63 @@ impl Detector {
                 score: c.score,
             })
             .collect()
+    }
+}
+
+impl Engine {
+    /// Runs the session on a filled NCHW batch; returns each image's output
+    /// values and dims (without the batch dimension).
+    pub(crate) fn run(
+        &mut self,
+        input: &[f32],
+        batch: usize,
+        w: u32,
+        h: u32,
+    ) -> Result<Vec<ImageOutput>, InferError> {
+        let path = self.model.clone();
+        let fail = |e: ort::Error| InferError::Run {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tensor = TensorRef::from_array_view(([batch, 3, h as usize, w as usize], input))
+            .map_err(fail)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(fail)?;
+        let value = &outputs[self.output_name.as_str()];
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
+        let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+        let nc = self.classes;
+        let fits = match self.layout {
+            OutputLayout::YoloV8 => dims.len() == 3 && dims[1] == 4 + nc,
+            OutputLayout::YoloV5 => dims.len() == 3 && dims[2] == 5 + nc,
+            OutputLayout::FastestDet => dims.len() == 4 && dims[1] == 5 + nc,
+        };
+        if !fits || dims[0] != batch {
+            return Err(InferError::OutputShape {
+                path: self.model.clone(),
+                shape: shape.iter().copied().collect(),
+                format: self.format.to_string(),
+                expected: format!(
+                    "{:?} layout for {nc} classes and batch {batch}",
+                    self.layout
+                ),
+            });
+        }
+        let per = data.len() / batch;
+        Ok(data
+            .chunks_exact(per)
+            .map(|c| (c.to_vec(), dims[1..].to_vec()))
+            .collect())
+    }
+
+    pub(crate) fn dynamic_batch(&self) -> bool {
+        self.dynamic_batch
+    }
+
+    pub(crate) fn model(&self) -> &Path {
+        &self.model
     }
 }
 

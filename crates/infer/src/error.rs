@@ -49,6 +49,8 @@ pub enum InferError {
     ProviderUnavailable { provider: String, detail: String },
     #[error("{}: inference failed: {message}", path.display())]
     Run { path: PathBuf, message: String },
+    #[error("shared inference batcher: {0}")]
+    Batcher(String),
     #[error("bad input image: {0}")]
     Image(#[from] roadwarden_types::ImageError),
 }

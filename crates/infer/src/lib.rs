@@ -5,11 +5,16 @@
 //! execution-provider choice, preprocessing (ultralytics-identical letterbox or
 //! a plain stretch, straight from BGR/RGB images or I420/NV12 frames), decoding
 //! of the `yolo` and `fastestdet` output formats, per-class NMS, and running a model on regions of a
-//! frame in one batch ([`Detector::detect_regions`], two-stage inference).
+//! frame in one batch ([`Detector::detect_regions`], two-stage inference), and the shared inference
+//! batcher ([`Batcher`]: one model's session on its own thread, the inputs of every camera gathered
+//! into batches of up to `max_batch` within `max_wait`, each camera's outputs returned to it, with
+//! batch-size and per-camera latency counters).
 //! Must not: decode image files or video (callers hand in an [`ImageView`]),
-//! track objects across frames, or know about rules; this is the only crate
-//! that links ONNX Runtime.
+//! track objects across frames, or know about rules or cameras (a batcher knows its
+//! handles only by the names it is given); the batcher thread is the only thread this crate
+//! starts; this is the only crate that links ONNX Runtime.
 
+mod batcher;
 mod crop;
 mod decode;
 mod detector;
@@ -19,6 +24,7 @@ mod nms;
 mod preprocess;
 mod runtime;
 
+pub use batcher::{Batcher, BatcherConfig, BatcherStats, CameraLatency};
 pub use crop::Region;
 pub use decode::{Candidate, OutputLayout, decode};
 pub use detector::{DetectOptions, Detector, InputShape, ScoreMode};

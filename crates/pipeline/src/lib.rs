@@ -13,7 +13,8 @@
 //!
 //! Replay of the pure rules over a recorded run under other settings ([`replay`]) and the rule-threshold
 //! sweep and recommendation built on it ([`sweep`]). Whole-pipeline throughput of one clip at K cameras
-//! ([`throughput`], for `roadwarden bench`).
+//! ([`throughput`], for `roadwarden bench`). The shared inference of several cameras ([`shared`]: one
+//! `roadwarden_infer::Batcher` per model, [`CameraPipeline::with_shared`]).
 //!
 //! Owns: wiring the crates for one camera and the scene/truth formats. Must not: hold rule logic (that is
 //! `roadwarden-rules`), call GStreamer, OpenCV or ONNX Runtime directly (media, imaging and infer do), or
@@ -26,6 +27,7 @@ pub mod heads;
 pub mod replay;
 mod runner;
 pub mod score;
+pub mod shared;
 pub mod signal;
 pub mod sweep;
 pub mod synth;
@@ -37,6 +39,7 @@ pub use runner::{
     CameraPipeline, ClipOptions, EvidenceOptions, FrameReport, RunSummary, RunnerEvent, SourceTick,
     run_source, run_source_observed, run_source_with,
 };
+pub use shared::SharedInference;
 pub use signal::{
     SignalLog, SignalLogRow, SignalReading, VideoSignal, draw_signal_boxes, run_signal_only,
 };

@@ -13,6 +13,7 @@ use roadwarden_track::{Track, Tracker, TrackerConfig};
 use roadwarden_types::{BBox, ClassRole, Detection, ImageView, SignalState, Violation};
 
 use crate::PipelineError;
+use crate::SharedInference;
 use crate::frames::{FrameRing, ViolationFrames};
 use crate::gating::{CropRect, Follow, Look, MotionGating, crop_scale, detector_crop};
 use crate::heads::TwoStageHeads;
@@ -145,11 +146,7 @@ fn with_crop(
     let Some((crop, (tw, th))) = detector_crop(&det, config) else {
         return Ok((det, None));
     };
-    let mut manifest = det.manifest().clone();
-    drop(det);
-    manifest.input.width = Some(tw);
-    manifest.input.height = Some(th);
-    Ok((Detector::from_manifest(manifest, runtime)?, Some(crop)))
+    Ok((det.with_input_size(tw, th, runtime)?, Some(crop)))
 }
 
 /// Runs `det` on `crop` of `image` (or the whole image) and maps the boxes to frame pixels; also
@@ -206,8 +203,22 @@ impl CameraPipeline {
     /// Loads the camera's models and checks they fit its config (the helmet model must have a `no_helmet`
     /// class; the two-wheeler model a `two_wheeler` one).
     pub fn new(config: &CameraConfig, runtime: &Runtime) -> Result<CameraPipeline, PipelineError> {
+        CameraPipeline::with_shared(config, runtime, None)
+    }
+
+    /// [`new`](Self::new), the models' inference on `shared`'s batchers (one per model, shared with the
+    /// other cameras built with it) when given, else on sessions of this camera's own.
+    pub fn with_shared(
+        config: &CameraConfig,
+        runtime: &Runtime,
+        shared: Option<&SharedInference>,
+    ) -> Result<CameraPipeline, PipelineError> {
         config.validate()?;
-        let helmet = Detector::load(&config.models.helmet, runtime)?;
+        let load = |manifest: &std::path::Path| match shared {
+            Some(s) => s.detector(manifest, config.id.as_str(), runtime),
+            None => Detector::load(manifest, runtime),
+        };
+        let helmet = load(&config.models.helmet)?;
         // The helmet model's scale on the whole frame, before an ROI crop replaces its input size.
         let helmet_scale = crop_scale(&helmet, config.frame);
         let (helmet, helmet_crop) = with_crop(helmet, config, runtime)?;
@@ -228,7 +239,7 @@ impl CameraPipeline {
         };
         let (two_wheeler, wheel_crop) = match &config.models.two_wheeler {
             Some(p) => {
-                let (d, c) = with_crop(Detector::load(p, runtime)?, config, runtime)?;
+                let (d, c) = with_crop(load(p)?, config, runtime)?;
                 (Some(d), c)
             }
             None => (None, None),

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
-use roadwarden_infer::{DetectOptions, Detector, InferError, InputShape, Runtime, ScoreMode};
+use roadwarden_infer::{
+    BatcherConfig, DetectOptions, Detector, InferError, InputShape, Runtime, ScoreMode,
+};
 use roadwarden_media::{
     CameraState, CameraSupervisor, Frame, FrameQueue, MediaError, SourceConfig, SourceKind,
 };
@@ -21,7 +23,7 @@ use roadwarden_types::{ImageError, ImageView, PixelFormat, Plane};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::{CameraPipeline, FrameReport, PipelineError};
+use crate::{CameraPipeline, FrameReport, PipelineError, SharedInference};
 
 /// How long a camera may go without a frame before the run fails.
 const FRAME_WAIT: Duration = Duration::from_secs(60);
@@ -164,6 +166,10 @@ pub struct InferenceRun {
 #[derive(Debug, Clone, Serialize)]
 pub struct CameraRun {
     pub cameras: usize,
+    /// The cameras' inference went through one shared batcher per model (issue 17) instead of a
+    /// session per camera.
+    pub batched: bool,
+    /// Intra-op threads of each session (a camera's, or with `batched` the batcher's).
     pub ort_threads: usize,
     /// Frames per second over all cameras together.
     pub pipeline_fps: f64,
@@ -172,6 +178,10 @@ pub struct CameraRun {
     pub peak_rss_mb: f64,
     /// (peak - resident before the cameras were loaded) / cameras.
     pub peak_rss_per_camera_mb: f64,
+    /// With `batched`: mean images per ONNX Runtime run of the busiest model's batcher, and the mean
+    /// per-camera latency of its requests (submit to output, ms); 0 otherwise.
+    pub mean_batch: f64,
+    pub mean_latency_ms: f64,
 }
 
 /// A gated camera against the same camera ungated.
@@ -311,17 +321,76 @@ impl Throughput {
         k: usize,
         threads: usize,
     ) -> Result<CameraRun, ThroughputError> {
+        self.camera_run(cam, runtime, k, threads, None)
+    }
+
+    /// `k` cameras at once as [`cameras`](Self::cameras), their inference through one shared batcher per
+    /// model (`config`) whose session has `threads` intra-op threads. The timed frames start once every
+    /// camera has analysed one frame, so the batcher's stats include the warm-up frames.
+    pub fn cameras_batched(
+        &self,
+        cam: Option<&CameraConfig>,
+        runtime: &Runtime,
+        k: usize,
+        threads: usize,
+        config: BatcherConfig,
+    ) -> Result<CameraRun, ThroughputError> {
+        self.camera_run(cam, runtime, k, threads, Some(config))
+    }
+
+    fn camera_run(
+        &self,
+        cam: Option<&CameraConfig>,
+        runtime: &Runtime,
+        k: usize,
+        threads: usize,
+        batch: Option<BatcherConfig>,
+    ) -> Result<CameraRun, ThroughputError> {
         let base = rss_mb();
         let reset = reset_peak_rss();
-        let fps = self.pipeline_fps(cam, runtime, k, threads)?;
+        let shared = match batch {
+            Some(config) => {
+                // The batchers' sessions are loaded here, with the batcher's thread count; the cameras
+                // only take handles on them.
+                let shared = Arc::new(SharedInference::new(config));
+                let mut rt = runtime.clone();
+                rt.config.threads = Some(threads);
+                let mut models = vec![self.model.clone()];
+                models.extend(cam.and_then(|c| c.models.two_wheeler.clone()));
+                for m in &models {
+                    drop(shared.detector(m, "bench-load", &rt)?);
+                }
+                Some(shared)
+            }
+            None => None,
+        };
+        let fps = self.pipeline_fps_with(cam, runtime, k, threads, shared.clone())?;
         let peak = if reset { peak_rss_mb() } else { f64::NAN };
+        let busiest = shared.as_ref().and_then(|s| {
+            s.stats()
+                .into_iter()
+                .map(|(_, st)| st)
+                .max_by_key(|st| st.images)
+        });
+        let (mean_batch, mean_latency_ms) = match &busiest {
+            Some(st) => {
+                let (n, total) = st.cameras.iter().fold((0u64, 0f64), |(n, t), c| {
+                    (n + c.requests, t + c.total.as_secs_f64())
+                });
+                (st.mean_batch(), 1000.0 * total / n.max(1) as f64)
+            }
+            None => (0.0, 0.0),
+        };
         Ok(CameraRun {
             cameras: k,
+            batched: shared.is_some(),
             ort_threads: threads,
             pipeline_fps: round2(fps),
             pipeline_fps_per_camera: round2(fps / k as f64),
             peak_rss_mb: round2(peak),
             peak_rss_per_camera_mb: round2((peak - base) / k as f64),
+            mean_batch: round2(mean_batch),
+            mean_latency_ms: round2(mean_latency_ms),
         })
     }
 
@@ -335,6 +404,18 @@ impl Throughput {
         k: usize,
         threads: usize,
     ) -> Result<f64, ThroughputError> {
+        self.pipeline_fps_with(cam, runtime, k, threads, None)
+    }
+
+    /// [`pipeline_fps`](Self::pipeline_fps), the cameras' inference on `shared`'s batchers when given.
+    fn pipeline_fps_with(
+        &self,
+        cam: Option<&CameraConfig>,
+        runtime: &Runtime,
+        k: usize,
+        threads: usize,
+        shared: Option<Arc<SharedInference>>,
+    ) -> Result<f64, ThroughputError> {
         let barrier = Arc::new(Barrier::new(k));
         let handles: Vec<_> = (0..k)
             .map(|i| {
@@ -344,11 +425,13 @@ impl Throughput {
                 let src = self.source(&format!("bench-{i}"), true);
                 let model = self.model.clone();
                 let cam = cam.cloned();
+                let shared = shared.clone();
                 let n = self.frames;
                 std::thread::spawn(move || -> Result<(usize, f64), ThroughputError> {
                     // Fail the barrier for nobody: every thread reaches it, errors are reported after.
                     let setup = (|| -> Result<_, ThroughputError> {
-                        let mut worker = Worker::new(&model, cam.as_ref(), &rt)?;
+                        let mut worker =
+                            Worker::new(&model, cam.as_ref(), &rt, shared.as_deref(), i)?;
                         let queue = Arc::new(FrameQueue::new(4));
                         let sup = CameraSupervisor::start(src, queue.clone())?;
                         let first = next_frame(&queue, &sup, Instant::now() + FRAME_WAIT)?
@@ -525,14 +608,20 @@ impl Worker {
         model: &Path,
         cam: Option<&CameraConfig>,
         runtime: &Runtime,
+        shared: Option<&SharedInference>,
+        index: usize,
     ) -> Result<Worker, ThroughputError> {
         Ok(match cam {
-            Some(cam) => Worker::Pipeline(Box::new(CameraPipeline::new(
+            Some(cam) => Worker::Pipeline(Box::new(CameraPipeline::with_shared(
                 &with_model(cam, model),
                 runtime,
+                shared,
             )?)),
             None => Worker::Detect {
-                det: Box::new(Detector::load(model, runtime)?),
+                det: Box::new(match shared {
+                    Some(s) => s.detector(model, &format!("bench-{index}"), runtime)?,
+                    None => Detector::load(model, runtime)?,
+                }),
                 tracker: Tracker::new(TrackerConfig::default()),
             },
         })

@@ -29,6 +29,8 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    #[error("key `inference.{key}`: {reason}")]
+    Inference { key: &'static str, reason: String },
     #[error("camera `{0}` is configured twice (key `id`)")]
     DuplicateCamera(String),
     #[error("camera `{camera}`: key `{key}`: model manifest {} does not exist", path.display())]
@@ -771,10 +773,53 @@ impl CameraConfig {
     }
 }
 
-/// A whole site: its cameras.
+/// `[inference]`: how the site's cameras run their models. With `batch`, every camera's inputs of a
+/// model go to one shared batcher of that model (one session, batches of up to `max_batch` images
+/// gathered within `max_wait_ms`); without it (the default) each camera has sessions of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    pub batch: bool,
+    pub max_batch: usize,
+    pub max_wait_ms: u64,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        InferenceConfig {
+            batch: false,
+            max_batch: 8,
+            max_wait_ms: 5,
+        }
+    }
+}
+
+impl InferenceConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=256).contains(&self.max_batch) {
+            return Err(ConfigError::Inference {
+                key: "max_batch",
+                reason: format!("{} is not within 1..=256", self.max_batch),
+            });
+        }
+        if self.max_wait_ms > 1000 {
+            return Err(ConfigError::Inference {
+                key: "max_wait_ms",
+                reason: format!(
+                    "{} ms is more than 1000 ms (it delays every frame)",
+                    self.max_wait_ms
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A whole site: its cameras, and how they run their models.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SiteConfig {
     pub cameras: Vec<CameraConfig>,
+    pub inference: InferenceConfig,
 }
 
 impl SiteConfig {
@@ -784,12 +829,19 @@ impl SiteConfig {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Toml(e.message().to_string()))?;
         for key in doc.keys() {
-            if key != "camera" {
+            if key != "camera" && key != "inference" {
                 return Err(ConfigError::Toml(format!(
-                    "unknown top-level key `{key}` (expected [[camera]] tables)"
+                    "unknown top-level key `{key}` (expected [[camera]] tables and [inference])"
                 )));
             }
         }
+        let inference: InferenceConfig = match doc.get("inference") {
+            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| {
+                ConfigError::Toml(format!("[inference]: {}", e.message()))
+            })?,
+            None => InferenceConfig::default(),
+        };
+        inference.validate()?;
         let Some(list) = doc.get("camera").and_then(|v| v.as_array()) else {
             return Err(ConfigError::NoCamera);
         };
@@ -816,7 +868,7 @@ impl SiteConfig {
             }
             cameras.push(cam);
         }
-        Ok(SiteConfig { cameras })
+        Ok(SiteConfig { cameras, inference })
     }
 
     /// Reads, parses and validates a site file; model paths are resolved against its folder.
@@ -903,6 +955,25 @@ mod gating_tests {
             ("max_crops = 0", "heads.max_crops"),
         ] {
             let text = format!("{with_wheels}[camera.heads]\n{line}\n");
+            let err = SiteConfig::parse(&text).unwrap_err();
+            assert!(err.to_string().contains(key), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn shared_batching_is_off_unless_configured_and_checked() {
+        let site = SiteConfig::parse(&CAMERA).unwrap();
+        assert_eq!(site.inference, InferenceConfig::default());
+        assert!(!site.inference.batch);
+        let on = format!("{CAMERA}[inference]\nbatch = true\nmax_batch = 4\n");
+        let i = SiteConfig::parse(&on).unwrap().inference;
+        assert!(i.batch && i.max_batch == 4 && i.max_wait_ms == 5);
+        for (line, key) in [
+            ("max_batch = 0", "inference.max_batch"),
+            ("max_wait_ms = 5000", "inference.max_wait_ms"),
+            ("bacth = true", "bacth"),
+        ] {
+            let text = format!("{CAMERA}[inference]\n{line}\n");
             let err = SiteConfig::parse(&text).unwrap_err();
             assert!(err.to_string().contains(key), "{line}: {err}");
         }

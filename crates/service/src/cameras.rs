@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use roadwarden_evidence::{DataDir, Recorded};
-use roadwarden_infer::{Runtime, RuntimeConfig};
+use roadwarden_infer::{BatcherConfig, BatcherStats, Runtime, RuntimeConfig};
 use roadwarden_media::redact::redact_url;
 use roadwarden_media::{CameraState, QueuePolicy, Replay, SourceConfig, SourceKind};
-use roadwarden_pipeline::{CameraPipeline, RunnerEvent, SourceTick, run_source_observed};
-use roadwarden_rules::{CameraConfig, SiteConfig};
+use roadwarden_pipeline::{
+    CameraPipeline, RunnerEvent, SharedInference, SourceTick, run_source_observed,
+};
+use roadwarden_rules::{CameraConfig, InferenceConfig, SiteConfig};
 use roadwarden_server::{
     AppState, CameraBoard, CameraStatus, Event, PipelineStatus, RecorderStatus, ReloadReport,
     Thresholds,
@@ -69,6 +71,10 @@ pub struct Cameras {
     clip_dir: PathBuf,
     runners: BTreeMap<String, Runner>,
     recorder: RecorderThread,
+    /// `[inference] batch`: one batcher per model shared by every camera (fixed at start: a reload
+    /// that changes `[inference]` takes effect at the next start).
+    inference: InferenceConfig,
+    shared: Option<Arc<SharedInference>>,
 }
 
 impl Cameras {
@@ -99,6 +105,13 @@ impl Cameras {
             clip_dir,
             runners: BTreeMap::new(),
             recorder,
+            inference: site.inference,
+            shared: site.inference.batch.then(|| {
+                Arc::new(SharedInference::new(BatcherConfig {
+                    max_batch: site.inference.max_batch,
+                    max_wait: Duration::from_millis(site.inference.max_wait_ms),
+                }))
+            }),
         };
         let started = cameras.apply(site);
         tracing::info!("cameras: {}", started.added.join(", "));
@@ -116,7 +129,19 @@ impl Cameras {
         for id in &report.removed {
             board.remove(id);
         }
-        let threads = threads_per_camera(self.ort.threads, site.cameras.len());
+        if site.inference != self.inference {
+            tracing::warn!(
+                "[inference] changed in the site file: it takes effect when the service starts again"
+            );
+        }
+        // A shared batcher runs one model at a time on all the cores; sessions of each camera's own
+        // share them.
+        let sessions = if self.shared.is_some() {
+            1
+        } else {
+            site.cameras.len()
+        };
+        let threads = threads_per_camera(self.ort.threads, sessions);
         for cam in &site.cameras {
             let id = cam.id.to_string();
             if !self.runners.contains_key(&id) {
@@ -146,7 +171,29 @@ impl Cameras {
     /// what it was handed and flush the spool.
     pub fn shutdown(self) -> Result<Tally, ServiceError> {
         stop_all(self.runners.into_values().collect());
+        for (model, st) in self.shared.as_ref().map(|s| s.stats()).unwrap_or_default() {
+            let latency_ms: Vec<String> = st
+                .cameras
+                .iter()
+                .map(|c| format!("{} {:.1}", c.camera, 1000.0 * c.mean().as_secs_f64()))
+                .collect();
+            tracing::info!(
+                model = %model.display(),
+                runs = st.runs,
+                images = st.images,
+                mean_batch = st.mean_batch(),
+                runs_by_size = ?st.runs_by_size,
+                mean_latency_ms = %latency_ms.join(", "),
+                "shared inference batcher"
+            );
+        }
         self.recorder.finish()
+    }
+
+    /// The shared batchers' metrics (batch sizes, per-camera latency) by model; empty unless the site
+    /// file's `[inference] batch` was on at start.
+    pub fn inference_stats(&self) -> Vec<(PathBuf, BatcherStats)> {
+        self.shared.as_ref().map(|s| s.stats()).unwrap_or_default()
     }
 
     /// ONNX Runtime is loaded once; each camera's sessions get their own thread count.
@@ -178,6 +225,7 @@ impl Cameras {
             stop: stop.clone(),
             to_recorder: self.recorder.sender(),
             clip_dir: self.clip_dir.clone(),
+            shared: self.shared.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("cam-{}", cam.id))
@@ -271,6 +319,8 @@ struct Job {
     stop: Arc<AtomicBool>,
     to_recorder: ToRecorder,
     clip_dir: PathBuf,
+    /// The site's shared batchers (`[inference] batch`), else `None`: sessions of its own.
+    shared: Option<Arc<SharedInference>>,
 }
 
 /// How one attempt of a runner ended.
@@ -333,10 +383,11 @@ impl Job {
             Ok(r) => r,
             Err(e) => return Ended::Failed(e.clone()),
         };
-        let mut pipeline = match CameraPipeline::new(&self.config, runtime) {
-            Ok(p) => p,
-            Err(e) => return Ended::Failed(e.to_string()),
-        };
+        let mut pipeline =
+            match CameraPipeline::with_shared(&self.config, runtime, self.shared.as_deref()) {
+                Ok(p) => p,
+                Err(e) => return Ended::Failed(e.to_string()),
+            };
         let id = self.config.id.to_string();
         live.starting();
         let analysed_before = live.pipeline.frames_analysed;

@@ -52,7 +52,10 @@ mod tests {
                 c
             })
             .collect();
-        SiteConfig { cameras }
+        SiteConfig {
+            cameras,
+            inference: Default::default(),
+        }
     }
 
     fn running(site: &SiteConfig) -> Vec<(&str, &CameraConfig)> {
