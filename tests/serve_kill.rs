@@ -2,6 +2,9 @@
 //! --loop`, a rider without a helmet crossing on red every pass) is SIGKILLed 20 times at random
 //! moments while violations are being recorded, and started again on the same data folder.
 //!
+//! The camera's models run through the shared inference batchers (`[inference] batch = true`), so the
+//! same run shows `serve` recording violations with batching on.
+//!
 //! A violation has reached the recorder when the service logged "violation received by the recorder
 //! (intent written)" for it. After the last clean start and SIGTERM, every such violation is in the
 //! store exactly once, nothing waits in the spool, no intent or clip is left in progress, and `verify`
@@ -172,7 +175,13 @@ fn serve_killed_twenty_times_loses_and_doubles_nothing() {
         .section("[camera.thresholds]\nno_helmet = 0.4\ntwo_wheeler = 0.3")
         .section("[camera.helmet]\nmin_votes = 3\nwindow = 5\nmin_head_px = 14.0");
     let site = dir.path().join("site.toml");
-    write(&site, &camera.toml());
+    write(
+        &site,
+        &format!(
+            "[inference]\nbatch = true\nmax_batch = 4\nmax_wait_ms = 5\n\n{}",
+            camera.toml()
+        ),
+    );
     let data = dir.path().join("data");
 
     let mut reached: BTreeSet<String> = BTreeSet::new();
@@ -249,6 +258,10 @@ fn serve_killed_twenty_times_loses_and_doubles_nothing() {
     }
     let status = status.unwrap_or_else(|| panic!("no exit 40 s after SIGTERM: {log}"));
     assert!(status.success(), "{status:?}: {log}");
+    assert!(
+        plain(&log).contains("shared inference batcher"),
+        "the batchers report at shutdown: {log}"
+    );
     assert!(
         recoveries > 0,
         "no start found a violation in progress after {KILLS} kills: {log}"

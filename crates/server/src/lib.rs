@@ -48,8 +48,8 @@ use tokio::sync::{broadcast, watch};
 pub use control::{ControlRequest, ReloadReport};
 pub use error::ApiError;
 pub use live::{
-    CameraBoard, CameraStatus, Event, LATENCY_BOUNDS, LatencyHistogram, PipelineStatus,
-    RecorderStatus, Thresholds,
+    CameraBoard, CameraStatus, Event, InferenceCameraStatus, InferenceStatus, LATENCY_BOUNDS,
+    LatencyHistogram, PipelineStatus, RecorderStatus, Thresholds,
 };
 pub use openapi::document as openapi_document;
 

@@ -107,11 +107,49 @@ pub struct RecorderStatus {
     pub recorded: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-#[derive(Debug, Default)]
+/// One shared inference batcher's figures (the service's `[inference] batch`): its ONNX Runtime runs
+/// by batch size and each camera's submit-to-result time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InferenceStatus {
+    /// The model's name (its manifest's file stem).
+    pub model: String,
+    /// `runs_by_size[n]`: runs of n images (index 0 unused).
+    pub runs_by_size: Vec<u64>,
+    /// Images run.
+    pub images: u64,
+    pub cameras: Vec<InferenceCameraStatus>,
+}
+
+/// One camera's requests to a shared batcher.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InferenceCameraStatus {
+    pub camera: String,
+    pub requests: u64,
+    /// Submit to result (queueing and the run), summed over the requests.
+    pub latency_seconds_sum: f64,
+    pub latency_seconds_max: f64,
+}
+
+/// Reads the batchers' figures when `/metrics` is scraped.
+type InferenceSource = Arc<dyn Fn() -> Vec<InferenceStatus> + Send + Sync>;
+
+#[derive(Default)]
 struct Board {
     cameras: RwLock<BTreeMap<String, CameraStatus>>,
     pipelines: RwLock<BTreeMap<String, PipelineStatus>>,
     recorder: RwLock<Option<RecorderStatus>>,
+    inference: RwLock<Option<InferenceSource>>,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board")
+            .field("cameras", &self.cameras)
+            .field("pipelines", &self.pipelines)
+            .field("recorder", &self.recorder)
+            .field("inference", &read(&self.inference).is_some())
+            .finish()
+    }
 }
 
 /// The status of every running camera, by camera id, and of the recorder.
@@ -164,6 +202,21 @@ impl CameraBoard {
     /// The recorder's status, once one runs.
     pub fn recorder(&self) -> Option<RecorderStatus> {
         read(&self.0.recorder).clone()
+    }
+
+    /// Where `/metrics` reads the shared inference batchers' figures from (the service sets it when
+    /// its cameras share batchers).
+    pub fn set_inference_source(
+        &self,
+        source: impl Fn() -> Vec<InferenceStatus> + Send + Sync + 'static,
+    ) {
+        *write(&self.0.inference) = Some(Arc::new(source));
+    }
+
+    /// The shared inference batchers' figures now; empty when cameras run their own sessions.
+    pub fn inference(&self) -> Vec<InferenceStatus> {
+        let source = read(&self.0.inference).clone();
+        source.map(|f| f()).unwrap_or_default()
     }
 }
 

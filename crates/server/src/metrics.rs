@@ -339,6 +339,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         }
     }
     camera_pipelines(&mut out, &state.0.cameras);
+    inference(&mut out, &state.0.cameras);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -435,6 +436,76 @@ fn camera_pipelines(out: &mut String, board: &crate::CameraBoard) {
          roadwarden_spool_depth {}",
         r.queued, r.spooled
     );
+}
+
+/// The shared inference batchers (only when the cameras share them): runs by batch size, images,
+/// and each camera's submit-to-result time.
+fn inference(out: &mut String, board: &crate::CameraBoard) {
+    let batchers = board.inference();
+    if batchers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_inference_runs_total ONNX Runtime runs of a shared batcher, by model and batch size.\n\
+         # TYPE roadwarden_inference_runs_total counter"
+    );
+    for b in &batchers {
+        for (size, n) in b.runs_by_size.iter().enumerate().skip(1) {
+            if *n > 0 {
+                let _ = writeln!(
+                    out,
+                    "roadwarden_inference_runs_total{{model=\"{}\",batch=\"{size}\"}} {n}",
+                    label(&b.model)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_inference_images_total Images run by a shared batcher.\n\
+         # TYPE roadwarden_inference_images_total counter"
+    );
+    for b in &batchers {
+        let _ = writeln!(
+            out,
+            "roadwarden_inference_images_total{{model=\"{}\"}} {}",
+            label(&b.model),
+            b.images
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_inference_request_seconds A camera's requests to a shared batcher, submit to result (queueing and the run).\n\
+         # TYPE roadwarden_inference_request_seconds summary"
+    );
+    for b in &batchers {
+        for c in &b.cameras {
+            let (m, cam) = (label(&b.model), label(&c.camera));
+            let _ = writeln!(
+                out,
+                "roadwarden_inference_request_seconds_sum{{model=\"{m}\",camera=\"{cam}\"}} {}\n\
+                 roadwarden_inference_request_seconds_count{{model=\"{m}\",camera=\"{cam}\"}} {}",
+                c.latency_seconds_sum, c.requests
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP roadwarden_inference_request_seconds_max The slowest request of a camera to a shared batcher.\n\
+         # TYPE roadwarden_inference_request_seconds_max gauge"
+    );
+    for b in &batchers {
+        for c in &b.cameras {
+            let _ = writeln!(
+                out,
+                "roadwarden_inference_request_seconds_max{{model=\"{}\",camera=\"{}\"}} {}",
+                label(&b.model),
+                label(&c.camera),
+                c.latency_seconds_max
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use chrono::{TimeZone, Utc};
 use common::{USERS, dual_test};
 use reqwest::{Method, StatusCode};
 use roadwarden_server::auth::{new_bearer_token, token_hash};
-use roadwarden_server::{AppState, CameraStatus, Event, ServerConfig};
+use roadwarden_server::{
+    AppState, CameraStatus, Event, InferenceCameraStatus, InferenceStatus, ServerConfig,
+};
 use roadwarden_store::*;
 use roadwarden_types::{CameraId, FrameRole, Violation, ViolationId, ViolationKind};
 use serde_json::{Value, json};
@@ -1326,9 +1328,39 @@ async fn cameras_status_and_metrics(h: &Harness) {
         h.get(&ops, "/api/cameras/nope").await.0,
         StatusCode::NOT_FOUND
     );
+    let (_, m) = h.get(&ops, "/metrics").await;
+    let m = m.as_str().expect("text").to_owned();
+    assert!(
+        !m.contains("roadwarden_inference_"),
+        "no shared batcher, no figures: {m}"
+    );
+    h.state.camera_board().set_inference_source(|| {
+        vec![InferenceStatus {
+            model: "helmet-yolov12m".into(),
+            runs_by_size: vec![0, 3, 0, 0, 5],
+            images: 23,
+            cameras: vec![InferenceCameraStatus {
+                camera: "cam-a".into(),
+                requests: 8,
+                latency_seconds_sum: 0.5,
+                latency_seconds_max: 0.125,
+            }],
+        }]
+    });
     let (s, m) = h.get(&ops, "/metrics").await;
     assert_eq!(s, StatusCode::OK);
     let m = m.as_str().expect("text").to_owned();
+    for line in [
+        "roadwarden_inference_runs_total{model=\"helmet-yolov12m\",batch=\"1\"} 3",
+        "roadwarden_inference_runs_total{model=\"helmet-yolov12m\",batch=\"4\"} 5",
+        "roadwarden_inference_images_total{model=\"helmet-yolov12m\"} 23",
+        "roadwarden_inference_request_seconds_sum{model=\"helmet-yolov12m\",camera=\"cam-a\"} 0.5",
+        "roadwarden_inference_request_seconds_count{model=\"helmet-yolov12m\",camera=\"cam-a\"} 8",
+        "roadwarden_inference_request_seconds_max{model=\"helmet-yolov12m\",camera=\"cam-a\"} 0.125",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line}: {m}");
+    }
+    assert!(!m.contains("batch=\"2\""), "no empty batch sizes: {m}");
     assert!(
         m.contains("roadwarden_camera_input_fps{camera=\"cam-a\"} 25"),
         "{m}"

@@ -21,8 +21,8 @@ use roadwarden_pipeline::{
 };
 use roadwarden_rules::{CameraConfig, InferenceConfig, SiteConfig};
 use roadwarden_server::{
-    AppState, CameraBoard, CameraStatus, Event, PipelineStatus, RecorderStatus, ReloadReport,
-    Thresholds,
+    AppState, CameraBoard, CameraStatus, Event, InferenceCameraStatus, InferenceStatus,
+    PipelineStatus, RecorderStatus, ReloadReport, Thresholds,
 };
 use roadwarden_types::{ClassRole, SignalState};
 
@@ -77,6 +77,28 @@ pub struct Cameras {
     shared: Option<Arc<SharedInference>>,
 }
 
+/// A shared batcher's figures as `/metrics` shows them.
+fn inference_status((model, st): (PathBuf, BatcherStats)) -> InferenceStatus {
+    InferenceStatus {
+        model: model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| model.display().to_string()),
+        runs_by_size: st.runs_by_size,
+        images: st.images,
+        cameras: st
+            .cameras
+            .into_iter()
+            .map(|c| InferenceCameraStatus {
+                camera: c.camera,
+                requests: c.requests,
+                latency_seconds_sum: c.total.as_secs_f64(),
+                latency_seconds_max: c.max.as_secs_f64(),
+            })
+            .collect(),
+    }
+}
+
 impl Cameras {
     /// Opens the recorder (refusing to run when nothing could be recorded) and starts `site`'s cameras.
     pub fn start(
@@ -113,6 +135,15 @@ impl Cameras {
                 }))
             }),
         };
+        if let Some(shared) = &cameras.shared {
+            let shared = Arc::downgrade(shared);
+            cameras.state.camera_board().set_inference_source(move || {
+                shared
+                    .upgrade()
+                    .map(|s| s.stats().into_iter().map(inference_status).collect())
+                    .unwrap_or_default()
+            });
+        }
         let started = cameras.apply(site);
         tracing::info!("cameras: {}", started.added.join(", "));
         Ok(cameras)
