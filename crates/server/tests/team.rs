@@ -620,8 +620,8 @@ async fn statistics_and_history(h: &Harness) {
     // Reviewers may not read the statistics; ops may.
     let q = format!(
         "/api/stats?from={}&to={}",
-        at(0).to_rfc3339(),
-        at(86_400).to_rfc3339()
+        at(0).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        to_micros(at(86_400))
     );
     assert_eq!(
         h.call(&rita, Method::GET, &q, None).await.0,
