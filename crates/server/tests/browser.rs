@@ -6,8 +6,10 @@
 //! filtered queue and reads the history of decisions. An ops user sees the
 //! camera health board refresh, previews a threshold change (the numbers the
 //! store holds for the seeded confidences), saves it, and the audit log has
-//! it. Screenshots of the pages are kept under the target folder
-//! (`target/tmp/review-page.png`, `history-page.png`, `ops-page.png`).
+//! it. Two reviewers in two Chromium processes confirm in turns and are never shown the same case
+//! (each page claims the case it shows; the other skips it), and one undoes her last decision
+//! inside the window with U. Screenshots of the pages are kept under the target folder
+//! (`target/tmp/review-page.png`, `history-page.png`, `ops-page.png`, `review-undo.png`).
 
 mod common;
 
@@ -1113,7 +1115,19 @@ async fn two_reviewers_never_get_the_same_case_and_undo_inside_the_window() {
             .collect::<Vec<_>>(),
         [("review", "rita"), ("undo", "rita")]
     );
-    assert_eq!(log[1].fields.prev_hash, log[0].entry_hash);
+    // The camera's whole review log still chains: every decision, then the undo appended last.
+    let chain = store
+        .review_log_page("gate-north", 0, 1000)
+        .await
+        .expect("review log");
+    assert_eq!(chain.len(), ids.len() + 1);
+    let mut prev = GENESIS_HASH.to_owned();
+    for e in &chain {
+        assert_eq!(e.fields.prev_hash, prev, "entry {}", e.fields.seq);
+        assert_eq!(review_entry_hash(&e.fields), e.entry_hash);
+        prev = e.entry_hash.clone();
+    }
+    assert_eq!(chain.last().map(|e| e.fields.action.as_str()), Some("undo"));
     let audit = store.audit_log(Some(&last)).await.expect("audit");
     assert_eq!(audit.last().map(|e| e.1.as_str()), Some("undo"));
     // The live queue told rolf; the case is rita's, so his page still skips it.
