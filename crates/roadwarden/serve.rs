@@ -48,6 +48,14 @@ pub(crate) struct ServeArgs {
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// Seconds after a decision during which its reviewer may undo it (0: never).
+    #[arg(long, value_name = "S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub undo_window_s: u64,
+
+    /// Seconds a reviewer's claim on an open case lasts (the page renews it while the case stays open).
+    #[arg(long, value_name = "S", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=86400))]
+    pub claim_s: u64,
+
     /// Publish new violations and review decisions to this MQTT broker (HOST:PORT), QoS 1.
     #[arg(long, value_name = "HOST:PORT")]
     pub mqtt: Option<String>,
@@ -98,6 +106,8 @@ pub(crate) fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
         server: ServerConfig {
             secure_cookies: args.secure_cookies,
             trusted_proxies: args.trusted_proxies.clone(),
+            undo_window: std::time::Duration::from_secs(args.undo_window_s),
+            claim_ttl: std::time::Duration::from_secs(args.claim_s),
             ..ServerConfig::default()
         },
         events,

@@ -195,6 +195,8 @@ pub(crate) struct Me {
     auth: AuthKind,
     /// The session's CSRF token (null for a bearer token).
     csrf_token: Option<String>,
+    /// The IANA time zone the page shows times in (`PUT /api/me/time-zone`); `UTC` until chosen.
+    time_zone: String,
 }
 
 /// `GET /api/me`: the caller, and the session's CSRF token.
@@ -209,17 +211,24 @@ pub(crate) struct Me {
         (status = 401, description = "not logged in", body = ErrorBody),
     )
 )]
-pub(crate) async fn me(p: Principal) -> Json<Me> {
+pub(crate) async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<Me>, ApiError> {
+    let time_zone = state
+        .0
+        .store
+        .time_zone(&p.user.name)
+        .await?
+        .unwrap_or_else(|| "UTC".to_owned());
     let (auth, csrf_token) = match p.via {
         Via::Session { csrf, .. } => (AuthKind::Session, Some(csrf)),
         Via::Bearer { .. } => (AuthKind::Bearer, None),
     };
-    Json(Me {
+    Ok(Json(Me {
         user: p.user.name,
         role: p.user.role,
         auth,
         csrf_token,
-    })
+        time_zone,
+    }))
 }
 
 /// A user, as an admin sees it.

@@ -106,22 +106,22 @@ pub(crate) async fn not_found() -> ApiError {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// pending | confirmed | rejected
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     /// no_helmet | red_light
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// camera id
-    camera: Option<String>,
+    pub(crate) camera: Option<String>,
     /// occurred at or after (RFC 3339 or µs since the epoch)
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// occurred before (RFC 3339 or µs since the epoch)
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// cursor from a previous page's `next` (listing only)
     pub(crate) after: Option<String>,
     /// 1..=500, default 50 (listing only)
     pub(crate) limit: Option<u32>,
 }
 
-fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
     if let Ok(us) = v.parse::<i64>() {
         return Ok(us);
     }
@@ -134,7 +134,7 @@ fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
         })
 }
 
-fn bounded<'a>(key: &str, v: &'a Option<String>) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn bounded<'a>(key: &str, v: &'a Option<String>) -> Result<Option<&'a str>, ApiError> {
     match v.as_deref() {
         Some(s) if s.len() > MAX_FILTER => Err(ApiError::bad_request(format!(
             "`{key}` is longer than {MAX_FILTER} bytes"
@@ -159,9 +159,27 @@ pub(crate) struct ViolationItem {
     status: Status,
     /// The violation's detail.
     href: String,
+    /// The reviewer holding the pending case (an unexpired claim), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claimed_by: Option<String>,
+    /// Until when the claim holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claimed_until: Option<DateTime<Utc>>,
+}
+
+impl ViolationItem {
+    /// The item with its claim, when `claims` holds one for it.
+    pub(crate) fn claimed(mut self, claims: &[roadwarden_store::Claim]) -> ViolationItem {
+        if let Some(c) = claims.iter().find(|c| c.violation_id == self.id) {
+            self.claimed_by = Some(c.by.clone());
+            self.claimed_until = Some(from_micros(c.until_us));
+        }
+        self
+    }
 }
 
 impl From<QueueItem> for ViolationItem {
+    /// Unclaimed; [`ViolationItem::claimed`] adds the claim.
     fn from(i: QueueItem) -> ViolationItem {
         ViolationItem {
             href: format!("/api/violations/{}", i.id),
@@ -173,6 +191,8 @@ impl From<QueueItem> for ViolationItem {
             occurred_at_us: i.occurred_at_us,
             confidence: i.confidence,
             status: i.status,
+            claimed_by: None,
+            claimed_until: None,
         }
     }
 }
@@ -261,9 +281,18 @@ pub(crate) async fn list_violations(
         .store
         .list_violations(&filter, after.as_ref(), limit)
         .await?;
+    let claims = if page.items.iter().any(|i| i.status == Status::Pending) {
+        state.0.store.active_claims().await?
+    } else {
+        Vec::new()
+    };
     Ok(Json(ViolationPage {
         next: page.next.map(|c| c.token()),
-        items: page.items.into_iter().map(ViolationItem::from).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|i| ViolationItem::from(i).claimed(&claims))
+            .collect(),
     }))
 }
 
@@ -368,7 +397,7 @@ pub(crate) async fn audit(
 }
 
 /// A page's `limit`: `default` when not given, else 1..=500.
-fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+pub(crate) fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
     let limit = limit.unwrap_or(default);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be 1 to 500"));
@@ -611,9 +640,13 @@ pub(crate) struct ReviewBody {
 /// A violation's status after a decision or a reopening.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Decided {
-    id: String,
+    pub(crate) id: String,
     #[schema(schema_with = crate::schema::status)]
-    status: Status,
+    pub(crate) status: Status,
+    /// Until when the reviewer may undo this decision (`POST /api/violations/{id}/undo`); absent
+    /// for a reopening or an undo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) undo_until: Option<DateTime<Utc>>,
 }
 
 /// `POST /api/violations/{id}/review` (reviewer, admin): a final decision.
@@ -622,7 +655,7 @@ pub(crate) struct Decided {
     path = "/api/violations/{id}/review",
     tag = "violations",
     summary = "A final decision; rejections need a reason code",
-    description = "Roles: reviewer, admin. Audited; published as a review event.",
+    description = "Roles: reviewer, admin. Audited; published as a review event. Refused while another reviewer holds an unexpired claim on the case; ends the case's claim. The answer says until when the reviewer may undo it.",
     params(("id" = String, Path, description = "violation id (UUID)")),
     request_body = ReviewBody,
     responses(
@@ -630,7 +663,7 @@ pub(crate) struct Decided {
         (status = 400, description = "bad body", body = ErrorBody),
         (status = 403, description = "role or CSRF", body = ErrorBody),
         (status = 404, description = "unknown", body = ErrorBody),
-        (status = 409, description = "already decided", body = ErrorBody),
+        (status = 409, description = "already decided, or another reviewer holds the case (`claimed`)", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
     )
 )]
@@ -686,8 +719,16 @@ pub(crate) async fn review(
     match outcome {
         DecideOutcome::Changed { after, .. } => {
             publish_review(&state, &id, after, Some(reason.clone()), &p.user.name).await;
-            Ok(Json(Decided { id, status: after }))
+            let window = chrono::Duration::from_std(state.0.config.undo_window).unwrap_or_default();
+            Ok(Json(Decided {
+                id,
+                status: after,
+                undo_until: Some(Utc::now() + window),
+            }))
         }
+        DecideOutcome::Refused {
+            current: Status::Pending,
+        } => Err(crate::team::held_conflict(&state, &id).await),
         DecideOutcome::Refused { current } => Err(ApiError::conflict(format!(
             "violation {id} is already {}; decisions are final unless an admin reopens it",
             current.as_str()
@@ -695,7 +736,7 @@ pub(crate) async fn review(
     }
 }
 
-async fn publish_review(
+pub(crate) async fn publish_review(
     state: &AppState,
     id: &str,
     status: Status,
@@ -757,7 +798,11 @@ pub(crate) async fn reopen(
     match state.0.store.reopen(&id, &p.user.name, &note).await? {
         DecideOutcome::Changed { after, .. } => {
             publish_review(&state, &id, after, None, &p.user.name).await;
-            Ok(Json(Decided { id, status: after }))
+            Ok(Json(Decided {
+                id,
+                status: after,
+                undo_until: None,
+            }))
         }
         DecideOutcome::Refused { .. } => Err(ApiError::conflict(format!(
             "violation {id} is already pending"

@@ -6,7 +6,9 @@
 //! Prometheus metrics and the OpenAPI document; users with roles, session
 //! cookies with CSRF tokens, bearer tokens, and rate-limited login; the
 //! embedded review and ops page; threshold previews over the stored
-//! violations; violation and review events on MQTT, every event on a webhook.
+//! violations; violation and review events on MQTT, every event on a webhook; team work over the
+//! queue (claims, the live queue over Server-Sent Events, undo, bulk reject, the decision history,
+//! per-user time zones, statistics: `team.rs`).
 //!
 //! Owns: routes (one table, in `openapi.rs`, builds both the router and the
 //! generated OpenAPI document), authentication and authorisation (the role a
@@ -33,6 +35,7 @@ mod openapi;
 mod page;
 mod preview;
 mod schema;
+mod team;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -88,6 +91,10 @@ pub struct ServerConfig {
     /// counted (login limits) against the address the proxies say it came from. Empty: the
     /// header is ignored, as anyone can send it.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a reviewer's claim on an open case lasts; the page renews it while the case is open.
+    pub claim_ttl: Duration,
+    /// How long after a decision its reviewer may undo it.
+    pub undo_window: Duration,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +107,8 @@ impl Default for ServerConfig {
             max_failures_per_remote: 20,
             max_body_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
+            claim_ttl: Duration::from_secs(5 * 60),
+            undo_window: Duration::from_secs(10),
         }
     }
 }
@@ -115,6 +124,11 @@ pub(crate) struct Inner {
     pub(crate) metrics: metrics::Metrics,
     pub(crate) control: control::ControlHook,
     pub(crate) login_gate: auth::LoginGate,
+    /// Claims taken and released, for the live queue (`GET /api/queue/events`).
+    pub(crate) queue: broadcast::Sender<team::QueueEvent>,
+    /// True once the server shuts down: the live queue streams end, so the graceful shutdown is not
+    /// held up by an open page.
+    pub(crate) closing: watch::Sender<bool>,
 }
 
 /// The service's shared state: cheap to clone.
@@ -134,6 +148,8 @@ impl AppState {
         let thresholds = Thresholds::from_site(&site, &stored);
         let (tx, _) = watch::channel(Arc::new(thresholds));
         let (events, _) = broadcast::channel(1024);
+        let (queue, _) = broadcast::channel(1024);
+        let (closing, _) = watch::channel(false);
         Ok(AppState(Arc::new(Inner {
             store,
             data,
@@ -145,6 +161,8 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             control: control::ControlHook::default(),
             login_gate: auth::LoginGate::default(),
+            queue,
+            closing,
         })))
     }
 
@@ -202,7 +220,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let app = router(state);
+    let app = router(state.clone());
+    let shutdown = async move {
+        shutdown.await;
+        // End the live queue streams, which would otherwise keep their connections open.
+        state.0.closing.send_replace(true);
+    };
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -14,7 +14,7 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{AppState, Event, accounts, api, control, export, metrics, page, preview};
+use crate::{AppState, Event, accounts, api, control, export, metrics, page, preview, team};
 
 /// The routes anyone may call.
 pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
@@ -45,6 +45,14 @@ pub(crate) fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::violation))
         .routes(routes!(api::review))
         .routes(routes!(api::reopen))
+        .routes(routes!(team::claim, team::release))
+        .routes(routes!(team::undo))
+        .routes(routes!(team::bulk_reject))
+        .routes(routes!(team::next_case))
+        .routes(routes!(team::queue_events))
+        .routes(routes!(team::history))
+        .routes(routes!(team::stats))
+        .routes(routes!(team::put_time_zone))
         .routes(routes!(export::package))
         .routes(routes!(export::violations_csv))
         .routes(routes!(api::review_reasons))

@@ -25,7 +25,9 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("review.js", JS, include_str!("page/review.js")),
     ("history.js", JS, include_str!("page/history.js")),
     ("ops.js", JS, include_str!("page/ops.js")),
+    ("stats.js", JS, include_str!("page/stats.js")),
     ("style.css", CSS, include_str!("page/style.css")),
+    ("team.css", CSS, include_str!("page/team.css")),
 ];
 
 /// Only this origin, no inline script or style, never framed.
@@ -68,7 +70,7 @@ pub(crate) async fn index() -> Response {
     path = "/static/{file}",
     tag = "page",
     summary = "The page's JavaScript modules and style sheet",
-    description = "Roles: none. app.js (the entry module), api.js, util.js, review.js, history.js, ops.js, style.css.",
+    description = "Roles: none. app.js (the entry module), api.js, util.js, review.js, history.js, ops.js, stats.js, style.css, team.css.",
     security(()),
     params(("file" = String, Path, description = "file name, e.g. app.js")),
     responses(

@@ -470,6 +470,30 @@ async fn authorisation_matrix(h: &Harness) {
             body: None,
             expect: [401, 403, 200, 200],
         },
+        Row {
+            method: Method::GET,
+            path: "/api/history".into(),
+            body: None,
+            expect: ok(200),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/stats".into(),
+            body: None,
+            expect: [401, 403, 200, 200],
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/me/time-zone".into(),
+            body: Some(json!({ "time_zone": "Europe/Berlin" })),
+            expect: ok(200),
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/queue/next?camera=no-such-camera".into(),
+            body: None,
+            expect: [401, 200, 403, 200],
+        },
     ];
     let mut cells = 0;
     for row in rows.drain(..) {
@@ -582,7 +606,7 @@ async fn authorisation_matrix(h: &Harness) {
             );
         }
     }
-    assert_eq!(cells, 26 * 5, "every endpoint × every caller");
+    assert_eq!(cells, 30 * 5, "every endpoint × every caller");
     // Logout with a bearer token revokes that token.
     assert_eq!(
         h.get(&callers[4], "/api/me").await.0,

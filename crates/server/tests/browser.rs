@@ -6,8 +6,10 @@
 //! filtered queue and reads the history of decisions. An ops user sees the
 //! camera health board refresh, previews a threshold change (the numbers the
 //! store holds for the seeded confidences), saves it, and the audit log has
-//! it. Screenshots of the pages are kept under the target folder
-//! (`target/tmp/review-page.png`, `history-page.png`, `ops-page.png`).
+//! it. Two reviewers in two Chromium processes confirm in turns and are never shown the same case
+//! (each page claims the case it shows; the other skips it), and one undoes her last decision
+//! inside the window with U. Screenshots of the pages are kept under the target folder
+//! (`target/tmp/review-page.png`, `history-page.png`, `ops-page.png`, `review-undo.png`).
 
 mod common;
 
@@ -936,5 +938,221 @@ async fn ops_user_sees_health_previews_and_saves_a_threshold() {
         "{before}"
     );
     served.stop();
+    store.close().await;
+}
+
+// ---------------------------------------------------------------- two reviewers: claims, the live queue, undo
+
+/// Records in `window.__seen` every case the page shows (each `data-id` the case body takes).
+async fn record_cases(cdp: &mut Cdp) {
+    cdp.eval(
+        "(() => { window.__seen = []; const b = document.getElementById('case-body'); \
+         const note = () => { if (!b.hidden && b.dataset.id && window.__seen[window.__seen.length - 1] !== b.dataset.id) window.__seen.push(b.dataset.id); }; \
+         note(); new MutationObserver(note).observe(b, { attributes: true, attributeFilter: ['data-id', 'hidden'] }); return true; })()",
+    )
+    .await;
+}
+
+/// The case the page shows (`None`: the queue is empty).
+async fn shown_case(cdp: &mut Cdp) -> Option<String> {
+    cdp.eval(
+        "(() => { const b = document.getElementById('case-body'); return b.hidden ? null : (b.dataset.id || null); })()",
+    )
+    .await
+    .as_str()
+    .map(str::to_owned)
+}
+
+/// Confirms the case shown with C and waits for the next (or the empty queue); the next case.
+async fn confirm_and_next(cdp: &mut Cdp, current: &str) -> Option<String> {
+    cdp.key("c", "KeyC", 67).await;
+    cdp.wait_for(
+        &format!(
+            "(() => {{ const b = document.getElementById('case-body'); \
+             return (b.hidden && !document.getElementById('empty').hidden) || (!b.hidden && b.dataset.id && b.dataset.id !== '{current}'); }})()"
+        ),
+        "the next case after C",
+    )
+    .await;
+    shown_case(cdp).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reviewers_never_get_the_same_case_and_undo_inside_the_window() {
+    let (_dir, data) = common::temp_data();
+    let store = Store::open_data_dir(&data).await.expect("store");
+    common::put_users(
+        &store,
+        [
+            ("rita", "rita-reviews-all-day", Role::Reviewer),
+            ("rolf", "rolf-reviews-all-night", Role::Reviewer),
+        ],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let v = Violation {
+            track_id: 20 + i,
+            ..common::violation(
+                "gate-north",
+                ViolationKind::NoHelmet,
+                Utc.timestamp_opt(1_780_000_000 + i as i64 * 60, 0)
+                    .single()
+                    .expect("time"),
+                0.8,
+            )
+        };
+        ids.push(v.id.0.to_string());
+        common::insert(&store, v, vec![], common::hasher).await;
+    }
+    let mut server = common::Server::start(
+        &store,
+        &data,
+        &site(),
+        ServerConfig {
+            undo_window: Duration::from_secs(600),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+
+    // Two reviewers, each in a Chromium of their own, open the queue.
+    let (_b1, mut rita) = logged_in(&server.base, "rita", "rita-reviews-all-day").await;
+    record_cases(&mut rita).await;
+    rita.wait_for(
+        "!document.getElementById('case-body').hidden && document.getElementById('case-body').dataset.id",
+        "rita's first case",
+    )
+    .await;
+    let (_b2, mut rolf) = logged_in(&server.base, "rolf", "rolf-reviews-all-night").await;
+    record_cases(&mut rolf).await;
+    rolf.wait_for(
+        "!document.getElementById('case-body').hidden && document.getElementById('case-body').dataset.id",
+        "rolf's first case",
+    )
+    .await;
+    let mut a = shown_case(&mut rita).await;
+    let mut b = shown_case(&mut rolf).await;
+    assert!(a.is_some() && b.is_some());
+    assert_ne!(a, b, "both reviewers were shown the same case");
+    let claims = store.active_claims().await.expect("claims");
+    let holder = |id: &Option<String>| {
+        claims
+            .iter()
+            .find(|c| Some(&c.violation_id) == id.as_ref())
+            .map(|c| c.by.clone())
+    };
+    assert_eq!(holder(&a).as_deref(), Some("rita"));
+    assert_eq!(holder(&b).as_deref(), Some("rolf"));
+
+    // They confirm in turns until the queue is empty for both.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while a.is_some() || b.is_some() {
+        assert!(Instant::now() < deadline, "the queue never emptied");
+        if let Some(id) = a.clone() {
+            a = confirm_and_next(&mut rita, &id).await;
+        }
+        if let Some(id) = b.clone() {
+            b = confirm_and_next(&mut rolf, &id).await;
+        }
+        assert!(
+            a.is_none() || a != b,
+            "both reviewers were shown the same case {a:?}"
+        );
+    }
+    let seen = |v: Value| -> Vec<String> {
+        v.as_array()
+            .expect("seen")
+            .iter()
+            .map(|x| x.as_str().expect("id").to_owned())
+            .collect()
+    };
+    let seen_rita = seen(rita.eval("window.__seen").await);
+    let seen_rolf = seen(rolf.eval("window.__seen").await);
+    assert!(
+        seen_rita.iter().all(|id| !seen_rolf.contains(id)),
+        "a case reached both reviewers: rita {seen_rita:?}, rolf {seen_rolf:?}"
+    );
+    assert_eq!(seen_rita.len() + seen_rolf.len(), ids.len());
+    // Each case was decided once, by the reviewer who was shown it.
+    for id in &ids {
+        let r = store.reviews_of(id).await.expect("reviews");
+        assert_eq!(r.len(), 1, "{id}");
+        let by = if seen_rita.contains(id) {
+            "rita"
+        } else {
+            "rolf"
+        };
+        assert_eq!(r[0].reviewer, by, "{id}");
+        assert_eq!(r[0].status, Status::Confirmed);
+    }
+
+    // Rita undoes her last decision inside the window: the case is back, hers, pending.
+    let last = seen_rita.last().expect("rita decided").clone();
+    rita.wait_for(
+        &format!(
+            "!document.getElementById('undo-bar').hidden && document.getElementById('undo-bar').dataset.id === '{last}'"
+        ),
+        "the undo offer",
+    )
+    .await;
+    rita.key("u", "KeyU", 85).await;
+    rita.wait_for(
+        &format!(
+            "!document.getElementById('case-body').hidden && document.getElementById('case-body').dataset.id === '{last}' && \
+             !document.getElementById('actions').hidden && document.getElementById('undo-bar').hidden"
+        ),
+        "the undone case, decidable again",
+    )
+    .await;
+    screenshot(&mut rita, "review-undo.png").await;
+    let rec = store.get(&last).await.expect("get").expect("row");
+    assert_eq!(rec.status, Status::Pending);
+    let log = store.review_log_of(&last).await.expect("log");
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.fields.action.as_str(), e.fields.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [("review", "rita"), ("undo", "rita")]
+    );
+    // The camera's whole review log still chains: every decision, then the undo appended last.
+    let chain = store
+        .review_log_page("gate-north", 0, 1000)
+        .await
+        .expect("review log");
+    assert_eq!(chain.len(), ids.len() + 1);
+    let mut prev = GENESIS_HASH.to_owned();
+    for e in &chain {
+        assert_eq!(e.fields.prev_hash, prev, "entry {}", e.fields.seq);
+        assert_eq!(review_entry_hash(&e.fields), e.entry_hash);
+        prev = e.entry_hash.clone();
+    }
+    assert_eq!(chain.last().map(|e| e.fields.action.as_str()), Some("undo"));
+    let audit = store.audit_log(Some(&last)).await.expect("audit");
+    assert_eq!(audit.last().map(|e| e.1.as_str()), Some("undo"));
+    // The live queue told rolf; the case is rita's, so his page still skips it.
+    rolf.eval("(() => { location.hash = '#/history'; return true; })()")
+        .await;
+    rolf.wait_for(
+        "document.querySelectorAll('#past-table tbody tr').length > 0",
+        "rolf's history",
+    )
+    .await;
+    rolf.eval("(() => { location.hash = '#/review'; return true; })()")
+        .await;
+    rolf.wait_for(
+        "!document.getElementById('review').hidden && !document.getElementById('empty').hidden && document.getElementById('case-body').hidden",
+        "rolf's queue without rita's case",
+    )
+    .await;
+    let seen_rolf = seen(rolf.eval("window.__seen").await);
+    assert!(!seen_rolf.contains(&last), "rolf was shown rita's case");
+    let claims = store.active_claims().await.expect("claims");
+    assert_eq!(claims.len(), 1);
+    assert_eq!(
+        (claims[0].violation_id.as_str(), claims[0].by.as_str()),
+        (last.as_str(), "rita")
+    );
+    server.stop();
     store.close().await;
 }

@@ -153,6 +153,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "review log",
         include_str!("../migrations/sqlite/0004_review_log.sql"),
     ),
+    (
+        5,
+        "team",
+        include_str!("../migrations/sqlite/0005_team.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -174,6 +179,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "review log",
         include_str!("../migrations/postgres/0004_review_log.sql"),
+    ),
+    (
+        5,
+        "team",
+        include_str!("../migrations/postgres/0005_team.sql"),
     ),
 ];
 

@@ -4,8 +4,9 @@
 //! reviews, users, the audit log and the hash-chained review log; the service's accounts (password
 //! hashes, sessions, bearer tokens, login attempts), threshold overrides and
 //! filtered violation lists; retention that leaves tombstones; the
-//! durable local spool used while the database is unreachable; and the
-//! startup reconcile of the data folder against the rows.
+//! durable local spool used while the database is unreachable; the
+//! startup reconcile of the data folder against the rows; and the team work over the queue
+//! (claims, undo, the decision history, per-user time zones, statistics: `team.rs`).
 //!
 //! Owns: every SQL statement in roadwarden, the data folder's layout, the spool
 //! file format. Must not: draw or encode images, decide what a violation is,
@@ -25,6 +26,7 @@ pub mod pgadmin;
 pub mod preview;
 mod review_log;
 mod spool;
+mod team;
 
 pub use accounts::{
     AccessEnded, LoginFailures, Role, SessionRecord, ThresholdRow, UserDeleted, UserRecord,
@@ -40,6 +42,10 @@ pub use model::{
 };
 pub use review_log::{ReviewLogEntry, ReviewLogFields, ReviewLogHead, review_entry_hash};
 pub use spool::Spool;
+pub use team::{
+    CameraDay, Claim, ClaimOutcome, HistoryCursor, HistoryPage, HistoryRow, QueueStats,
+    RejectionTally, ReviewerTally, UndoOutcome,
+};
 
 use thiserror::Error;
 

@@ -248,7 +248,9 @@ impl Store {
     /// A final decision on a pending violation by the user `reviewer`: a
     /// review row, the new status and an audit entry (`review`, status before
     /// and after with the reason and note), in one transaction. A violation
-    /// that is no longer pending is left as it is ([`DecideOutcome::Refused`]).
+    /// that is no longer pending, or that another reviewer holds an unexpired claim on
+    /// ([`Store::claim`]), is left as it is ([`DecideOutcome::Refused`], `current` pending for the
+    /// latter). The decision ends the case's claim.
     pub async fn decide(
         &self,
         id: &str,
@@ -267,11 +269,18 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::Invalid(format!("no user `{reviewer}`")))?
                 .try_get(0)?;
-            let changed = sqlx::query("UPDATE violations SET status = $2 WHERE id = $1 AND status = 'pending' RETURNING id")
-                .bind(id)
-                .bind(after.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+            // Only while no other reviewer holds an unexpired claim; the decision ends the claim.
+            let changed = sqlx::query(
+                "UPDATE violations SET status = $2, claimed_by = NULL, claimed_until_us = NULL \
+                 WHERE id = $1 AND status = 'pending' \
+                 AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until_us <= $4) RETURNING id",
+            )
+            .bind(id)
+            .bind(after.as_str())
+            .bind(reviewer)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
             if changed.is_none() {
                 let current: Option<String> = sqlx::query("SELECT status FROM violations WHERE id = $1")
                     .bind(id)

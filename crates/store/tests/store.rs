@@ -509,3 +509,340 @@ async fn connect_errors_never_show_the_password() {
         "{msg}"
     );
 }
+
+// ---------------------------------------------------------------- team work: claims, undo, history, statistics
+
+/// Inserts `n` violations of `camera` (minutes 1..=n) and returns their ids.
+async fn seed_ids(db: &TestDb, camera: &str, n: i64) -> Vec<String> {
+    let mut ids = Vec::new();
+    for m in 1..=n {
+        let v = new_violation(&db.data, camera, m);
+        ids.push(v.violation.id.to_string());
+        db.store.insert(&v, test_hasher).await.unwrap();
+    }
+    ids
+}
+
+const TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+async fn concurrent_claims_have_one_winner(db: &TestDb) {
+    let ids = seed_ids(db, "cam", 2).await;
+    let names: Vec<String> = (0..16).map(|i| format!("rev{i:02}")).collect();
+    for n in &names {
+        db.store.ensure_user(n, "reviewer").await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for n in names.clone() {
+        let store = db.store.clone();
+        let id = ids[0].clone();
+        tasks.push(tokio::spawn(async move {
+            (n.clone(), store.claim(&id, &n, TTL).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut held_by = Vec::new();
+    for t in tasks {
+        let (n, out) = t.await.unwrap();
+        match out.unwrap() {
+            ClaimOutcome::Claimed { .. } => winners.push(n),
+            ClaimOutcome::Held { by, .. } => held_by.push(by),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one claim wins: {winners:?}");
+    assert_eq!(held_by.len(), 15);
+    assert!(held_by.iter().all(|b| *b == winners[0]), "{held_by:?}");
+    let winner = &winners[0];
+    let other = names.iter().find(|n| *n != winner).unwrap();
+    // The winner renews; the next case for another reviewer skips the claimed one.
+    assert!(matches!(
+        db.store.claim(&ids[0], winner, TTL).await.unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    let (next, _) = db
+        .store
+        .claim_next(other, &ViolationFilter::default(), TTL)
+        .await
+        .unwrap()
+        .expect("a free case");
+    assert_eq!(next.id, ids[1]);
+    let third = names.iter().find(|n| *n != winner && *n != other).unwrap();
+    assert!(
+        db.store
+            .claim_next(third, &ViolationFilter::default(), TTL)
+            .await
+            .unwrap()
+            .is_none(),
+        "both cases are held"
+    );
+    let claims = db.store.active_claims().await.unwrap();
+    assert_eq!(claims.len(), 2);
+    // Another reviewer's decision on a held case is refused; the holder's ends the claim.
+    assert_eq!(
+        db.store
+            .decide(&ids[0], other, Decision::Confirm, "", "")
+            .await
+            .unwrap(),
+        DecideOutcome::Refused {
+            current: Status::Pending
+        }
+    );
+    assert!(matches!(
+        db.store
+            .decide(&ids[0], winner, Decision::Confirm, "", "")
+            .await
+            .unwrap(),
+        DecideOutcome::Changed { .. }
+    ));
+    assert_eq!(db.store.active_claims().await.unwrap().len(), 1);
+    assert_eq!(
+        db.store.claim(&ids[0], other, TTL).await.unwrap(),
+        ClaimOutcome::NotPending {
+            status: Status::Confirmed
+        }
+    );
+    // A lapsed claim is free; releasing is the holder's only.
+    assert!(matches!(
+        db.store
+            .claim(&ids[1], other, std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    assert!(matches!(
+        db.store.claim(&ids[1], third, TTL).await.unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    assert!(!db.store.release(&ids[1], other).await.unwrap());
+    assert!(db.store.release(&ids[1], third).await.unwrap());
+    assert!(db.store.active_claims().await.unwrap().is_empty());
+}
+dual_test!(concurrent_claims_have_one_winner, TestDb);
+
+async fn undo_is_an_entry_of_the_review_log(db: &TestDb) {
+    let ids = seed_ids(db, "cam", 2).await;
+    for n in ["ana", "ben"] {
+        db.store.ensure_user(n, "reviewer").await.unwrap();
+    }
+    let window = std::time::Duration::from_secs(600);
+    db.store
+        .decide(&ids[0], "ana", Decision::Reject, "duplicate", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.undo(&ids[0], "ben", window, TTL).await.unwrap(),
+        UndoOutcome::NotYours { by: "ana".into() }
+    );
+    assert!(matches!(
+        db.store.undo(&ids[0], "ana", window, TTL).await.unwrap(),
+        UndoOutcome::Undone {
+            before: Status::Rejected,
+            ..
+        }
+    ));
+    let rec = db.store.get(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(rec.status, Status::Pending);
+    // The case comes back claimed by the one who undid it.
+    let claims = db.store.active_claims().await.unwrap();
+    assert_eq!(
+        (claims[0].violation_id.as_str(), claims[0].by.as_str()),
+        (ids[0].as_str(), "ana")
+    );
+    assert_eq!(
+        db.store.undo(&ids[0], "ana", window, TTL).await.unwrap(),
+        UndoOutcome::NothingToUndo
+    );
+    // The decision stays; the log has the decision and the undo, chained.
+    assert_eq!(db.store.reviews_of(&ids[0]).await.unwrap().len(), 1);
+    let log = db.store.review_log_of(&ids[0]).await.unwrap();
+    let actions: Vec<(&str, Status)> = log
+        .iter()
+        .map(|e| (e.fields.action.as_str(), e.fields.status))
+        .collect();
+    assert_eq!(
+        actions,
+        [("review", Status::Rejected), ("undo", Status::Pending)]
+    );
+    assert_eq!(log[1].fields.prev_hash, log[0].entry_hash);
+    for e in &log {
+        assert_eq!(review_entry_hash(&e.fields), e.entry_hash);
+    }
+    let audit = db.store.audit_log(Some(&ids[0])).await.unwrap();
+    assert_eq!(
+        audit.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        ["review", "undo"]
+    );
+    // Outside the window: refused, nothing changes.
+    db.store
+        .decide(&ids[1], "ben", Decision::Confirm, "", "")
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.store
+            .undo(&ids[1], "ben", std::time::Duration::ZERO, TTL)
+            .await
+            .unwrap(),
+        UndoOutcome::TooLate { .. }
+    ));
+    assert_eq!(
+        db.store.get(&ids[1]).await.unwrap().unwrap().status,
+        Status::Confirmed
+    );
+}
+dual_test!(undo_is_an_entry_of_the_review_log, TestDb);
+
+async fn history_pages_and_statistics(db: &TestDb) {
+    let a = seed_ids(db, "cam-a", 5).await;
+    let b = seed_ids(db, "cam-b", 2).await;
+    for n in ["ana", "ben"] {
+        db.store.ensure_user(n, "reviewer").await.unwrap();
+    }
+    let window = std::time::Duration::from_secs(600);
+    db.store
+        .decide(&a[0], "ana", Decision::Confirm, "", "")
+        .await
+        .unwrap();
+    db.store
+        .decide(&a[1], "ana", Decision::Reject, "helmet_worn", "")
+        .await
+        .unwrap();
+    db.store
+        .decide(&a[2], "ben", Decision::Reject, "helmet_worn", "")
+        .await
+        .unwrap();
+    db.store
+        .decide(&a[3], "ben", Decision::Reject, "duplicate", "")
+        .await
+        .unwrap();
+    db.store
+        .decide(&b[0], "ben", Decision::Confirm, "", "")
+        .await
+        .unwrap();
+    // Undone: counted as a decision made and undone, the case pending again.
+    db.store
+        .decide(&b[1], "ana", Decision::Reject, "duplicate", "")
+        .await
+        .unwrap();
+    db.store.undo(&b[1], "ana", window, TTL).await.unwrap();
+
+    // History: six decisions, newest first, pages of four then two.
+    let f = ViolationFilter::default();
+    let p1 = db.store.history_page(&f, None, None, 4).await.unwrap();
+    assert_eq!(p1.items.len(), 4);
+    let p2 = db
+        .store
+        .history_page(&f, None, p1.next.as_ref(), 4)
+        .await
+        .unwrap();
+    assert_eq!(p2.items.len(), 2);
+    assert!(p2.next.is_none());
+    let all: Vec<&HistoryRow> = p1.items.iter().chain(&p2.items).collect();
+    assert_eq!(all[0].violation_id, b[1], "the newest decision first");
+    assert!(all[0].undone_at_us.is_some());
+    assert_eq!(all[0].status, Status::Pending);
+    assert!(
+        all.windows(2)
+            .all(|w| (w[0].reviewed_at_us, w[0].review_id) > (w[1].reviewed_at_us, w[1].review_id))
+    );
+    let token = p1.next.unwrap().token();
+    assert_eq!(HistoryCursor::from_token(&token).unwrap(), p1.next.unwrap());
+    let bens = db
+        .store
+        .history_page(&f, Some("ben"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(bens.items.len(), 3);
+    let rejected = ViolationFilter {
+        status: Some(Status::Rejected),
+        camera: Some("cam-a".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        db.store
+            .history_page(&rejected, None, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+
+    // Statistics over the seeded day.
+    let day0 = to_micros(Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap());
+    let s = db
+        .store
+        .queue_stats(day0, day0 + 86_400_000_000, None)
+        .await
+        .unwrap();
+    let day = day0 / 86_400_000_000;
+    assert_eq!(
+        s.days,
+        vec![
+            CameraDay {
+                camera: "cam-a".into(),
+                day,
+                flagged: 5,
+                confirmed: 1,
+                rejected: 3,
+                pending: 1
+            },
+            CameraDay {
+                camera: "cam-b".into(),
+                day,
+                flagged: 2,
+                confirmed: 1,
+                rejected: 0,
+                pending: 1
+            },
+        ]
+    );
+    let rej: Vec<(&str, &str, i64)> = s
+        .rejections
+        .iter()
+        .map(|r| (r.camera.as_str(), r.reason.as_str(), r.count))
+        .collect();
+    assert_eq!(
+        rej,
+        [("cam-a", "helmet_worn", 2), ("cam-a", "duplicate", 1)]
+    );
+    // Reviewers: decisions made now (reviewed_at is the wall clock).
+    let now = to_micros(Utc::now());
+    let s = db
+        .store
+        .queue_stats(now - 3_600_000_000, now + 3_600_000_000, None)
+        .await
+        .unwrap();
+    let tally: Vec<(&str, i64, i64, i64, i64)> = s
+        .reviewers
+        .iter()
+        .map(|r| {
+            (
+                r.reviewer.as_str(),
+                r.decisions,
+                r.confirmed,
+                r.rejected,
+                r.undone,
+            )
+        })
+        .collect();
+    assert_eq!(tally, [("ana", 3, 1, 1, 1), ("ben", 3, 1, 2, 0)]);
+    assert!(
+        s.days.is_empty(),
+        "the violations occurred in 2024, not in this hour"
+    );
+    // Time zones: UTC until chosen.
+    assert_eq!(
+        db.store.time_zone("ana").await.unwrap().as_deref(),
+        Some("UTC")
+    );
+    db.store
+        .set_time_zone("ana", "Europe/Berlin")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.time_zone("ana").await.unwrap().as_deref(),
+        Some("Europe/Berlin")
+    );
+    assert_eq!(db.store.time_zone("nobody").await.unwrap(), None);
+}
+dual_test!(history_pages_and_statistics, TestDb);

@@ -1,8 +1,8 @@
 // @ts-check
 // The review and ops page, the entry module: login, the routes between its
-// pages (review.js, history.js, ops.js), the shared filters and the keyboard
-// flow of the review page (C confirm, R reject with a reason, J next, K
-// previous). Every call goes through api.js, which sends the session cookie
+// pages (review.js, history.js, ops.js, stats.js; `#/case/<id>` opens one case), the shared
+// filters, the user's time zone and the keyboard flow of the review page (C confirm, R reject
+// with a reason, J next, K previous, U undo the last decision). Every call goes through api.js, which sends the session cookie
 // and, on state-changing calls, the session's X-CSRF-Token. Talks only to this
 // server's API; no third-party code.
 
@@ -10,7 +10,8 @@ import { api, canOps, canReview, session } from "./api.js";
 import * as history from "./history.js";
 import * as ops from "./ops.js";
 import * as review from "./review.js";
-import { $, input, opt, select } from "./util.js";
+import * as stats from "./stats.js";
+import { $, input, opt, select, setZone } from "./util.js";
 
 const state = {
   /** The page shown: review, history or ops. */
@@ -23,8 +24,9 @@ function showLoggedIn(yes) {
   $("logout").hidden = !yes;
   $("tabs").hidden = !yes;
   if (!yes) {
-    for (const id of ["review", "past", "ops", "filters"]) $(id).hidden = true;
+    for (const id of ["review", "past", "ops", "stats", "filters", "tz-box"]) $(id).hidden = true;
     ops.stop();
+    review.leave();
   }
 }
 
@@ -35,6 +37,8 @@ async function start() {
   session.csrf = r.data.csrf_token;
   $("who").textContent = r.data.user + " (" + r.data.role + ")";
   $("tab-ops").hidden = !canOps();
+  $("tab-stats").hidden = !canOps();
+  showZone(r.data.time_zone || "UTC");
   showLoggedIn(true);
   const [rr, cams] = await Promise.all([api("GET", "/api/review-reasons"), api("GET", "/api/cameras")]);
   review.setReasons(rr.status === 200 ? rr.data.reject : [], rr.status === 200 ? rr.data.by_kind : {});
@@ -48,26 +52,55 @@ async function start() {
   await applyRoute();
 }
 
+// ------------------------------------------------------------------ time zone
+
+/** Offers the browser's time zones, the user's chosen. @param {string} tz */
+function showZone(tz) {
+  const zone = setZone(tz);
+  const sel = select("tz");
+  /** @type {string[]} */
+  let all = [];
+  try { all = /** @type {any} */ (Intl).supportedValuesOf("timeZone"); } catch (_) { all = []; }
+  if (!all.includes("UTC")) all = ["UTC", ...all];
+  if (!all.includes(zone)) all = [zone, ...all];
+  sel.replaceChildren(...all.map((z) => opt(z, z)));
+  sel.value = zone;
+  $("tz-box").hidden = false;
+}
+
+async function zoneChanged() {
+  const tz = select("tz").value;
+  const r = await api("PUT", "/api/me/time-zone", { time_zone: tz });
+  if (r.status === 200) setZone(tz);
+  select("tz").blur();
+  await applyRoute();
+}
+
 // ------------------------------------------------------------------ routes
 
 async function applyRoute() {
   if (!session.me) return;
   let r = location.hash.replace(/^#\/?/, "");
-  if (!["review", "history", "ops"].includes(r)) r = canReview() || !canOps() ? "review" : "ops";
-  if (r === "ops" && !canOps()) r = "review";
+  const caseId = r.startsWith("case/") ? decodeURIComponent(r.slice(5)) : null;
+  if (caseId) r = "review";
+  if (!["review", "history", "ops", "stats"].includes(r)) r = canReview() || !canOps() ? "review" : "ops";
+  if ((r === "ops" || r === "stats") && !canOps()) r = "review";
   state.route = r;
   $("review").hidden = r !== "review";
   $("past").hidden = r !== "history";
   $("ops").hidden = r !== "ops";
+  $("stats").hidden = r !== "stats";
   $("filters").hidden = r === "ops";
   const status = /** @type {HTMLElement} */ (select("f-status").parentElement);
-  status.hidden = r === "history";
-  for (const [id, name] of [["tab-review", "review"], ["tab-history", "history"], ["tab-ops", "ops"]]) {
+  status.hidden = r === "history" || r === "stats";
+  for (const [id, name] of [["tab-review", "review"], ["tab-history", "history"], ["tab-ops", "ops"], ["tab-stats", "stats"]]) {
     $(id).classList.toggle("current", r === name);
   }
   document.title = "roadwarden " + r;
-  if (r === "review") { ops.stop(); await review.load(); }
+  if (r !== "review") review.leave();
+  if (r === "review") { ops.stop(); await (caseId ? review.openCase(caseId) : review.load()); }
   else if (r === "history") { ops.stop(); await history.load(); }
+  else if (r === "stats") { ops.stop(); await stats.load(); }
   else await ops.load(() => state.route === "ops");
 }
 
@@ -75,8 +108,11 @@ async function applyRoute() {
 function filtersChanged(e) {
   const target = e && /** @type {HTMLElement | null} */ (e.target);
   if (target && target.tagName === "SELECT") target.blur();
-  if (state.route === "review") review.restart();
+  if (state.route === "review") {
+    if (location.hash.startsWith("#/case/")) location.hash = "#/review"; else review.restart();
+  }
   else if (state.route === "history") history.load();
+  else if (state.route === "stats") stats.load();
 }
 
 // ------------------------------------------------------------------ keyboard and wiring
@@ -91,6 +127,7 @@ document.addEventListener("keydown", (e) => {
   else if (k === "r") { e.preventDefault(); review.openReject(); }
   else if (k === "j") { e.preventDefault(); review.move(1); }
   else if (k === "k") { e.preventDefault(); review.move(-1); }
+  else if (k === "u") { e.preventDefault(); review.undo(); }
 });
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -107,9 +144,12 @@ document.addEventListener("DOMContentLoaded", () => {
     else $("login-error").textContent = r.status === 429 ? "Too many failed logins; try again later." : "Wrong user name or password.";
   });
   review.wire();
+  history.wire();
+  stats.wire();
   ops.wire();
+  $("tz").addEventListener("change", zoneChanged);
   $("logout").addEventListener("click", async () => {
-    await api("POST", "/api/logout"); session.csrf = null; session.me = null; showLoggedIn(false);
+    review.leave(); await api("POST", "/api/logout"); session.csrf = null; session.me = null; showLoggedIn(false);
   });
   $("filters").addEventListener("submit", (e) => e.preventDefault());
   for (const id of ["f-status", "f-kind", "f-camera", "f-from", "f-to"]) $(id).addEventListener("change", filtersChanged);

@@ -1,51 +1,75 @@
 // @ts-check
-// The history page: decided violations under the filters, with who decided
-// what, when and why.
+// The history page: every review decision under the filters, newest first, a page at a time
+// (keyset: `GET /api/history`), with who decided what, when and why; undone decisions are marked.
+// A row opens its case. Times are shown in the user's time zone.
 
-import { api, fetchAll } from "./api.js";
-import { $, el, filterParams, isoTime, kindName, row } from "./util.js";
+import { api, failure } from "./api.js";
+import { $, currentZone, el, filterParams, kindName, row, zoned } from "./util.js";
 
 const state = {
   /** Bumped per load: an answer to an older load is dropped. */
   seq: 0,
+  /** The cursors of the pages before the one shown (null: the first). @type {(string | null)[]} */
+  back: [],
+  /** The cursor of the page shown. @type {string | null} */
+  at: null,
+  /** The next (older) page's cursor. @type {string | null} */
+  next: null,
 };
 
-/** Loads the latest 100 decided violations the filters select, newest decision first. */
-export async function load() {
+/** The filters changed: the newest page. */
+export function load() {
+  state.back = [];
+  state.at = null;
+  return show();
+}
+
+/** Shows the page at `state.at`. */
+async function show() {
   const my = ++state.seq;
-  const [c, r] = await Promise.all([fetchAll(filterParams("confirmed"), 4), fetchAll(filterParams("rejected"), 4)]);
+  const p = filterParams("");
+  p.set("limit", "50");
+  if (state.at) p.set("after", state.at);
+  const r = await api("GET", "/api/history?" + p.toString());
   if (my !== state.seq) return;
-  // The latest 100 by time of occurrence; their reviews say who decided and when.
-  const items = [...c.items, ...r.items].sort((a, b) => b.occurred_at_us - a.occurred_at_us).slice(0, 100);
   /** @type {any[]} */
-  const details = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      const d = await api("GET", "/api/violations/" + items[i].id);
-      details[i] = d.status === 200 ? d.data : null;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(6, items.length) }, worker));
-  if (my !== state.seq) return;
-  const rows = items.map((v, i) => {
-    /** @type {any[]} */
-    const reviews = (details[i] && details[i].reviews) || [];
-    return { v, last: reviews.length ? reviews[reviews.length - 1] : null };
-  }).sort((a, b) => (b.last ? b.last.reviewed_at_us : 0) - (a.last ? a.last.reviewed_at_us : 0));
-  $("past-count").textContent = "(" + rows.length + ")";
-  $("past-empty").hidden = rows.length > 0;
+  const items = r.status === 200 ? r.data.items : [];
+  state.next = r.status === 200 ? r.data.next : null;
+  const page = state.back.length + 1;
+  $("past-count").textContent = "(page " + page + ", times in " + currentZone() + ")";
+  $("past-empty").hidden = items.length > 0;
+  $("past-empty").textContent = r.status === 200 ? "No decisions match." : "Cannot load the history: " + failure(r);
+  /** @type {HTMLButtonElement} */ ($("past-newer")).disabled = state.back.length === 0;
+  /** @type {HTMLButtonElement} */ ($("past-older")).disabled = !state.next;
   const body = /** @type {HTMLElement} */ ($("past-table").querySelector("tbody"));
-  body.replaceChildren(...rows.map(({ v, last }) => {
+  body.replaceChildren(...items.map((h) => {
+    const decision = h.decision + (h.undone_at ? " (undone)" : "");
     const tr = row([
-      isoTime(v.occurred_at), v.camera, kindName(v.kind), el("td", v.status, "decision " + v.status),
-      last && last.reason ? last.reason.replaceAll("_", " ") : "", last ? last.reviewer : "",
-      last ? isoTime(last.reviewed_at_us / 1000) : "", last ? last.note : "",
+      zoned(h.occurred_at), h.camera, kindName(h.kind), el("td", decision, "decision " + h.decision),
+      h.reason ? h.reason.replaceAll("_", " ") : "", h.reviewer, zoned(h.decided_at), h.note,
     ]);
-    tr.dataset.id = v.id;
-    tr.dataset.status = v.status;
-    if (last) tr.dataset.reviewer = last.reviewer;
+    tr.dataset.id = h.id;
+    tr.dataset.status = h.status;
+    tr.dataset.reviewer = h.reviewer;
+    if (h.undone_at) tr.classList.add("undone");
+    tr.classList.add("open-case");
+    tr.title = "open the case";
+    tr.addEventListener("click", () => { location.hash = "#/case/" + h.id; });
     return tr;
   }));
+}
+
+/** Wires the pager. */
+export function wire() {
+  $("past-older").addEventListener("click", () => {
+    if (!state.next) return;
+    state.back.push(state.at);
+    state.at = state.next;
+    show();
+  });
+  $("past-newer").addEventListener("click", () => {
+    if (state.back.length === 0) return;
+    state.at = /** @type {string | null} */ (state.back.pop());
+    show();
+  });
 }

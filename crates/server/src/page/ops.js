@@ -1,9 +1,11 @@
 // @ts-check
 // The ops page (ops and admin): the camera health board, refreshed every 3 s
 // while shown, and the thresholds, with the effect of a change on the stored
-// violations shown before it is saved.
+// violations shown before it is saved; a per-camera snapshot of the last 7 days' review outcome
+// (flagged, confirmed, rejected, precision, the most frequent rejection reason and its threshold).
 
-import { api, failure } from "./api.js";
+import { api, canOps, failure } from "./api.js";
+import { pct } from "./stats.js";
 import { $, el, input, isoTime, kindName, opt, row, select } from "./util.js";
 
 const CLASSES = ["no_helmet", "helmet", "two_wheeler", "vehicle", "person", "traffic_light"];
@@ -37,7 +39,7 @@ export function stop() {
  */
 export async function load(shown) {
   stop();
-  await Promise.all([refreshHealth(), loadThresholds()]);
+  await Promise.all([refreshHealth(), loadThresholds(), loadSnapshot()]);
   if (shown()) state.healthTimer = setInterval(refreshHealth, 3000);
 }
 
@@ -68,6 +70,29 @@ async function refreshHealth() {
     return tr;
   }));
   $("health-updated").textContent = "updated " + new Date().toLocaleTimeString();
+}
+
+/** The last 7 days of each camera's cases (`GET /api/stats?days=7`). */
+async function loadSnapshot() {
+  if (!canOps()) return;
+  const r = await api("GET", "/api/stats?days=7");
+  if (r.status !== 200) { $("snap-status").textContent = "No snapshot: " + failure(r); return; }
+  $("snap-status").textContent = "";
+  /** @type {any[]} */
+  const rejections = r.data.rejections;
+  /** @type {Map<string, any>} */
+  const cams = new Map();
+  for (const c of state.cameras) cams.set(c.id, null);
+  for (const c of r.data.cameras) cams.set(c.camera, c.total);
+  tbody("snapshot").replaceChildren(...[...cams.entries()].map(([cam, t]) => {
+    const top = rejections.find((x) => x.camera === cam);
+    const why = top ? top.reason.replaceAll("_", " ") + " ×" + top.count +
+      (top.threshold ? " → " + top.threshold.class + " threshold" : "") : "";
+    const tr = t ? row([cam, t.flagged, t.confirmed, t.rejected, t.pending, pct(t.precision), why])
+      : row([cam, 0, 0, 0, 0, pct(null), ""]);
+    tr.dataset.camera = cam;
+    return tr;
+  }));
 }
 
 async function loadThresholds() {

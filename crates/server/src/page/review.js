@@ -1,10 +1,13 @@
 // @ts-check
 // The review page: the queue under the filters (status, type, camera, time
 // range), a case's photos, clip, signal timeline and review history, and the
-// decisions (confirm, reject with a reason) the keyboard flow in app.js drives.
+// decisions (confirm, reject with a reason) the keyboard flow in app.js drives. Team work: the case
+// shown is claimed (renewed while open, released on leaving) so another reviewer's page skips it, the
+// queue follows the live events (new, claimed, decided cases), a decision can be undone inside the
+// window (U), and ticked cases can be rejected together for one reason.
 
-import { api, canReview, failure, fetchAll } from "./api.js";
-import { $, el, filterParams, form, input, isoTime, kindName, opt, select } from "./util.js";
+import { api, canReview, failure, fetchAll, session } from "./api.js";
+import { $, el, filterParams, form, input, isoTime, kindName, opt, select, zoned } from "./util.js";
 
 const state = {
   /** The violations listed, in order. @type {any[]} */
@@ -19,6 +22,20 @@ const state = {
   byKind: {},
   /** Bumped per load: an answer to an older load is dropped. */
   seq: 0,
+  /** The case this page holds a claim on, and the claim's renewal. @type {string | null} */
+  claimed: null,
+  /** @type {number | null} */
+  renewTimer: null,
+  /** The last decision, while it may be undone. @type {{ v: any, until: number, timer: number } | null} */
+  undo: null,
+  /** Ticked cases, for a bulk rejection. @type {Set<string>} */
+  picked: new Set(),
+  /** The live queue. @type {EventSource | null} */
+  live: null,
+  /** A queue reload the live events asked for. @type {number | null} */
+  refreshTimer: null,
+  /** Set while the page shows one case opened by its id (from the history), not a queue. */
+  single: false,
 };
 
 /**
@@ -44,18 +61,55 @@ export function restart() {
   return load();
 }
 
-/** Loads the queue the filters select and shows the current case. */
-export async function load() {
+/** Whether another reviewer holds `v` (its listing says so and the claim has not lapsed). @param {any} v */
+const heldByOther = (v) => !!v.claimed_by && !!session.me && v.claimed_by !== session.me.user &&
+  Date.parse(v.claimed_until) > Date.now();
+
+/**
+ * Loads the queue the filters select and shows the current case; `keep`: a live refresh that keeps
+ * the case shown (it is re-rendered only when it is no longer there).
+ * @param {boolean} [keep]
+ */
+export async function load(keep) {
   const my = ++state.seq;
+  state.single = false;
+  connectLive();
   const status = select("f-status").value;
   const { items, error } = await fetchAll(filterParams(status), 20);
   if (my !== state.seq) return;
-  state.queue = items;
+  const before = state.queue[state.index];
+  // A pending case another reviewer has open is theirs: this page skips it.
+  state.queue = items.filter((v) => !(v.status === "pending" && heldByOther(v)));
+  for (const id of [...state.picked]) if (!state.queue.some((v) => v.id === id)) state.picked.delete(id);
   $("queue-title").textContent = status ? status[0].toUpperCase() + status.slice(1) : "All";
   $("empty").textContent = error ? "Cannot load violations: " + error
     : status === "pending" && [...filterParams("").keys()].length === 0 ? "No pending violations."
     : "No violations match the filters.";
+  const same = before ? state.queue.findIndex((v) => v.id === before.id) : -1;
+  if (keep && same >= 0) {
+    state.index = same;
+    state.queue[same] = before;
+    renderQueue();
+    return;
+  }
   state.index = Math.min(state.index, Math.max(state.queue.length - 1, 0));
+  renderQueue();
+  await renderCase();
+}
+
+/**
+ * Shows the one case `id` (a row of the history), claimed while open when it is pending.
+ * @param {string} id
+ */
+export async function openCase(id) {
+  const my = ++state.seq;
+  const r = await api("GET", "/api/violations/" + id);
+  if (my !== state.seq) return;
+  state.single = true;
+  state.queue = r.status === 200 ? [r.data] : [];
+  state.index = 0;
+  $("queue-title").textContent = "Case";
+  $("empty").textContent = r.status === 200 ? "" : "Cannot open violation " + id + ": " + failure(r);
   renderQueue();
   await renderCase();
 }
@@ -63,16 +117,197 @@ export async function load() {
 function renderQueue() {
   $("count").textContent = "(" + state.queue.length + ")";
   $("queue").replaceChildren(...state.queue.map((v, i) => {
-    const li = el("li", v.camera + " · " + kindName(v.kind) + " · " + new Date(v.occurred_at).toLocaleTimeString() +
+    const li = el("li", v.camera + " · " + kindName(v.kind) + " · " + zoned(v.occurred_at) +
       (v.status !== "pending" ? " · " + v.status : ""));
     li.dataset.id = v.id;
     li.dataset.status = v.status;
     if (i === state.index) li.className = "current";
+    if (v.status === "pending" && canReview()) {
+      const pick = /** @type {HTMLInputElement} */ (el("input", null, "pick"));
+      pick.type = "checkbox";
+      pick.title = "tick for a bulk rejection";
+      pick.checked = state.picked.has(v.id);
+      pick.addEventListener("click", (e) => {
+        e.stopPropagation();
+        if (pick.checked) state.picked.add(v.id); else state.picked.delete(v.id);
+        renderBulk();
+      });
+      li.prepend(pick);
+    }
     li.addEventListener("click", () => { state.index = i; renderQueue(); renderCase(); });
     return li;
   }));
   const cur = $("queue").children[state.index];
   if (cur && cur.scrollIntoView) cur.scrollIntoView({ block: "nearest" });
+  renderBulk();
+}
+
+// ------------------------------------------------------------------ claims
+
+function stopRenew() {
+  if (state.renewTimer !== null) { clearTimeout(state.renewTimer); state.renewTimer = null; }
+}
+
+/**
+ * Claims `v` for this reviewer (renewed at half its time while it stays open); false when another
+ * reviewer holds it or it was decided meanwhile.
+ * @param {any} v
+ */
+async function claim(v) {
+  const r = await api("POST", "/api/violations/" + v.id + "/claim");
+  if (r.status !== 200) return false;
+  state.claimed = v.id;
+  stopRenew();
+  const wait = Math.max(1000, (Date.parse(r.data.until) - Date.now()) / 2);
+  state.renewTimer = setTimeout(() => {
+    state.renewTimer = null;
+    const cur = state.queue[state.index];
+    if (cur && cur.id === v.id && state.claimed === v.id) claim(v);
+  }, wait);
+  return true;
+}
+
+/** Releases this page's claim (the reviewer left the case). @param {boolean} [unloading] */
+export function release(unloading) {
+  stopRenew();
+  const id = state.claimed;
+  state.claimed = null;
+  if (!id) return;
+  if (unloading) {
+    /** @type {Record<string, string>} */
+    const headers = {};
+    if (session.csrf) headers["X-CSRF-Token"] = session.csrf;
+    fetch("/api/violations/" + id + "/claim", { method: "DELETE", headers, credentials: "same-origin", keepalive: true });
+  } else {
+    api("DELETE", "/api/violations/" + id + "/claim");
+  }
+}
+
+/** Leaves the review page: the claim goes and the live queue closes. */
+export function leave() {
+  release();
+  if (state.live) { state.live.close(); state.live = null; }
+}
+
+// ------------------------------------------------------------------ the live queue
+
+/** Follows the live queue while the review page is shown. */
+function connectLive() {
+  if (state.live || typeof EventSource === "undefined") return;
+  const es = new EventSource("/api/queue/events");
+  state.live = es;
+  /** @param {string} name @param {(d: any) => void} f */
+  const on = (name, f) => es.addEventListener(name, (e) => {
+    try { f(JSON.parse(/** @type {MessageEvent} */ (e).data)); } catch (_) { /* not JSON: ignore */ }
+  });
+  /** Drops `id` from the queue unless it is the case shown. @param {string} id */
+  const drop = (id) => {
+    const i = state.queue.findIndex((v) => v.id === id);
+    if (i < 0 || i === state.index) return;
+    state.queue.splice(i, 1);
+    if (i < state.index) state.index--;
+    state.picked.delete(id);
+    renderQueue();
+  };
+  on("new", () => scheduleRefresh());
+  on("returned", () => scheduleRefresh());
+  on("released", () => scheduleRefresh());
+  on("resync", () => scheduleRefresh());
+  on("claimed", (d) => { if (session.me && d.by !== session.me.user) drop(d.id); });
+  on("decided", (d) => { if (select("f-status").value === "pending") drop(d.id); else scheduleRefresh(); });
+}
+
+/** Reloads the queue shortly (events come in bursts), keeping the case shown. */
+function scheduleRefresh() {
+  if (state.single || $("review").hidden) return;
+  if (state.refreshTimer !== null) clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => { state.refreshTimer = null; load(true); }, 300);
+}
+
+// ------------------------------------------------------------------ bulk rejection
+
+function renderBulk() {
+  const n = state.picked.size;
+  $("bulk").hidden = n === 0;
+  $("bulk-count").textContent = n + " ticked";
+  const reason = select("bulk-reason");
+  if (reason.options.length !== state.all.length) {
+    reason.replaceChildren(...state.all.map((r) => opt(r, r.replaceAll("_", " "))));
+  }
+}
+
+/** Rejects the ticked cases for the chosen reason; each is decided (and audited) on its own. */
+async function bulkReject() {
+  const ids = [...state.picked];
+  if (ids.length === 0 || !canReview()) return;
+  const reason = select("bulk-reason").value;
+  const r = await api("POST", "/api/violations/bulk-reject", { ids, reason });
+  if (r.status !== 200) { $("bulk-status").textContent = "Not rejected: " + failure(r); return; }
+  /** @type {{ id: string, outcome: string }[]} */
+  const results = r.data.results;
+  const shown = state.queue[state.index];
+  for (const x of results) {
+    state.picked.delete(x.id);
+    if (x.outcome !== "rejected") continue;
+    const li = el("li", "bulk → rejected (" + reason + ")");
+    li.dataset.id = x.id;
+    $("history").prepend(li);
+    if (select("f-status").value === "pending") {
+      const i = state.queue.findIndex((v) => v.id === x.id);
+      if (i >= 0) { state.queue.splice(i, 1); if (i < state.index) state.index--; }
+    }
+  }
+  const left = results.filter((x) => x.outcome !== "rejected").map((x) => x.outcome.replaceAll("_", " "));
+  $("bulk-status").textContent = r.data.rejected + " rejected" + (left.length ? "; left: " + left.join(", ") : "") + ".";
+  state.index = Math.min(state.index, Math.max(state.queue.length - 1, 0));
+  renderQueue();
+  if (state.queue[state.index] !== shown) await renderCase();
+}
+
+// ------------------------------------------------------------------ undo
+
+function clearUndo() {
+  if (state.undo) clearInterval(state.undo.timer);
+  state.undo = null;
+  $("undo-bar").hidden = true;
+}
+
+/**
+ * Offers to undo the decision on `v` until `until` (the server's window).
+ * @param {any} v @param {string} label @param {string} until
+ */
+function offerUndo(v, label, until) {
+  clearUndo();
+  const end = Date.parse(until);
+  if (!(end > Date.now())) return;
+  const tick = () => {
+    const s = Math.ceil((end - Date.now()) / 1000);
+    if (s <= 0) { clearUndo(); return; }
+    $("undo-text").textContent = label + " · undo within " + s + " s";
+  };
+  state.undo = { v, until: end, timer: setInterval(tick, 250) };
+  $("undo-bar").hidden = false;
+  $("undo-bar").dataset.id = v.id;
+  tick();
+}
+
+/** Undoes the last decision, inside its window: the case comes back, shown and claimed. */
+export async function undo() {
+  const u = state.undo;
+  if (!u) return;
+  const r = await api("POST", "/api/violations/" + u.v.id + "/undo");
+  clearUndo();
+  if (r.status !== 200) { $("status").textContent = "Not undone: " + failure(r); return; }
+  const v = Object.assign({}, u.v, { status: "pending" });
+  const i = state.queue.findIndex((x) => x.id === v.id);
+  if (i >= 0) { state.queue[i] = v; state.index = i; }
+  else { state.queue.splice(state.index, 0, v); }
+  const li = el("li", v.camera + " · " + kindName(v.kind) + " → undone");
+  li.dataset.id = v.id;
+  $("history").prepend(li);
+  renderQueue();
+  await renderCase();
+  $("status").textContent = "Undone: the case is pending again.";
 }
 
 /** Moves `step` cases along the queue, if there is one there. @param {number} step */
@@ -90,7 +325,20 @@ async function renderCase() {
   $("case-body").hidden = !v;
   $("reject-form").hidden = true;
   $("status").textContent = "";
-  if (!v) return;
+  if (!v) { release(); return; }
+  if (v.status === "pending" && canReview() && state.claimed !== v.id) {
+    // Another reviewer has it open (or decided it): it leaves this queue, the next one comes up.
+    if (!(await claim(v))) {
+      if (state.queue[state.index] !== v) return;
+      state.queue.splice(state.index, 1);
+      state.index = Math.min(state.index, Math.max(state.queue.length - 1, 0));
+      renderQueue();
+      await renderCase();
+      return;
+    }
+  } else if (v.status !== "pending" && state.claimed) {
+    release();
+  }
   const r = await api("GET", "/api/violations/" + v.id);
   if (r.status !== 200 || state.queue[state.index] !== v) return;
   const d = r.data;
@@ -208,10 +456,15 @@ export async function decide(body) {
   if (!v || !canReview() || v.status !== "pending") return;
   const r = await api("POST", "/api/violations/" + v.id + "/review", body);
   if (r.status === 200 || r.status === 409) {
-    const li = el("li", v.camera + " · " + kindName(v.kind) + " → " +
-      (r.status === 200 ? r.data.status + (body.reason ? " (" + body.reason + ")" : "") : "already decided"));
+    const label = v.camera + " · " + kindName(v.kind) + " → " +
+      (r.status === 200 ? r.data.status + (body.reason ? " (" + body.reason + ")" : "")
+        : r.data && r.data.error === "claimed" ? "open with another reviewer" : "already decided");
+    const li = el("li", label);
     li.dataset.id = v.id;
     $("history").prepend(li);
+    // The decision ended the claim.
+    if (state.claimed === v.id) { stopRenew(); state.claimed = null; }
+    if (r.status === 200 && r.data.undo_until) offerUndo(v, label, r.data.undo_until);
     if (select("f-status").value === "pending") {
       state.queue.splice(state.index, 1);
       if (state.index >= state.queue.length) state.index = Math.max(state.queue.length - 1, 0);
@@ -260,4 +513,7 @@ export function wire() {
   });
   $("confirm").addEventListener("click", () => decide({ decision: "confirm" }));
   $("reject").addEventListener("click", openReject);
+  $("undo").addEventListener("click", () => undo());
+  $("bulk-reject").addEventListener("click", () => bulkReject());
+  window.addEventListener("pagehide", () => release(true));
 }

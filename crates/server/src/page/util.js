@@ -79,3 +79,28 @@ export function filterParams(status) {
   if (to) p.set("to", to);
   return p;
 }
+
+/** The time zone times are shown in (the user's, from `GET /api/me`). */
+let zone = "UTC";
+
+/**
+ * Shows times in `tz` from now on (UTC when the browser does not know it); the zone in force.
+ * @param {string} tz
+ */
+export function setZone(tz) {
+  try { new Intl.DateTimeFormat("en", { timeZone: tz }); zone = tz; } catch (_) { zone = "UTC"; }
+  return zone;
+}
+
+/** The zone times are shown in. */
+export const currentZone = () => zone;
+
+/**
+ * A time in the user's time zone, as `YYYY-MM-DD HH:MM:SS`.
+ * @param {string | number} t an RFC 3339 time or milliseconds since the epoch
+ */
+export function zoned(t) {
+  const d = new Date(t);
+  if (isNaN(d.getTime())) return "";
+  return d.toLocaleString("sv-SE", { timeZone: zone, hour12: false });
+}
