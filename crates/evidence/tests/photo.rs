@@ -123,7 +123,7 @@ async fn the_photo_adds_the_strip_above_the_frame_and_keeps_every_frame_pixel(si
     );
     let strip = photo.height() as usize - h;
     assert!(
-        strip >= 32 && strip % STRIP_ALIGN as usize == 0,
+        strip >= 32 && strip.is_multiple_of(STRIP_ALIGN as usize),
         "the strip is added, a whole number of MCU rows: {strip} rows"
     );
     // What a JPEG of the frame alone decodes to: the raw frame the recorder drew on, encoded as photos are.

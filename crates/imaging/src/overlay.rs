@@ -311,7 +311,10 @@ mod tests {
             )]))
             .unwrap();
         let strip = photo.height() - raw.height();
-        assert!(strip > 0 && strip % STRIP_ALIGN == 0, "strip {strip}");
+        assert!(
+            strip > 0 && strip.is_multiple_of(STRIP_ALIGN),
+            "strip {strip}"
+        );
         assert_eq!(photo.width(), raw.width());
         assert!(
             raw.view().row(0, 2).iter().all(|&b| b == 90),

@@ -19,15 +19,14 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Wraps a decoded buffer; fails when its format is not I420/NV12 or its planes are too short for its size.
+    /// Wraps a decoded buffer, captured at the recording's time and received at the machine's clock; fails when its format is not I420/NV12 or its planes are too short for its size.
     pub(crate) fn new(
         camera: CameraId,
         index: u64,
         session: u64,
         pts: Option<Duration>,
         timeline: Duration,
-        captured_at: SystemTime,
-        received_at: SystemTime,
+        (captured_at, received_at): (SystemTime, SystemTime),
         video: gst_video::VideoFrame<Readable>,
     ) -> Result<Frame, String> {
         let format = match video.format() {

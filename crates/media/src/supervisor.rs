@@ -634,8 +634,7 @@ fn install_frame_sink(
                     session,
                     pts,
                     t,
-                    wall,
-                    clock,
+                    (wall, clock),
                     video,
                 ) {
                     Ok(f) => f,
