@@ -32,6 +32,7 @@ Examples:
   roadwarden analyze clip.mp4 --model models/helmet-yolov12m.toml --fps 5
   roadwarden analyze rtsp://127.0.0.1:8554/stream --model models/fastestdet-352.toml --camera gate
   roadwarden analyze scene.mp4 --config examples/site.toml --data /tmp/rw-data
+  roadwarden analyze scene.mp4 --config examples/site.toml --start-time 2024-05-01T08:00:00Z
   roadwarden analyze scene.mp4 --config examples/site.toml --signal-log signal.csv
   roadwarden verify --data /tmp/rw-data")]
 pub(crate) struct AnalyzeArgs {
@@ -85,16 +86,40 @@ pub(crate) struct AnalyzeArgs {
     /// lamp's level, unlit level and lit flag): CSV if FILE ends in .csv, else JSON lines.
     #[arg(long, value_name = "FILE", requires = "config")]
     signal_log: Option<PathBuf>,
+    /// A file's recording start (RFC 3339, e.g. 2024-05-01T08:00:00Z or 2024-05-01T10:00:00+02:00): frames,
+    /// violations and evidence folders are dated from it by their position in the file [default: the
+    /// container's creation time when the file carries one, else the moment analysis starts].
+    #[arg(long, value_name = "RFC3339")]
+    start_time: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// Sets `--start-time` on a file source; a camera has its own clock.
+fn set_start_time(config: &mut SourceConfig, start: Option<&str>) -> Result<()> {
+    let Some(s) = start else {
+        return Ok(());
+    };
+    if config.is_live() {
+        bail!(
+            "--start-time dates a video file; an RTSP camera's frames carry the stream's own time"
+        );
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s.trim()).map_err(|e| {
+        anyhow::anyhow!(
+            "--start-time `{s}` is not an RFC 3339 time ({e}); write e.g. 2024-05-01T08:00:00Z"
+        )
+    })?;
+    config.recording_start = Some(SystemTime::from(t));
+    Ok(())
 }
 
 #[derive(Serialize)]
 struct JsonFrame<'a> {
     camera: &'a str,
     frame: u64,
-    /// Milliseconds since the Unix epoch, wall clock of capture.
+    /// Milliseconds since the Unix epoch, the recording's time of the frame.
     captured_at_ms: u128,
     width: u32,
     height: u32,
@@ -135,6 +160,7 @@ fn run_model(rt: &RuntimeArgs, args: &AnalyzeArgs, model: &Path) -> Result<ExitC
     let mut config = SourceConfig::from_arg(camera_name.as_str(), &args.source)?;
     config.analysis_fps = args.fps;
     config.pre_event = None;
+    set_start_time(&mut config, args.start_time.as_deref())?;
     let is_file = !config.is_live();
     if let SourceKind::File { path, replay, .. } = &mut config.kind {
         if !path.is_file() {
@@ -265,6 +291,7 @@ fn run_config(rt: &RuntimeArgs, args: &AnalyzeArgs, site: &Path) -> Result<ExitC
     let data = DataDir::new(args.data.clone().unwrap_or_else(DataDir::default_root));
     let runtime = rt.runtime()?;
     let mut source = SourceConfig::from_arg(cam.id.clone(), &args.source)?;
+    set_start_time(&mut source, args.start_time.as_deref())?;
     if let SourceKind::File { path, .. } = &source.kind
         && !path.is_file()
     {

@@ -1,5 +1,5 @@
-//! Evidence that holds up in review: each violation's photos (with a
-//! burned-in overlay, and the unmarked frame beside it), the offender crop
+//! Evidence that holds up in review: each violation's photos (with an
+//! information strip added above the frame, and the unmarked frame beside it), the offender crop
 //! (the head for no-helmet, the rider for red light) and clip written
 //! crash-safely into the data folder, the SHA-256 of every file, the
 //! per-camera hash chain over the records, `verify`, which recomputes all

@@ -489,8 +489,7 @@ impl Recorder {
                     &decoded
                 }
             };
-            let mut marked = base.try_clone()?;
-            marked.burn_overlay(&overlay_for(v, *role, c.stop_line))?;
+            let marked = base.evidence_photo(&overlay_for(v, *role, c.stop_line))?;
             let name = role_name(*role);
             put(
                 EvidenceKind::Raw,
@@ -528,7 +527,69 @@ impl Recorder {
     }
 }
 
-/// The overlay for one evidence frame of `v`.
+/// The vehicle class a detector class names, as the evidence photo says it (`None`: no vehicle, e.g. a
+/// head class). A rider-with-vehicle or person class is the rider of a two-wheeler: the rules follow a
+/// person only when it rides one.
+fn vehicle_name(class_name: &str) -> Option<&'static str> {
+    let n = class_name.to_ascii_lowercase();
+    let has = |w: &[&str]| w.iter().any(|w| n.contains(w));
+    Some(if has(&["motorbike", "motorcycle", "moto"]) {
+        "motorcycle"
+    } else if has(&["scooter"]) {
+        "scooter"
+    } else if has(&["bicycle", "cycle", "bike"]) {
+        "bicycle"
+    } else if has(&["bus"]) {
+        "bus"
+    } else if has(&["truck", "lorry"]) {
+        "truck"
+    } else if has(&["car", "van", "vehicle"]) {
+        "car"
+    } else if has(&["rider", "person", "two_wheeler", "two-wheeler"]) {
+        "two-wheeler"
+    } else {
+        return None;
+    })
+}
+
+/// The label of each box of an evidence frame: the offender's (the first box) says the violation kind and
+/// the vehicle class (`"no helmet · motorcycle"`, `"red light · car"`); a no-helmet case's second box
+/// (the two-wheeler the head was seen on) its vehicle class. A vehicle the boxes do not name is a
+/// two-wheeler (a head is judged only as a rider's; a red-light box of a head class is the rider's body
+/// estimated from the head).
+fn box_labels(kind: ViolationKind, boxes: &[roadwarden_types::EvidenceBox]) -> Vec<String> {
+    let vehicle = match kind {
+        ViolationKind::NoHelmet => boxes.get(1),
+        ViolationKind::RedLight => boxes.first(),
+    }
+    .and_then(|b| vehicle_name(&b.class_name))
+    .unwrap_or("two-wheeler");
+    let what = match kind {
+        ViolationKind::NoHelmet => "no helmet",
+        ViolationKind::RedLight => "red light",
+    };
+    boxes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if i == 0 {
+                format!("{what} · {vehicle}")
+            } else {
+                vehicle_name(&b.class_name)
+                    .unwrap_or(&b.class_name)
+                    .to_owned()
+            }
+        })
+        .collect()
+}
+
+/// How evidence photos write a time: UTC to the millisecond.
+fn photo_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()
+}
+
+/// The overlay for one evidence frame of `v`: the recording's time of the frame, and the analysing
+/// machine's clock beside it when the two differ by more than a second.
 pub(crate) fn overlay_for(
     v: &Violation,
     role: FrameRole,
@@ -536,6 +597,10 @@ pub(crate) fn overlay_for(
 ) -> EvidenceOverlay {
     let frame = v.frames.iter().find(|f| f.role == role);
     let at = frame.map(|f| f.captured_at).unwrap_or(v.occurred_at);
+    let clock = frame
+        .and_then(|f| f.analysed_at)
+        .filter(|c| (*c - at).abs() > chrono::TimeDelta::seconds(1))
+        .map(photo_time);
     let signal = if v.signal.is_empty() {
         None
     } else {
@@ -557,7 +622,8 @@ pub(crate) fn overlay_for(
             .map(|f| {
                 f.boxes
                     .iter()
-                    .map(|b| (b.bbox, format!("{} {:.2}", b.class_name, b.score)))
+                    .map(|b| b.bbox)
+                    .zip(box_labels(v.kind, &f.boxes))
                     .collect()
             })
             .unwrap_or_default(),
@@ -569,7 +635,51 @@ pub(crate) fn overlay_for(
         signal,
         title: format!("{title} [{}]", role_name(role)),
         camera: v.camera.to_string(),
-        time: at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        time: photo_time(at),
+        clock,
         violation_id: v.id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roadwarden_types::{BBox, ClassId, EvidenceBox};
+
+    fn b(name: &str) -> EvidenceBox {
+        EvidenceBox {
+            bbox: BBox::new(0.0, 0.0, 10.0, 10.0),
+            class_id: ClassId(0),
+            class_name: name.into(),
+            score: 0.3,
+        }
+    }
+
+    #[test]
+    fn boxes_are_labelled_with_the_kind_and_the_vehicle_class() {
+        use ViolationKind::*;
+        assert_eq!(
+            box_labels(NoHelmet, &[b("Without Helmet"), b("motorbike")]),
+            ["no helmet · motorcycle", "motorcycle"]
+        );
+        assert_eq!(
+            box_labels(NoHelmet, &[b("Without Helmet")]),
+            ["no helmet · two-wheeler"]
+        );
+        assert_eq!(box_labels(RedLight, &[b("car")]), ["red light · car"]);
+        assert_eq!(box_labels(RedLight, &[b("bus")]), ["red light · bus"]);
+        assert_eq!(
+            box_labels(RedLight, &[b("bicycle")]),
+            ["red light · bicycle"]
+        );
+        // Heads only: the box is the rider's body estimated from a head, never "With Helmet 0.30".
+        assert_eq!(
+            box_labels(RedLight, &[b("With Helmet")]),
+            ["red light · two-wheeler"]
+        );
+        assert_eq!(
+            box_labels(RedLight, &[b("person")]),
+            ["red light · two-wheeler"]
+        );
     }
 }

@@ -13,7 +13,7 @@ mod overlay;
 
 pub use lamp::{LampClassifier, LampLevel, LampReading, lamp_level};
 pub use motion::{MotionDetector, MotionParams};
-pub use overlay::EvidenceOverlay;
+pub use overlay::{EvidenceOverlay, STRIP_ALIGN};
 
 use std::path::{Path, PathBuf};
 

@@ -13,19 +13,20 @@ pub struct Frame {
     pts: Option<Duration>,
     timeline: Duration,
     captured_at: SystemTime,
+    received_at: SystemTime,
     format: PixelFormat,
     video: gst_video::VideoFrame<Readable>,
 }
 
 impl Frame {
-    /// Wraps a decoded buffer; fails when its format is not I420/NV12 or its planes are too short for its size.
+    /// Wraps a decoded buffer, captured at the recording's time and received at the machine's clock; fails when its format is not I420/NV12 or its planes are too short for its size.
     pub(crate) fn new(
         camera: CameraId,
         index: u64,
         session: u64,
         pts: Option<Duration>,
         timeline: Duration,
-        captured_at: SystemTime,
+        (captured_at, received_at): (SystemTime, SystemTime),
         video: gst_video::VideoFrame<Readable>,
     ) -> Result<Frame, String> {
         let format = match video.format() {
@@ -40,6 +41,7 @@ impl Frame {
             pts,
             timeline,
             captured_at,
+            received_at,
             format,
             video,
         };
@@ -73,11 +75,19 @@ impl Frame {
         self.timeline
     }
 
-    /// Wall-clock capture time: for live sources and real-time replay, when the frame was captured as
-    /// far as the pipeline knows (arrival of its session's first frame + PTS); for as-fast-as-possible
-    /// replay, supervisor start + position in the file. Never goes backwards for a camera.
+    /// The recording's time of the frame: for live sources and real-time replay, when the frame was
+    /// captured as far as the pipeline knows (arrival of its session's first frame + PTS); for a file
+    /// replayed as fast as possible, the recording's start ([`crate::SourceConfig::recording_start`], else
+    /// the container's creation time, else the supervisor's start) + position in the file. Never goes
+    /// backwards for a camera.
     pub fn captured_at(&self) -> SystemTime {
         self.captured_at
+    }
+
+    /// The analysing machine's clock when the frame was decoded. For a live source close to
+    /// [`Frame::captured_at`]; for a file analysed later, the day of analysis.
+    pub fn received_at(&self) -> SystemTime {
+        self.received_at
     }
 
     pub fn width(&self) -> u32 {

@@ -1,5 +1,5 @@
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use roadwarden_types::CameraId;
 
@@ -106,6 +106,10 @@ pub struct SourceConfig {
     pub queue_policy: QueuePolicy,
     /// Length of the evidence recorder's pre-event window; `None` keeps no encoded video.
     pub pre_event: Option<Duration>,
+    /// When the recording started (a file's `--start-time`): frames are dated from it by their position.
+    /// `None`: a file's container creation time when it carries one, else the moment analysis starts;
+    /// a live source's frames are dated by the running time from the arrival of its first frame.
+    pub recording_start: Option<SystemTime>,
 }
 
 impl SourceConfig {
@@ -127,6 +131,7 @@ impl SourceConfig {
             max_attempts: None,
             queue_policy: QueuePolicy::Block,
             pre_event: Some(Duration::from_secs(5)),
+            recording_start: None,
         }
     }
 
@@ -155,6 +160,7 @@ impl SourceConfig {
             max_attempts: None,
             queue_policy: QueuePolicy::DropOldest,
             pre_event: Some(Duration::from_secs(5)),
+            recording_start: None,
         })
     }
 

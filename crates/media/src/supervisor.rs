@@ -48,6 +48,7 @@ pub struct CameraStatus {
     pub frames_delivered: u64,
     /// Frames the queue dropped because inference lagged.
     pub frames_dropped: u64,
+    /// The machine's clock when the last frame was decoded (not the recording's time).
     pub last_frame_at: Option<SystemTime>,
 }
 
@@ -104,7 +105,7 @@ impl CameraSupervisor {
             });
         }
         config.pipeline_text()?;
-        let timeline = Timeline::new(config.wall_anchored());
+        let timeline = Timeline::new(config.wall_anchored(), config.recording_start);
         let shared = Arc::new(Shared {
             redactor: config.redactor(),
             recorder: config
@@ -428,6 +429,9 @@ fn run_session(shared: &Arc<Shared>, session: u64) -> Outcome {
             src.set_property("user-pw", p);
         }
     }
+    if matches!(shared.config.kind, SourceKind::File { .. }) {
+        watch_creation_time(shared, &frames);
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     install_frame_sink(shared, &frames, session, cancel.clone());
     if let Some(encoded) = pipeline
@@ -455,6 +459,33 @@ fn run_session(shared: &Arc<Shared>, session: u64) -> Outcome {
     cancel.store(true, Ordering::SeqCst);
     let _ = pipeline.set_state(gst::State::Null);
     outcome
+}
+
+/// A file's container creation time (the `datetime` tag, e.g. an MP4's `mvhd` creation time), seen by the
+/// frame sink before the first frame (events and buffers keep their order), becomes the recording's
+/// start unless one was given.
+fn watch_creation_time(shared: &Arc<Shared>, sink: &gst_app::AppSink) {
+    let Some(pad) = sink.static_pad("sink") else {
+        return;
+    };
+    let shared = shared.clone();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data
+            && let gst::EventView::Tag(tag) = ev.view()
+            && let Some(dt) = tag.tag().get::<gst::tags::DateTime>()
+            && let Ok(g) = dt.get().to_g_date_time()
+            && let Ok(secs) = u64::try_from(g.to_unix())
+        {
+            let at = SystemTime::UNIX_EPOCH
+                + Duration::from_secs(secs)
+                + Duration::from_micros(g.microsecond().max(0) as u64);
+            if shared.timeline.lock().unwrap().container_start(at) {
+                tracing::info!(camera = %shared.config.camera, creation_unix_s = secs,
+                    "the file's frames are dated from its container's creation time");
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// An element's error as a person reads it: GStreamer's message, the element, and what to check.
@@ -571,6 +602,7 @@ fn install_frame_sink(
                         .session_end_ns
                         .fetch_max(end.as_nanos() as u64, Ordering::SeqCst);
                 }
+                let clock = SystemTime::now();
                 let (t, wall) = {
                     let mut tl = shared.timeline.lock().unwrap();
                     let t = tl.frame(pts);
@@ -583,7 +615,7 @@ fn install_frame_sink(
                     if first {
                         st.state = CameraState::Streaming;
                     }
-                    st.last_frame_at = Some(wall);
+                    st.last_frame_at = Some(clock);
                     if keep {
                         st.frames_delivered += 1;
                     }
@@ -602,7 +634,7 @@ fn install_frame_sink(
                     session,
                     pts,
                     t,
-                    wall,
+                    (wall, clock),
                     video,
                 ) {
                     Ok(f) => f,

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use chrono::{DateTime, Utc};
 use roadwarden_imaging::{BgrImage, ImagingError};
 use roadwarden_media::ClipJob;
 use roadwarden_rules::CameraConfig;
@@ -14,6 +15,8 @@ use roadwarden_types::{FrameRole, ImageView, OwnedImage, Violation};
 pub struct FrameRing {
     capacity: usize,
     frames: VecDeque<(u64, OwnedImage)>,
+    /// The analysing machine's clock when each kept frame was decoded, where known, by index.
+    clocks: VecDeque<(u64, DateTime<Utc>)>,
 }
 
 impl std::fmt::Debug for FrameRing {
@@ -31,6 +34,7 @@ impl FrameRing {
         FrameRing {
             capacity,
             frames: VecDeque::with_capacity(capacity),
+            clocks: VecDeque::with_capacity(capacity),
         }
     }
 
@@ -77,6 +81,20 @@ impl FrameRing {
         self.frames.push_back((index, copy));
     }
 
+    /// [`FrameRing::push`], noting the analysing machine's clock when the frame was decoded (handed out
+    /// as each evidence frame's `analysed_at`).
+    pub fn push_clocked(&mut self, index: u64, image: &ImageView<'_>, clock: DateTime<Utc>) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.push(index, image);
+        self.clocks.push_back((index, clock));
+        let oldest = self.frames.front().map(|(i, _)| *i).unwrap_or(index);
+        while self.clocks.front().is_some_and(|(i, _)| *i < oldest) {
+            self.clocks.pop_front();
+        }
+    }
+
     /// Bytes of pixels held.
     pub fn len_bytes(&self) -> usize {
         self.frames.iter().map(|(_, f)| f.len_bytes()).sum()
@@ -92,9 +110,18 @@ impl FrameRing {
 
     /// Copies of the images of `violation`'s evidence frames, by role, and the roles whose frame is no
     /// longer (or was never) in the ring.
-    pub fn evidence_for(&self, violation: Violation) -> Result<ViolationFrames, ImagingError> {
+    /// Each evidence frame whose clock the ring noted gets it as `analysed_at`.
+    pub fn evidence_for(&self, mut violation: Violation) -> Result<ViolationFrames, ImagingError> {
         let mut images = Vec::new();
         let mut missing = Vec::new();
+        for f in &mut violation.frames {
+            if let Ok(k) = self
+                .clocks
+                .binary_search_by_key(&f.frame_index, |(i, _)| *i)
+            {
+                f.analysed_at = Some(self.clocks[k].1);
+            }
+        }
         for f in &violation.frames {
             match self.get(f.frame_index) {
                 Some(img) => images.push((f.role, BgrImage::from_view(&img.view())?)),

@@ -727,7 +727,7 @@ pub fn run_source_observed(
         match queue.pop_timeout(Duration::from_millis(200)) {
             Some(frame) => {
                 if ring.capacity() > 0 {
-                    ring.push(frame.index(), &frame.image());
+                    ring.push_clocked(frame.index(), &frame.image(), wall(frame.received_at()));
                 }
                 let report =
                     pipeline.process(frame.index(), wall(frame.captured_at()), &frame.image())?;

@@ -189,6 +189,7 @@ impl HelmetRule {
                     role: FrameRole::Key,
                     frame_index: key.frame_index,
                     captured_at: key.at,
+                    analysed_at: None,
                     boxes,
                 }],
                 signal: Vec::new(),

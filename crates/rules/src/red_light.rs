@@ -36,6 +36,7 @@ impl Snapshot {
             role,
             frame_index: self.frame_index,
             captured_at: self.at,
+            analysed_at: None,
             boxes: vec![self.object.evidence()],
         }
     }

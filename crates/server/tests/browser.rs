@@ -440,6 +440,7 @@ async fn reviewer_filters_sees_the_signal_timeline_and_the_history() {
             role,
             frame_index: i,
             captured_at: ms(t, d),
+            analysed_at: None,
             boxes: vec![],
         };
         (

@@ -158,7 +158,13 @@ pub struct EvidenceFrame {
     pub role: FrameRole,
     /// The frame's index in its camera's stream.
     pub frame_index: u64,
+    /// The recording's time of the frame (the stream's or camera's time; for a file its start time plus
+    /// the frame's position).
     pub captured_at: DateTime<Utc>,
+    /// The analysing machine's clock when the frame was decoded, where known (shown beside the
+    /// recording's time on the evidence photo when they differ by more than a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysed_at: Option<DateTime<Utc>>,
     pub boxes: Vec<EvidenceBox>,
 }
 
@@ -171,7 +177,7 @@ pub struct Violation {
     pub camera: CameraId,
     /// The offender's track id in that camera's tracker.
     pub track_id: u64,
-    /// Wall-clock time of the key frame.
+    /// The recording's time of the key frame (see [`EvidenceFrame::captured_at`]).
     pub occurred_at: DateTime<Utc>,
     /// The rule's confidence, 0..1 (for no_helmet: the mean no-helmet score of the votes).
     pub confidence: f32,

@@ -28,6 +28,7 @@ pub(crate) fn capture(camera: &str, n: u64) -> Capture {
         role,
         frame_index: n * 10 + dt as u64,
         captured_at: t0 + Duration::milliseconds(dt * 40),
+        analysed_at: None,
         boxes: vec![EvidenceBox {
             bbox: BBox::new(40.0, 30.0, 90.0, 100.0),
             class_id: ClassId(1),
