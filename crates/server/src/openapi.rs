@@ -45,6 +45,7 @@ pub(crate) fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api::violation))
         .routes(routes!(api::review))
         .routes(routes!(api::reopen))
+        .routes(routes!(api::put_plate))
         .routes(routes!(export::package))
         .routes(routes!(export::violations_csv))
         .routes(routes!(api::review_reasons))

@@ -2,7 +2,7 @@
 // The review and ops page, the entry module: login, the routes between its
 // pages (review.js, history.js, ops.js), the shared filters and the keyboard
 // flow of the review page (C confirm, R reject with a reason, J next, K
-// previous). Every call goes through api.js, which sends the session cookie
+// previous; H and P zoom on the head and the plate, E edits the plate). Every call goes through api.js, which sends the session cookie
 // and, on state-changing calls, the session's X-CSRF-Token. Talks only to this
 // server's API; no third-party code.
 
@@ -10,7 +10,7 @@ import { api, canOps, canReview, session } from "./api.js";
 import * as history from "./history.js";
 import * as ops from "./ops.js";
 import * as review from "./review.js";
-import { $, input, opt, select } from "./util.js";
+import { $, input, opt, select, zoneLabel } from "./util.js";
 
 const state = {
   /** The page shown: review, history or ops. */
@@ -34,6 +34,7 @@ async function start() {
   session.me = r.data;
   session.csrf = r.data.csrf_token;
   $("who").textContent = r.data.user + " (" + r.data.role + ")";
+  $("tz").textContent = "times: " + zoneLabel();
   $("tab-ops").hidden = !canOps();
   showLoggedIn(true);
   const [rr, cams] = await Promise.all([api("GET", "/api/review-reasons"), api("GET", "/api/cameras")]);
@@ -74,7 +75,7 @@ async function applyRoute() {
 /** @param {Event} [e] */
 function filtersChanged(e) {
   const target = e && /** @type {HTMLElement | null} */ (e.target);
-  if (target && target.tagName === "SELECT") target.blur();
+  if (target && (target.tagName === "SELECT" || target.id === "f-plate")) target.blur();
   if (state.route === "review") review.restart();
   else if (state.route === "history") history.load();
 }
@@ -91,6 +92,7 @@ document.addEventListener("keydown", (e) => {
   else if (k === "r") { e.preventDefault(); review.openReject(); }
   else if (k === "j") { e.preventDefault(); review.move(1); }
   else if (k === "k") { e.preventDefault(); review.move(-1); }
+  else if (review.caseKey(k)) e.preventDefault();
 });
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -112,10 +114,10 @@ document.addEventListener("DOMContentLoaded", () => {
     await api("POST", "/api/logout"); session.csrf = null; session.me = null; showLoggedIn(false);
   });
   $("filters").addEventListener("submit", (e) => e.preventDefault());
-  for (const id of ["f-status", "f-kind", "f-camera", "f-from", "f-to"]) $(id).addEventListener("change", filtersChanged);
+  for (const id of ["f-status", "f-kind", "f-camera", "f-from", "f-to", "f-plate"]) $(id).addEventListener("change", filtersChanged);
   $("f-clear").addEventListener("click", () => {
     select("f-status").value = "pending";
-    for (const id of ["f-kind", "f-camera", "f-from", "f-to"]) input(id).value = "";
+    for (const id of ["f-kind", "f-camera", "f-from", "f-to", "f-plate"]) input(id).value = "";
     $("f-clear").blur();
     filtersChanged();
   });

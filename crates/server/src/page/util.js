@@ -53,8 +53,42 @@ export function row(cells) {
 /** @param {string} k */
 export const kindName = (k) => k.replace("_", " ");
 
-/** @param {string | number} t */
-export const isoTime = (t) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+// Every time on the page is shown in ONE zone: the browser's, the zone the filters' From and To
+// fields are typed in. The header names it (`zoneLabel`); full times carry its UTC offset.
+
+/** @param {number} n @param {number} [w] */
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+
+/** The UTC offset of the page's zone at `d`, e.g. "+01:00". @param {Date} d */
+function offset(d) {
+  const m = -d.getTimezoneOffset();
+  return (m < 0 ? "-" : "+") + pad(Math.floor(Math.abs(m) / 60)) + ":" + pad(Math.abs(m) % 60);
+}
+
+/** The page's zone, for the header: its name and current UTC offset. */
+export function zoneLabel() {
+  let name = "";
+  try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (_) { name = ""; }
+  return (name ? name + " " : "") + "UTC" + offset(new Date());
+}
+
+/**
+ * A date and time in the page's zone with its offset: "2026-05-01 10:00:00 +02:00".
+ * @param {string | number} t an RFC 3339 time or milliseconds since the epoch
+ */
+export const isoTime = (t) => {
+  const d = new Date(t);
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + clockTime(t) + " " + offset(d);
+};
+
+/**
+ * The time of day in the page's zone: "10:00:00".
+ * @param {string | number} t
+ */
+export const clockTime = (t) => {
+  const d = new Date(t);
+  return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+};
 
 /** @param {string} v a datetime-local value @returns {string | null} */
 function localToIso(v) {
@@ -77,5 +111,7 @@ export function filterParams(status) {
   const to = localToIso(input("f-to").value);
   if (from) p.set("from", from);
   if (to) p.set("to", to);
+  const plate = input("f-plate").value.trim();
+  if (plate) p.set("plate", plate);
   return p;
 }
