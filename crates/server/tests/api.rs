@@ -1825,20 +1825,35 @@ async fn plate_field_search_and_export(h: &Harness) {
         (&Caller::Bearer(h.ops_token.clone()), 403),
     ] {
         let (st, body) = h
-            .call(caller, Method::PUT, &put(a), Some(json!({ "plate": "XX 1" })))
+            .call(
+                caller,
+                Method::PUT,
+                &put(a),
+                Some(json!({ "plate": "XX 1" })),
+            )
             .await;
         assert_eq!(st.as_u16(), want, "{}: {body}", caller.name());
     }
     assert_eq!(h.store.get(a).await.expect("get").expect("row").plate, None);
     // The reviewer types it with spaces, a dash and lower case: stored normalised.
     let (st, body) = h
-        .call(&reviewer, Method::PUT, &put(a), Some(json!({ "plate": " b-xy 123e " })))
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(a),
+            Some(json!({ "plate": " b-xy 123e " })),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body, json!({ "id": a, "plate": "BXY123E", "before": null }));
     // Corrected by an admin after a decision.
     let (st, _) = h
-        .call(&reviewer, Method::PUT, &put(b), Some(json!({ "plate": "KA01 AB 1234" })))
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(b),
+            Some(json!({ "plate": "KA01 AB 1234" })),
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
@@ -1852,7 +1867,12 @@ async fn plate_field_search_and_export(h: &Harness) {
         }
     );
     let (st, body) = h
-        .call(&admin, Method::PUT, &put(b), Some(json!({ "plate": "KA-01-AB-1284" })))
+        .call(
+            &admin,
+            Method::PUT,
+            &put(b),
+            Some(json!({ "plate": "KA-01-AB-1284" })),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["before"], "KA01AB1234");
@@ -1866,11 +1886,18 @@ async fn plate_field_search_and_export(h: &Harness) {
         (json!({ "plate": 12 }), 422),
         (json!({ "number": "AB12" }), 422),
     ] {
-        let (st, body) = h.call(&reviewer, Method::PUT, &put(a), Some(bad.clone())).await;
+        let (st, body) = h
+            .call(&reviewer, Method::PUT, &put(a), Some(bad.clone()))
+            .await;
         assert_eq!(st.as_u16(), want, "{bad}: {body}");
     }
     let (st, body) = h
-        .call(&reviewer, Method::PUT, &put(a), Some(json!({ "plate": "AB/12" })))
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(a),
+            Some(json!({ "plate": "AB/12" })),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(
@@ -1881,7 +1908,12 @@ async fn plate_field_search_and_export(h: &Harness) {
     );
     let unknown = "00000000-0000-4000-8000-000000000000";
     let (st, _) = h
-        .call(&reviewer, Method::PUT, &put(unknown), Some(json!({ "plate": "AB12" })))
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(unknown),
+            Some(json!({ "plate": "AB12" })),
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // The detail and the listing show it.
@@ -1889,7 +1921,9 @@ async fn plate_field_search_and_export(h: &Harness) {
     assert_eq!(d["plate"], "BXY123E");
     // Search: any spelling of the plate finds exactly its case.
     for typed in ["BXY123E", "b-xy-123e", "b%20xy%20123%20e"] {
-        let (st, page) = h.get(&reviewer, &format!("/api/violations?plate={typed}")).await;
+        let (st, page) = h
+            .get(&reviewer, &format!("/api/violations?plate={typed}"))
+            .await;
         assert_eq!(st, StatusCode::OK, "{typed}: {page}");
         let items = page["items"].as_array().expect("items");
         assert_eq!(items.len(), 1, "{typed}: {page}");
@@ -1898,7 +1932,10 @@ async fn plate_field_search_and_export(h: &Harness) {
     }
     // With the other filters, and the old plate of b finds nothing any more.
     let (_, page) = h
-        .get(&reviewer, "/api/violations?plate=KA01AB1284&status=confirmed&camera=cam-b")
+        .get(
+            &reviewer,
+            "/api/violations?plate=KA01AB1284&status=confirmed&camera=cam-b",
+        )
         .await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
     assert_eq!(page["items"][0]["id"], json!(b));
@@ -1927,10 +1964,18 @@ async fn plate_field_search_and_export(h: &Harness) {
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].ends_with(",evidence_count,plate"), "{csv}");
     assert_eq!(lines.len(), 2, "{csv}");
-    assert!(lines[1].starts_with(a.as_str()) && lines[1].ends_with(",BXY123E"), "{csv}");
+    assert!(
+        lines[1].starts_with(a.as_str()) && lines[1].ends_with(",BXY123E"),
+        "{csv}"
+    );
     // Clearing it: null (or empty) removes the plate.
     let (st, body) = h
-        .call(&reviewer, Method::PUT, &put(a), Some(json!({ "plate": null })))
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(a),
+            Some(json!({ "plate": null })),
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(body["plate"], Value::Null);
@@ -1943,17 +1988,39 @@ async fn plate_field_search_and_export(h: &Harness) {
         .iter()
         .filter(|e| e.1 == "plate")
         .map(|e| {
-            let parse = |s: &Option<String>| serde_json::from_str(s.as_deref().expect("state")).expect("json");
+            let parse = |s: &Option<String>| {
+                serde_json::from_str(s.as_deref().expect("state")).expect("json")
+            };
             (e.0.as_str(), e.2.as_deref(), parse(&e.3), parse(&e.4))
         })
         .collect();
     assert_eq!(
         changes,
         [
-            ("rita", Some(a.as_str()), json!({ "plate": null }), json!({ "plate": "BXY123E" })),
-            ("rita", Some(b.as_str()), json!({ "plate": null }), json!({ "plate": "KA01AB1234" })),
-            ("ada", Some(b.as_str()), json!({ "plate": "KA01AB1234" }), json!({ "plate": "KA01AB1284" })),
-            ("rita", Some(a.as_str()), json!({ "plate": "BXY123E" }), json!({ "plate": null })),
+            (
+                "rita",
+                Some(a.as_str()),
+                json!({ "plate": null }),
+                json!({ "plate": "BXY123E" })
+            ),
+            (
+                "rita",
+                Some(b.as_str()),
+                json!({ "plate": null }),
+                json!({ "plate": "KA01AB1234" })
+            ),
+            (
+                "ada",
+                Some(b.as_str()),
+                json!({ "plate": "KA01AB1234" }),
+                json!({ "plate": "KA01AB1284" })
+            ),
+            (
+                "rita",
+                Some(a.as_str()),
+                json!({ "plate": "BXY123E" }),
+                json!({ "plate": null })
+            ),
         ]
     );
 }

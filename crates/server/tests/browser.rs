@@ -963,11 +963,13 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     let clip = std::fs::read(CLIP).expect("shared footage clip (see ../shared/README.md)");
     let t = Utc::now() - chrono::Duration::hours(1);
     let ms = |d: i64| t + chrono::Duration::milliseconds(d);
-    let bx = |x1: f32, y1: f32, x2: f32, y2: f32, name: &str, score: f32| roadwarden_types::EvidenceBox {
-        bbox: roadwarden_types::BBox::new(x1, y1, x2, y2),
-        class_id: roadwarden_types::ClassId(0),
-        class_name: name.into(),
-        score,
+    let bx = |x1: f32, y1: f32, x2: f32, y2: f32, name: &str, score: f32| {
+        roadwarden_types::EvidenceBox {
+            bbox: roadwarden_types::BBox::new(x1, y1, x2, y2),
+            class_id: roadwarden_types::ClassId(0),
+            class_name: name.into(),
+            score,
+        }
     };
     let frame = |role, d: i64, i: u64| EvidenceFrame {
         role,
@@ -985,9 +987,18 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
             frame(FrameRole::Before, -300, 97),
         ],
         signal: vec![
-            SignalChange { at: ms(-6000), state: SignalState::Green },
-            SignalChange { at: ms(-4000), state: SignalState::Amber },
-            SignalChange { at: ms(-2000), state: SignalState::Red },
+            SignalChange {
+                at: ms(-6000),
+                state: SignalState::Green,
+            },
+            SignalChange {
+                at: ms(-4000),
+                state: SignalState::Amber,
+            },
+            SignalChange {
+                at: ms(-2000),
+                state: SignalState::Red,
+            },
         ],
         ..common::violation("gate-north", ViolationKind::RedLight, t, 0.9)
     };
@@ -997,7 +1008,13 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
         let name = format!("{role:?}").to_lowercase();
         for (kind, suffix) in [(EvidenceKind::Photo, "photo"), (EvidenceKind::Raw, "raw")] {
             let rel = format!("evidence/gate-north/{id}/{name}-{suffix}.png");
-            ev.push(common::write_evidence(&data, &rel, &photo, kind, Some(role)));
+            ev.push(common::write_evidence(
+                &data,
+                &rel,
+                &photo,
+                kind,
+                Some(role),
+            ));
         }
     }
     ev.push(common::write_evidence(
@@ -1022,8 +1039,11 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     .await;
     // Log in (the page below the fold first: a short window keeps the timeline off screen).
     cdp.call("Page.enable", json!({})).await;
-    cdp.call("Page.navigate", json!({ "url": format!("{}/", server.base) }))
-        .await;
+    cdp.call(
+        "Page.navigate",
+        json!({ "url": format!("{}/", server.base) }),
+    )
+    .await;
     cdp.wait_for(
         "document.getElementById('login') && !document.getElementById('login').hidden",
         "the login form",
@@ -1035,11 +1055,17 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
         json!({ "width": 1366, "height": 160, "deviceScaleFactor": 1, "mobile": false }),
     )
     .await;
-    cdp.eval("document.getElementById('login-name').focus()").await;
-    cdp.call("Input.insertText", json!({ "text": "rita" })).await;
-    cdp.eval("document.getElementById('login-password').focus()").await;
-    cdp.call("Input.insertText", json!({ "text": "rita-reviews-all-day" }))
+    cdp.eval("document.getElementById('login-name').focus()")
         .await;
+    cdp.call("Input.insertText", json!({ "text": "rita" }))
+        .await;
+    cdp.eval("document.getElementById('login-password').focus()")
+        .await;
+    cdp.call(
+        "Input.insertText",
+        json!({ "text": "rita-reviews-all-day" }),
+    )
+    .await;
     cdp.key("Enter", "Enter", 13).await;
     cdp.wait_for(
         &format!("document.getElementById('case-body').dataset.id === '{id}' && !document.getElementById('case-body').hidden"),
@@ -1048,10 +1074,12 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     .await;
     // The timeline is below a 160 px window: C is refused, and the page says why.
     assert_eq!(
-        cdp.eval("document.getElementById('signal-box').dataset.seen").await,
+        cdp.eval("document.getElementById('signal-box').dataset.seen")
+            .await,
         json!("false")
     );
-    cdp.eval("document.getElementById('case').scrollTop = 0").await;
+    cdp.eval("document.getElementById('case').scrollTop = 0")
+        .await;
     cdp.key("c", "KeyC", 67).await;
     cdp.wait_for(
         "document.getElementById('status').textContent.includes('signal timeline')",
@@ -1069,7 +1097,8 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
         json!({ "width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": false }),
     )
     .await;
-    cdp.eval("document.getElementById('case').scrollTop = 0; window.scrollTo(0, 0)").await;
+    cdp.eval("document.getElementById('case').scrollTop = 0; window.scrollTo(0, 0)")
+        .await;
     cdp.wait_for(
         "[...document.querySelectorAll('#photos img')].length === 3 && [...document.querySelectorAll('#photos img')].every(i => i.complete && i.naturalWidth > 0)",
         "the three photos",
@@ -1114,7 +1143,10 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     )
     .expect("json");
     eprintln!("layout at 1366x768: {layout}");
-    assert_eq!((layout["w"].clone(), layout["h"].clone()), (json!(1366), json!(768)));
+    assert_eq!(
+        (layout["w"].clone(), layout["h"].clone()),
+        (json!(1366), json!(768))
+    );
     for e in layout["els"].as_array().expect("els") {
         let (top, bottom, left, right, area) = (
             e[1].as_i64().expect("top"),
@@ -1124,9 +1156,16 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
             e[5].as_i64().expect("area"),
         );
         assert!(area > 0, "{} is shown: {e}", e[0]);
-        assert!(top >= 0 && bottom <= 768 && left >= 0 && right <= 1366, "{} above the fold: {e}", e[0]);
+        assert!(
+            top >= 0 && bottom <= 768 && left >= 0 && right <= 1366,
+            "{} above the fold: {e}",
+            e[0]
+        );
     }
-    assert!(layout["docH"].as_i64().expect("docH") <= 768, "the page does not scroll: {layout}");
+    assert!(
+        layout["docH"].as_i64().expect("docH") <= 768,
+        "the page does not scroll: {layout}"
+    );
     assert!(
         layout["caseH"].as_i64().expect("caseH") <= layout["caseClient"].as_i64().expect("client"),
         "the case does not scroll: {layout}"
@@ -1141,8 +1180,13 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     .await;
     // E edits the plate; Enter saves it, normalised.
     cdp.key("e", "KeyE", 69).await;
-    cdp.wait_for("document.activeElement === document.getElementById('plate')", "the plate field focused").await;
-    cdp.call("Input.insertText", json!({ "text": "ka-01 ab 1234" })).await;
+    cdp.wait_for(
+        "document.activeElement === document.getElementById('plate')",
+        "the plate field focused",
+    )
+    .await;
+    cdp.call("Input.insertText", json!({ "text": "ka-01 ab 1234" }))
+        .await;
     cdp.key("Enter", "Enter", 13).await;
     cdp.wait_for(
         "document.getElementById('plate-status').dataset.saved === 'KA01AB1234'",
@@ -1150,7 +1194,13 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     )
     .await;
     assert_eq!(
-        store.get(&id).await.expect("get").expect("row").plate.as_deref(),
+        store
+            .get(&id)
+            .await
+            .expect("get")
+            .expect("row")
+            .plate
+            .as_deref(),
         Some("KA01AB1234")
     );
     // Now C confirms.

@@ -37,8 +37,8 @@ pub use listing::{
 };
 pub use model::{
     AuditEntry, ChainFields, ChainHasher, Decision, EvidenceItem, EvidenceKind, GENESIS_HASH,
-    InsertOutcome, InvalidPlate, NewViolation, Plate, QueueCursor, QueueFilter, QueueItem, QueuePage, Status,
-    StoredEvidence, StoredRecord,
+    InsertOutcome, InvalidPlate, NewViolation, Plate, QueueCursor, QueueFilter, QueueItem,
+    QueuePage, Status, StoredEvidence, StoredRecord,
 };
 pub use review_log::{ReviewLogEntry, ReviewLogFields, ReviewLogHead, review_entry_hash};
 pub use spool::Spool;

@@ -326,12 +326,21 @@ impl Plate {
     /// left: 1 to [`Plate::MAX_CHARS`] letters and digits.
     pub fn parse(text: &str) -> Result<Plate, InvalidPlate> {
         let bad = |why| InvalidPlate {
-            given: text.chars().take(40).collect::<String>().escape_debug().to_string(),
+            given: text
+                .chars()
+                .take(40)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
             why,
         };
         let mut out = String::new();
         for c in text.chars() {
-            if c.is_whitespace() || matches!(c, '-' | '\u{2010}'..='\u{2013}' | '.' | '\u{b7}' | '\u{30fb}')
+            if c.is_whitespace()
+                || matches!(
+                    c,
+                    '-' | '\u{2010}'..='\u{2013}' | '.' | '\u{b7}' | '\u{30fb}'
+                )
             {
                 continue;
             }
@@ -382,7 +391,11 @@ mod plate_tests {
     #[test]
     fn plates_are_normalised_for_search() {
         for typed in ["ab-12 cd", "AB 12 CD", "AB12CD", " ab.12.cd ", "ab–12–cd"] {
-            assert_eq!(Plate::parse(typed).expect(typed).as_str(), "AB12CD", "{typed}");
+            assert_eq!(
+                Plate::parse(typed).expect(typed).as_str(),
+                "AB12CD",
+                "{typed}"
+            );
         }
         assert_eq!(Plate::parse("京A·12345").expect("cn").as_str(), "京A12345");
         assert_eq!(Plate::parse("b-xy 123e").expect("de").as_str(), "BXY123E");

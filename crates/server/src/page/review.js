@@ -360,6 +360,10 @@ function showLock() {
   $("confirm").setAttribute("aria-disabled", String(locked));
   $("confirm").title = locked ? "Look at the signal timeline first" : "";
   $("signal-box").dataset.seen = String(!!state.detail && state.signalSeen === state.detail.id);
+  if (!locked && $("status").classList.contains("refused")) {
+    $("status").classList.remove("refused");
+    $("status").textContent = "Signal timeline seen: C confirms.";
+  }
 }
 
 // ------------------------------------------------------------------ the plate field
