@@ -4,7 +4,7 @@
 //!
 //! Layout (format version [`PACKAGE_VERSION`]):
 //! - `manifest.json`: the format and version, when the package was made, the
-//!   violation's id, record hash and status, the fingerprint of the
+//!   violation's id, record hash, status and reviewer's plate (if any), the fingerprint of the
 //!   installation key that signed it, the SHA-256 and size of
 //!   `violation.json`, every evidence file with its name in the package,
 //!   SHA-256, size and the path the record knows it by, and the violation's
@@ -14,8 +14,8 @@
 //!   bytes of `manifest.json` (128 hex digits);
 //! - `violation.json`: the stored record ([`PackagedViolation`]): the chain
 //!   fields (seq, prev_hash, the evidence list, ...) from which the record
-//!   hash is recomputed, the record hash, status, tombstone, purged files and
-//!   the review history;
+//!   hash is recomputed, the record hash, status, tombstone, purged files,
+//!   the review history and the reviewer's plate;
 //! - `evidence/...`: the files themselves.
 //!
 //! The chain hash covers the violation's immutable fields and every evidence
@@ -94,6 +94,10 @@ pub struct PackagedViolation {
     pub purged: Vec<String>,
     /// The review decisions, oldest first.
     pub reviews: Vec<ReviewRow>,
+    /// The licence plate a reviewer filled in or corrected (normalised), when packaged; absent: none.
+    /// Not in the chain (set after recording): the signed manifest names it and hashes this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<String>,
 }
 
 /// One file of a package as the manifest lists it.
@@ -118,6 +122,9 @@ pub struct Manifest {
     pub record_hash: String,
     /// The violation's status when packaged.
     pub status: Status,
+    /// The reviewer's licence plate when packaged (absent: none); `violation.json` says the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<String>,
     /// The fingerprint of the installation key that signed this manifest.
     pub key_fingerprint: String,
     pub violation_sha256: String,
@@ -241,6 +248,7 @@ pub fn build_package(
             .map(|e| e.item.path.clone())
             .collect(),
         reviews: reviews.to_vec(),
+        plate: record.plate.clone(),
     };
     let violation_json = serde_json::to_vec_pretty(&violation)
         .map_err(|e| PackageError::Write(format!("{VIOLATION_NAME}: {e}")))?;
@@ -251,6 +259,7 @@ pub fn build_package(
         violation: id.clone(),
         record_hash: record.record_hash.clone(),
         status: record.status,
+        plate: record.plate.clone(),
         key_fingerprint: key.public().fingerprint(),
         violation_sha256: sha_hex(&violation_json),
         violation_size: violation_json.len() as u64,
@@ -686,6 +695,14 @@ pub fn check_package<R: Read + Seek>(
                 record: v.status.as_str().to_owned(),
             });
         }
+        if manifest.plate != v.plate {
+            let shown = |p: &Option<String>| p.clone().unwrap_or_else(|| "(none)".to_owned());
+            problems.push(PackageProblem::ManifestMismatch {
+                field: "plate",
+                manifest: shown(&manifest.plate),
+                record: shown(&v.plate),
+            });
+        }
         check_review_log(v, &manifest.review_log, &mut problems);
     }
     Ok(PackageReport {
@@ -885,6 +902,7 @@ mod tests {
             fields,
             status: Status::Confirmed,
             tombstoned: false,
+            plate: Some("AB12CD".into()),
             evidence,
         };
         let (key, _) = InstallationKey::load_or_create(&data).expect("key");
@@ -969,6 +987,8 @@ mod tests {
         .expect("record");
         assert_eq!(v.fields, fx.record.fields);
         assert_eq!(v.reviews, [review()]);
+        assert_eq!(v.plate.as_deref(), Some("AB12CD"));
+        assert_eq!(pkg.manifest.plate.as_deref(), Some("AB12CD"));
         assert_eq!(v.purged.len(), 1);
         assert!(v.purged[0].ends_with("old-crop.jpg"));
     }
@@ -1039,6 +1059,23 @@ mod tests {
             PackageProblem::RecordHashMismatch { .. }
         ));
         assert!(r.problems[0].to_string().contains("record hash mismatch"));
+
+        // The plate edited in violation.json, its hash in the manifest rewritten: the manifest's plate tells
+        // (and, with the key, the signature).
+        let mut e = orig.clone();
+        let mut v: serde_json::Value = serde_json::from_slice(&e[vi].1).expect("json");
+        v["plate"] = serde_json::json!("ZZ99ZZ");
+        e[vi].1 = serde_json::to_vec_pretty(&v).expect("json");
+        let mut m: Manifest = serde_json::from_slice(&e[mi].1).expect("manifest");
+        m.violation_sha256 = sha_hex(&e[vi].1);
+        m.violation_size = e[vi].1.len() as u64;
+        e[mi].1 = serde_json::to_vec(&m).expect("json");
+        let r = check(&rezip(&e));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert_eq!(
+            r.problems[0].to_string(),
+            "manifest.json: plate AB12CD, but violation.json says ZZ99ZZ"
+        );
 
         // A photo swapped with the manifest rewritten to match: not the recorded evidence.
         let mut e = orig.clone();

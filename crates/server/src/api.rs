@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use roadwarden_rules::SignalSource;
 use roadwarden_store::{
-    DecideOutcome, Decision, EvidenceKind, QueueCursor, QueueItem, ReviewRow, Status,
+    DecideOutcome, Decision, EvidenceKind, Plate, QueueCursor, QueueItem, ReviewRow, Status,
     ViolationFilter, from_micros, redact_url,
 };
 use serde::{Deserialize, Serialize};
@@ -115,6 +115,8 @@ pub(crate) struct ListQuery {
     pub(crate) from: Option<String>,
     /// occurred before (RFC 3339 or µs since the epoch)
     pub(crate) to: Option<String>,
+    /// the reviewer's licence plate, as typed (normalised: upper case, spaces, dashes and dots dropped)
+    pub(crate) plate: Option<String>,
     /// cursor from a previous page's `next` (listing only)
     pub(crate) after: Option<String>,
     /// 1..=500, default 50 (listing only)
@@ -157,6 +159,8 @@ pub(crate) struct ViolationItem {
     confidence: f64,
     #[schema(schema_with = crate::schema::status)]
     status: Status,
+    /// The licence plate a reviewer filled in (normalised); null: none yet.
+    plate: Option<String>,
     /// The violation's detail.
     href: String,
     /// The reviewer holding the pending case (an unexpired claim), if any.
@@ -193,6 +197,7 @@ impl From<QueueItem> for ViolationItem {
             status: i.status,
             claimed_by: None,
             claimed_until: None,
+            plate: i.plate,
         }
     }
 }
@@ -241,16 +246,20 @@ pub(crate) fn filter_of(q: &ListQuery) -> Result<ViolationFilter, ApiError> {
     let to_us = bounded("to", &q.to)?
         .map(|v| parse_time("to", v))
         .transpose()?;
+    let plate = bounded("plate", &q.plate)?
+        .map(|p| Plate::parse(p).map_err(|e| ApiError::bad_request(format!("`plate`: {e}"))))
+        .transpose()?;
     Ok(ViolationFilter {
         status,
         kind,
         camera,
         from_us,
         to_us,
+        plate,
     })
 }
 
-/// `GET /api/violations?status&kind&camera&from&to&after&limit`.
+/// `GET /api/violations?status&kind&camera&from&to&plate&after&limit`.
 #[utoipa::path(
     get,
     path = "/api/violations",
@@ -437,6 +446,8 @@ pub(crate) struct ViolationDetail {
     #[schema(schema_with = crate::schema::status)]
     status: Status,
     tombstoned: bool,
+    /// The licence plate a reviewer filled in or corrected (normalised); null: none yet.
+    plate: Option<String>,
     prev_hash: String,
     record_hash: String,
     /// The thresholds in force when it was recorded.
@@ -503,6 +514,7 @@ pub(crate) async fn violation(
         confidence: f.confidence,
         status: rec.status,
         tombstoned: rec.tombstoned,
+        plate: rec.plate,
         prev_hash: f.prev_hash,
         record_hash: rec.record_hash,
         evidence,
@@ -756,6 +768,65 @@ pub(crate) async fn publish_review(
         Ok(None) => {}
         Err(e) => tracing::warn!("review event for {id} not published: {e}"),
     }
+}
+
+/// The licence plate a reviewer read.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlateBody {
+    /// As typed: upper or lower case, with spaces, dashes or dots between groups (kept normalised:
+    /// `ab-12 cd` is `AB12CD`); null or empty clears it.
+    plate: Option<String>,
+}
+
+/// A violation's plate after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PlateSet {
+    id: String,
+    /// Normalised; null: none.
+    plate: Option<String>,
+    /// What it was before (null: none).
+    before: Option<String>,
+}
+
+/// `PUT /api/violations/{id}/plate` (reviewer, admin): fills in, corrects or clears the plate.
+#[utoipa::path(
+    put,
+    path = "/api/violations/{id}/plate",
+    tag = "violations",
+    summary = "Fill in, correct or clear the licence plate a reviewer read",
+    description = "Roles: reviewer, admin. Any status (a plate may be corrected after the decision). Stored normalised \
+                   (upper case, letters and digits only), searched with `GET /api/violations?plate=`, in the CSV \
+                   export and in evidence packages. Audited as `plate` with the value before and after.",
+    params(("id" = String, Path, description = "violation id (UUID)")),
+    request_body = PlateBody,
+    responses(
+        (status = 200, description = "stored", body = PlateSet),
+        (status = 400, description = "not a plate, or a bad body", body = ErrorBody),
+        (status = 403, description = "role or CSRF", body = ErrorBody),
+        (status = 404, description = "unknown", body = ErrorBody),
+    )
+)]
+pub(crate) async fn put_plate(
+    State(state): State<AppState>,
+    Reviewer(p): Reviewer,
+    ViolationId(id): ViolationId,
+    ApiJson(body): ApiJson<PlateBody>,
+) -> Result<Json<PlateSet>, ApiError> {
+    let plate = match body.plate.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(Plate::parse(t).map_err(|e| ApiError::bad_request(e.to_string()))?),
+    };
+    let change = state
+        .0
+        .store
+        .set_plate(&id, &p.user.name, plate.as_ref())
+        .await?;
+    Ok(Json(PlateSet {
+        id,
+        plate: change.after.map(String::from),
+        before: change.before.map(String::from),
+    }))
 }
 
 /// Why a decision is reopened.

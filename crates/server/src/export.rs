@@ -33,6 +33,7 @@ pub(crate) const CSV_HEADER: &[&str] = &[
     "reason",
     "record_hash",
     "evidence_count",
+    "plate",
 ];
 
 /// One CSV cell: a cell a spreadsheet would read as a formula (starting
@@ -98,6 +99,7 @@ fn page_csv(page: &QueuePage, details: &[ExportDetail]) -> String {
                 review.map(|r| r.reason.as_str()).unwrap_or(""),
                 d.map(|d| d.record_hash.as_str()).unwrap_or(""),
                 &evidence_count,
+                item.plate.as_deref().unwrap_or(""),
             ],
         );
     }
@@ -116,7 +118,7 @@ async fn fetch(
     Ok((page_csv(&page, &details), page.next.clone()))
 }
 
-/// `GET /api/export/violations.csv?status&kind&camera&from&to`: every
+/// `GET /api/export/violations.csv?status&kind&camera&from&to&plate`: every
 /// violation the same filter as `GET /api/violations` selects, oldest first,
 /// as CSV. The first page is read before answering (so a bad filter or an
 /// unreachable store is a proper error); the rest streams, one store page at
@@ -127,7 +129,7 @@ async fn fetch(
     path = "/api/export/violations.csv",
     tag = "violations",
     summary = "The violations a filter selects, oldest first, as CSV (streamed; every match, no paging)",
-    description = "Roles: any logged-in user. Columns: id, camera, kind, occurred_at, confidence, status, reviewed_by, reviewed_at, reason, record_hash, evidence_count; cells a spreadsheet would run as a formula get a leading apostrophe. Audited as `export_csv` with the query. `after` and `limit` are refused.",
+    description = "Roles: any logged-in user. Columns: id, camera, kind, occurred_at, confidence, status, reviewed_by, reviewed_at, reason, record_hash, evidence_count, plate (the reviewer's, normalised); cells a spreadsheet would run as a formula get a leading apostrophe. Audited as `export_csv` with the query. `after` and `limit` are refused.",
     params(ListQuery),
     responses(
         (status = 200, description = "`text/csv` with a header row", content_type = "text/csv"),
@@ -210,7 +212,7 @@ pub(crate) async fn violations_csv(
     path = "/api/violations/{id}/package.zip",
     tag = "violations",
     summary = "A violation's evidence package (ZIP)",
-    description = "Roles: any logged-in user. `evidence/...` (every file of the record), `violation.json` (the stored record: chain fields, record hash, status, reviews), `manifest.json` (format version, creation time, record hash, status, signing key fingerprint, SHA-256 and size of every file and of violation.json, the violation's review-log entries) and `manifest.sig` (the installation's Ed25519 signature over manifest.json); check it with `roadwarden verify --package FILE.zip --key PUBKEY` (the key from `roadwarden key show`). Audited as `export_package`.",
+    description = "Roles: any logged-in user. `evidence/...` (every file of the record), `violation.json` (the stored record: chain fields, record hash, status, reviews, the reviewer's plate), `manifest.json` (format version, creation time, record hash, status, plate, signing key fingerprint, SHA-256 and size of every file and of violation.json, the violation's review-log entries) and `manifest.sig` (the installation's Ed25519 signature over manifest.json); check it with `roadwarden verify --package FILE.zip --key PUBKEY` (the key from `roadwarden key show`). Audited as `export_package`.",
     params(("id" = String, Path, description = "violation id (UUID)")),
     responses(
         (status = 200, description = "the ZIP; `X-Package-SHA256` carries its hash", content_type = "application/zip"),

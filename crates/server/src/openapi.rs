@@ -53,6 +53,7 @@ pub(crate) fn protected_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(team::history))
         .routes(routes!(team::stats))
         .routes(routes!(team::put_time_zone))
+        .routes(routes!(api::put_plate))
         .routes(routes!(export::package))
         .routes(routes!(export::violations_csv))
         .routes(routes!(api::review_reasons))

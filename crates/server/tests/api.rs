@@ -1831,6 +1831,225 @@ async fn review_page(h: &Harness) {
 }
 dual_test!(review_page);
 
+// ---------------------------------------------------------------- the reviewer's plate
+
+/// A reviewer fills in a plate as typed; it is stored normalised, audited, shown in the detail and the
+/// listing, found by `GET /api/violations?plate=` in any spelling, and in the CSV export. Only
+/// reviewers and admins may set it; a text that is no plate is a 400 naming why.
+async fn plate_field_search_and_export(h: &Harness) {
+    let reviewer = h.login("reviewer").await;
+    let admin = h.login("admin").await;
+    let ops = h.login("ops").await;
+    let (a, b) = (&h.seeded[1].id, &h.seeded[7].id);
+    let put = |id: &str| format!("/api/violations/{id}/plate");
+    // Who may: reviewer and admin; not ops (session or bearer), not anonymous.
+    for (caller, want) in [
+        (&Caller::Anon, 401),
+        (&ops, 403),
+        (&Caller::Bearer(h.ops_token.clone()), 403),
+    ] {
+        let (st, body) = h
+            .call(
+                caller,
+                Method::PUT,
+                &put(a),
+                Some(json!({ "plate": "XX 1" })),
+            )
+            .await;
+        assert_eq!(st.as_u16(), want, "{}: {body}", caller.name());
+    }
+    assert_eq!(h.store.get(a).await.expect("get").expect("row").plate, None);
+    // The reviewer types it with spaces, a dash and lower case: stored normalised.
+    let (st, body) = h
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(a),
+            Some(json!({ "plate": " b-xy 123e " })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "id": a, "plate": "BXY123E", "before": null }));
+    // Corrected by an admin after a decision.
+    let (st, _) = h
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(b),
+            Some(json!({ "plate": "KA01 AB 1234" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        h.store
+            .decide(b, "rita", Decision::Confirm, "", "")
+            .await
+            .expect("decide"),
+        DecideOutcome::Changed {
+            before: Status::Pending,
+            after: Status::Confirmed
+        }
+    );
+    let (st, body) = h
+        .call(
+            &admin,
+            Method::PUT,
+            &put(b),
+            Some(json!({ "plate": "KA-01-AB-1284" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["before"], "KA01AB1234");
+    assert_eq!(body["plate"], "KA01AB1284");
+    // Not plates: a 400 that says why; nothing stored.
+    // (A body of another shape is axum's 422, as for every JSON body.)
+    for (bad, want) in [
+        (json!({ "plate": "AB/12" }), 400),
+        (json!({ "plate": "X".repeat(17) }), 400),
+        (json!({ "plate": "--" }), 400),
+        (json!({ "plate": 12 }), 422),
+        (json!({ "number": "AB12" }), 422),
+    ] {
+        let (st, body) = h
+            .call(&reviewer, Method::PUT, &put(a), Some(bad.clone()))
+            .await;
+        assert_eq!(st.as_u16(), want, "{bad}: {body}");
+    }
+    let (st, body) = h
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(a),
+            Some(json!({ "plate": "AB/12" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a licence plate") && m.contains("letters and digits")),
+        "{body}"
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let (st, _) = h
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(unknown),
+            Some(json!({ "plate": "AB12" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // The detail and the listing show it.
+    let (_, d) = h.get(&reviewer, &format!("/api/violations/{a}")).await;
+    assert_eq!(d["plate"], "BXY123E");
+    // Search: any spelling of the plate finds exactly its case.
+    for typed in ["BXY123E", "b-xy-123e", "b%20xy%20123%20e"] {
+        let (st, page) = h
+            .get(&reviewer, &format!("/api/violations?plate={typed}"))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{typed}: {page}");
+        let items = page["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{typed}: {page}");
+        assert_eq!(items[0]["id"], json!(a));
+        assert_eq!(items[0]["plate"], "BXY123E");
+    }
+    // With the other filters, and the old plate of b finds nothing any more.
+    let (_, page) = h
+        .get(
+            &reviewer,
+            "/api/violations?plate=KA01AB1284&status=confirmed&camera=cam-b",
+        )
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["items"][0]["id"], json!(b));
+    let (_, page) = h.get(&reviewer, "/api/violations?plate=KA01AB1234").await;
+    assert_eq!(page["items"], json!([]));
+    let (st, _) = h.get(&reviewer, "/api/violations?plate=%3Cscript%3E").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // The listing without a plate filter: a plate where one was given, null elsewhere.
+    let (_, page) = h.get(&reviewer, "/api/violations?limit=500").await;
+    for item in page["items"].as_array().expect("items") {
+        let want = if item["id"] == json!(a) {
+            json!("BXY123E")
+        } else if item["id"] == json!(b) {
+            json!("KA01AB1284")
+        } else {
+            Value::Null
+        };
+        assert_eq!(item["plate"], want, "{item}");
+    }
+    // The CSV: a plate column, and the same search.
+    let (st, csv) = h
+        .get(&reviewer, "/api/export/violations.csv?plate=b-xy-123e")
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let csv = csv.as_str().expect("CSV text");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].ends_with(",evidence_count,plate"), "{csv}");
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with(a.as_str()) && lines[1].ends_with(",BXY123E"),
+        "{csv}"
+    );
+    // Clearing it: null (or empty) removes the plate.
+    let (st, body) = h
+        .call(
+            &reviewer,
+            Method::PUT,
+            &put(a),
+            Some(json!({ "plate": null })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(body["plate"], Value::Null);
+    assert_eq!(body["before"], "BXY123E");
+    let (_, page) = h.get(&reviewer, "/api/violations?plate=BXY123E").await;
+    assert_eq!(page["items"], json!([]));
+    // Every change is audited with who and the plate before and after; nothing for refused calls.
+    let log = h.store.audit_log(None).await.expect("audit");
+    let changes: Vec<(&str, Option<&str>, Value, Value)> = log
+        .iter()
+        .filter(|e| e.1 == "plate")
+        .map(|e| {
+            let parse = |s: &Option<String>| {
+                serde_json::from_str(s.as_deref().expect("state")).expect("json")
+            };
+            (e.0.as_str(), e.2.as_deref(), parse(&e.3), parse(&e.4))
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                "rita",
+                Some(a.as_str()),
+                json!({ "plate": null }),
+                json!({ "plate": "BXY123E" })
+            ),
+            (
+                "rita",
+                Some(b.as_str()),
+                json!({ "plate": null }),
+                json!({ "plate": "KA01AB1234" })
+            ),
+            (
+                "ada",
+                Some(b.as_str()),
+                json!({ "plate": "KA01AB1234" }),
+                json!({ "plate": "KA01AB1284" })
+            ),
+            (
+                "rita",
+                Some(a.as_str()),
+                json!({ "plate": "BXY123E" }),
+                json!({ "plate": null })
+            ),
+        ]
+    );
+}
+dual_test!(plate_field_search_and_export);
+
 /// Every operation of the OpenAPI document is routed: asked with made-up parameters, each
 /// answers from its handler (a 2xx, or a refusal of the parameters), never the fallback's
 /// "no such endpoint" nor 405. With the unit test that every route is documented (the router

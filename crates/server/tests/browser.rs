@@ -618,7 +618,12 @@ async fn reviewer_filters_sees_the_signal_timeline_and_the_history() {
         "that case",
     )
     .await;
-    // The keyboard still decides in a filtered queue.
+    // The keyboard still decides in a filtered queue (once the red-light case's timeline was on screen).
+    cdp.wait_for(
+        "document.getElementById('signal-box').dataset.seen === 'true'",
+        "the signal timeline seen",
+    )
+    .await;
     cdp.key("c", "KeyC", 67).await;
     cdp.wait_for(
         "document.querySelectorAll('#queue li').length === 0 && !document.getElementById('empty').hidden",
@@ -1153,6 +1158,280 @@ async fn two_reviewers_never_get_the_same_case_and_undo_inside_the_window() {
     assert_eq!(
         (claims[0].violation_id.as_str(), claims[0].by.as_str()),
         (last.as_str(), "rita")
+    );
+    server.stop();
+    store.close().await;
+}
+
+// ---------------------------------------------------------------- one red-light case on one screen
+
+const CLIP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/footage/intel-parking/car-detection.mp4"
+);
+
+/// At 1366x768 every element of a red-light case is above the fold and nothing scrolls; C is
+/// refused (and says why) until the signal timeline was on screen, then confirms. A plate typed
+/// into the field is stored normalised. Screenshot: `target/tmp/review-one-screen.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
+    let (_dir, data) = common::temp_data();
+    let store = Store::open_data_dir(&data).await.expect("store");
+    common::put_users(&store, [("rita", "rita-reviews-all-day", Role::Reviewer)]).await;
+    let photo = std::fs::read(PHOTO).expect("shared footage tile (see ../shared/README.md)");
+    let clip = std::fs::read(CLIP).expect("shared footage clip (see ../shared/README.md)");
+    let t = Utc::now() - chrono::Duration::hours(1);
+    let ms = |d: i64| t + chrono::Duration::milliseconds(d);
+    let bx = |x1: f32, y1: f32, x2: f32, y2: f32, name: &str, score: f32| {
+        roadwarden_types::EvidenceBox {
+            bbox: roadwarden_types::BBox::new(x1, y1, x2, y2),
+            class_id: roadwarden_types::ClassId(0),
+            class_name: name.into(),
+            score,
+        }
+    };
+    let frame = |role, d: i64, i: u64| EvidenceFrame {
+        role,
+        frame_index: i,
+        captured_at: ms(d),
+        boxes: vec![
+            bx(120.0, 90.0, 220.0, 220.0, "motorbike", 0.8),
+            bx(150.0, 70.0, 185.0, 105.0, "Without Helmet", 0.7),
+        ],
+    };
+    let v = Violation {
+        frames: vec![
+            frame(FrameRole::After, 300, 103),
+            frame(FrameRole::At, 0, 100),
+            frame(FrameRole::Before, -300, 97),
+        ],
+        signal: vec![
+            SignalChange {
+                at: ms(-6000),
+                state: SignalState::Green,
+            },
+            SignalChange {
+                at: ms(-4000),
+                state: SignalState::Amber,
+            },
+            SignalChange {
+                at: ms(-2000),
+                state: SignalState::Red,
+            },
+        ],
+        ..common::violation("gate-north", ViolationKind::RedLight, t, 0.9)
+    };
+    let id = v.id.0.to_string();
+    let mut ev = Vec::new();
+    for role in [FrameRole::After, FrameRole::At, FrameRole::Before] {
+        let name = format!("{role:?}").to_lowercase();
+        for (kind, suffix) in [(EvidenceKind::Photo, "photo"), (EvidenceKind::Raw, "raw")] {
+            let rel = format!("evidence/gate-north/{id}/{name}-{suffix}.png");
+            ev.push(common::write_evidence(
+                &data,
+                &rel,
+                &photo,
+                kind,
+                Some(role),
+            ));
+        }
+    }
+    ev.push(common::write_evidence(
+        &data,
+        &format!("evidence/gate-north/{id}/clip.mp4"),
+        &clip,
+        EvidenceKind::Clip,
+        None,
+    ));
+    common::insert(&store, v, ev, common::hasher).await;
+    let mut server = common::Server::start(&store, &data, &site(), ServerConfig::default()).await;
+    let (browser, ws_url) = chromium().await;
+    let _browser = browser;
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .expect("devtools websocket");
+    let mut cdp = Cdp { ws, next: 0 };
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+    // Log in (the page below the fold first: a short window keeps the timeline off screen).
+    cdp.call("Page.enable", json!({})).await;
+    cdp.call(
+        "Page.navigate",
+        json!({ "url": format!("{}/", server.base) }),
+    )
+    .await;
+    cdp.wait_for(
+        "document.getElementById('login') && !document.getElementById('login').hidden",
+        "the login form",
+    )
+    .await;
+    // Before logging in: squeeze the viewport so the case's lower half is off screen.
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1366, "height": 160, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+    cdp.eval("document.getElementById('login-name').focus()")
+        .await;
+    cdp.call("Input.insertText", json!({ "text": "rita" }))
+        .await;
+    cdp.eval("document.getElementById('login-password').focus()")
+        .await;
+    cdp.call(
+        "Input.insertText",
+        json!({ "text": "rita-reviews-all-day" }),
+    )
+    .await;
+    cdp.key("Enter", "Enter", 13).await;
+    cdp.wait_for(
+        &format!("document.getElementById('case-body').dataset.id === '{id}' && !document.getElementById('case-body').hidden"),
+        "the red-light case",
+    )
+    .await;
+    // The timeline is below a 160 px window: C is refused, and the page says why.
+    assert_eq!(
+        cdp.eval("document.getElementById('signal-box').dataset.seen")
+            .await,
+        json!("false")
+    );
+    cdp.eval("document.getElementById('case').scrollTop = 0")
+        .await;
+    cdp.key("c", "KeyC", 67).await;
+    cdp.wait_for(
+        "document.getElementById('status').textContent.includes('signal timeline')",
+        "the refusal",
+    )
+    .await;
+    assert_eq!(
+        store.get(&id).await.expect("get").expect("row").status,
+        Status::Pending,
+        "C before the timeline was seen confirms nothing"
+    );
+    // Back to 1366x768: everything fits, the timeline is seen.
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+    cdp.eval("document.getElementById('case').scrollTop = 0; window.scrollTo(0, 0)")
+        .await;
+    cdp.wait_for(
+        "[...document.querySelectorAll('#photos img')].length === 3 && [...document.querySelectorAll('#photos img')].every(i => i.complete && i.naturalWidth > 0)",
+        "the three photos",
+    )
+    .await;
+    cdp.wait_for(
+        "document.getElementById('zoom-canvas').dataset.drawn",
+        "the head zoom drawn",
+    )
+    .await;
+    cdp.wait_for(
+        "document.getElementById('clip').readyState >= 1",
+        "the clip's metadata",
+    )
+    .await;
+    cdp.wait_for(
+        "document.getElementById('signal-box').dataset.seen === 'true'",
+        "the timeline seen",
+    )
+    .await;
+    // Photos in time order with the signal's state on each.
+    assert_eq!(
+        cdp.eval("JSON.stringify([...document.querySelectorAll('#photos figure')].map(f => f.dataset.role + ':' + f.querySelector('.signal-badge').dataset.state))")
+            .await,
+        json!(r#"["before:red","at:red","after:red"]"#)
+    );
+    // Every element above the fold, none cut off, nothing to scroll.
+    let layout: Value = serde_json::from_str(
+        cdp.eval(
+            "JSON.stringify({ \
+               els: ['#case-title', '#case-meta', '#photos figure:nth-child(1) img', '#photos figure:nth-child(2) img', \
+                     '#photos figure:nth-child(3) img', '#photos figure:nth-child(3) .signal-badge', '#clip', '#zoom-canvas', \
+                     '#signal-timeline', '#signal-axis', '#signal-summary', '#plate', '#confirm', '#reject'] \
+                 .map(s => { const r = document.querySelector(s).getBoundingClientRect(); \
+                   return [s, Math.round(r.top), Math.round(r.bottom), Math.round(r.left), Math.round(r.right), Math.round(r.width * r.height)]; }), \
+               docH: document.documentElement.scrollHeight, caseH: document.getElementById('case').scrollHeight, \
+               caseClient: document.getElementById('case').clientHeight, w: innerWidth, h: innerHeight })",
+        )
+        .await
+        .as_str()
+        .expect("layout"),
+    )
+    .expect("json");
+    eprintln!("layout at 1366x768: {layout}");
+    assert_eq!(
+        (layout["w"].clone(), layout["h"].clone()),
+        (json!(1366), json!(768))
+    );
+    for e in layout["els"].as_array().expect("els") {
+        let (top, bottom, left, right, area) = (
+            e[1].as_i64().expect("top"),
+            e[2].as_i64().expect("bottom"),
+            e[3].as_i64().expect("left"),
+            e[4].as_i64().expect("right"),
+            e[5].as_i64().expect("area"),
+        );
+        assert!(area > 0, "{} is shown: {e}", e[0]);
+        assert!(
+            top >= 0 && bottom <= 768 && left >= 0 && right <= 1366,
+            "{} above the fold: {e}",
+            e[0]
+        );
+    }
+    assert!(
+        layout["docH"].as_i64().expect("docH") <= 768,
+        "the page does not scroll: {layout}"
+    );
+    assert!(
+        layout["caseH"].as_i64().expect("caseH") <= layout["caseClient"].as_i64().expect("client"),
+        "the case does not scroll: {layout}"
+    );
+    screenshot(&mut cdp, "review-one-screen.png").await;
+    // P zooms on the plate (no plate box: the lower part of the motorbike).
+    cdp.key("p", "KeyP", 80).await;
+    cdp.wait_for(
+        "document.getElementById('zoom-canvas').dataset.what === 'plate' && document.getElementById('zoom-canvas').dataset.drawn && document.getElementById('zoom-caption').textContent.includes('plate')",
+        "the plate zoom",
+    )
+    .await;
+    // E edits the plate; Enter saves it, normalised.
+    cdp.key("e", "KeyE", 69).await;
+    cdp.wait_for(
+        "document.activeElement === document.getElementById('plate')",
+        "the plate field focused",
+    )
+    .await;
+    cdp.call("Input.insertText", json!({ "text": "ka-01 ab 1234" }))
+        .await;
+    cdp.key("Enter", "Enter", 13).await;
+    cdp.wait_for(
+        "document.getElementById('plate-status').dataset.saved === 'KA01AB1234'",
+        "the plate saved",
+    )
+    .await;
+    assert_eq!(
+        store
+            .get(&id)
+            .await
+            .expect("get")
+            .expect("row")
+            .plate
+            .as_deref(),
+        Some("KA01AB1234")
+    );
+    // Now C confirms.
+    cdp.key("c", "KeyC", 67).await;
+    cdp.wait_for(
+        "document.querySelectorAll('#queue li').length === 0",
+        "the case confirmed and gone from the queue",
+    )
+    .await;
+    assert_eq!(
+        store.get(&id).await.expect("get").expect("row").status,
+        Status::Confirmed
     );
     server.stop();
     store.close().await;

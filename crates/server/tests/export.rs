@@ -226,7 +226,7 @@ impl Harness {
         assert_eq!(
             rows.first().map(|r| r.join(",")).as_deref(),
             Some(
-                "id,camera,kind,occurred_at,confidence,status,reviewed_by,reviewed_at,reason,record_hash,evidence_count"
+                "id,camera,kind,occurred_at,confidence,status,reviewed_by,reviewed_at,reason,record_hash,evidence_count,plate"
             ),
             "{text}"
         );
@@ -284,7 +284,7 @@ async fn csv_with_filters_has_exactly_the_rows(h: &Harness) {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(ids(&all), [s(0), s(4), s(1), s(5), s(2), s(3), s(6)]);
     for r in &all {
-        assert_eq!(r.len(), 11, "{r:?}");
+        assert_eq!(r.len(), 12, "{r:?}");
         let rec = h.store.get(&r[0]).await.expect("get").expect("row");
         assert_eq!(r[9], rec.record_hash, "record hash of {}", r[0]);
         assert_eq!(r[10], "3", "evidence count of {}", r[0]);
@@ -517,6 +517,12 @@ fn sha(b: &[u8]) -> String {
 async fn package_zip_holds_the_record_and_its_files(h: &Harness) {
     let cookie = h.login("ops").await;
     let v = &h.seeded[0];
+    // A reviewer read its plate: the package carries it, in violation.json and the signed manifest.
+    let plate = Plate::parse("ab-12 cd").expect("plate");
+    h.store
+        .set_plate(&v.id, "rita", Some(&plate))
+        .await
+        .expect("set plate");
     let r = h
         .http
         .get(format!("{}/api/violations/{}/package.zip", h.base, v.id))
@@ -584,6 +590,8 @@ async fn package_zip_holds_the_record_and_its_files(h: &Harness) {
     assert_eq!(rec.status, Status::Confirmed);
     assert_eq!(rec.reviews.len(), 1);
     assert_eq!(rec.reviews[0].reviewer, HOSTILE_REVIEWER);
+    assert_eq!(rec.plate.as_deref(), Some("AB12CD"));
+    assert_eq!(manifest.plate.as_deref(), Some("AB12CD"));
     // Signed with this installation's key, and its review-log entry proves the decision.
     let (key, _) = roadwarden_evidence::InstallationKey::load_or_create(&h.data).expect("key");
     let report = roadwarden_evidence::check_package(Cursor::new(&bytes), Some(&key.public()))

@@ -72,7 +72,7 @@ macro_rules! on_read {
 }
 
 /// The review-queue page of `rows` selected as (id, camera, kind, track_id, occurred_at_us, confidence,
-/// status), `LIMIT limit`: a cursor after the last item when the page is full. A macro because each
+/// status, plate), `LIMIT limit`: a cursor after the last item when the page is full. A macro because each
 /// dialect's rows are their own type (see [`on_pool`]).
 macro_rules! queue_page {
     ($rows:expr, $limit:expr) => {{
@@ -86,6 +86,7 @@ macro_rules! queue_page {
                 occurred_at_us: r.try_get(4)?,
                 confidence: r.try_get(5)?,
                 status: Status::parse(&r.try_get::<String, _>(6)?)?,
+                plate: r.try_get(7)?,
             });
         }
         let next = if items.len() as i64 == $limit {
@@ -158,6 +159,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "team",
         include_str!("../migrations/sqlite/0005_team.sql"),
     ),
+    (
+        8,
+        "reviewer plate",
+        include_str!("../migrations/sqlite/0008_reviewer_plate.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -184,6 +190,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "team",
         include_str!("../migrations/postgres/0005_team.sql"),
+    ),
+    (
+        8,
+        "reviewer plate",
+        include_str!("../migrations/postgres/0008_reviewer_plate.sql"),
     ),
 ];
 
@@ -221,7 +232,7 @@ pub struct Store {
 }
 
 const VIOLATION_COLS: &str = "id, camera_id, seq, kind, track_id, occurred_at_us, confidence, thresholds, detail, \
-                              status, prev_hash, record_hash, tombstoned_at_us";
+                              status, prev_hash, record_hash, tombstoned_at_us, plate";
 
 fn now_us() -> i64 {
     crate::to_micros(chrono::Utc::now())
@@ -543,7 +554,7 @@ impl Store {
     ) -> Result<QueuePage, StoreError> {
         let limit = i64::from(limit.clamp(1, 1000));
         let mut sql = String::from(
-            "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status FROM violations WHERE status = $1",
+            "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status, plate FROM violations WHERE status = $1",
         );
         let mut n = 1;
         if filter.camera.is_some() {
@@ -810,6 +821,7 @@ where
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     let fields = ChainFields {
         id: r.try_get(0)?,
@@ -829,6 +841,7 @@ where
         status: Status::parse(&r.try_get::<String, _>(9)?)?,
         record_hash: r.try_get(11)?,
         tombstoned: r.try_get::<Option<i64>, _>(12)?.is_some(),
+        plate: r.try_get(13)?,
         evidence: Vec::new(),
     })
 }

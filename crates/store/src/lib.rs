@@ -34,11 +34,13 @@ pub use accounts::{
 };
 pub use data_dir::{DataDir, ReconcileReport, sync_dir};
 pub use db::{CameraChain, PurgeReport, ReplayReport, Store};
-pub use listing::{DecideOutcome, EvidenceRow, ExportDetail, ReviewRow, ViolationFilter};
+pub use listing::{
+    DecideOutcome, EvidenceRow, ExportDetail, PlateChange, ReviewRow, ViolationFilter,
+};
 pub use model::{
     AuditEntry, ChainFields, ChainHasher, Decision, EvidenceItem, EvidenceKind, GENESIS_HASH,
-    InsertOutcome, NewViolation, QueueCursor, QueueFilter, QueueItem, QueuePage, Status,
-    StoredEvidence, StoredRecord,
+    InsertOutcome, InvalidPlate, NewViolation, Plate, QueueCursor, QueueFilter, QueueItem,
+    QueuePage, Status, StoredEvidence, StoredRecord,
 };
 pub use review_log::{ReviewLogEntry, ReviewLogFields, ReviewLogHead, review_entry_hash};
 pub use spool::Spool;

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::db::Pool;
 use crate::model::{
-    Decision, EvidenceItem, EvidenceKind, QueueCursor, QueueItem, QueuePage, Status,
+    Decision, EvidenceItem, EvidenceKind, Plate, QueueCursor, QueueItem, QueuePage, Status,
 };
 use crate::{Store, StoreError};
 
@@ -28,6 +28,8 @@ pub struct ViolationFilter {
     pub from_us: Option<i64>,
     /// Occurred before (µs).
     pub to_us: Option<i64>,
+    /// The reviewer's plate is exactly this one.
+    pub plate: Option<Plate>,
 }
 
 /// One evidence row with its id.
@@ -61,6 +63,13 @@ pub struct ExportDetail {
     pub review: Option<ReviewRow>,
 }
 
+/// What a plate change did: the plate before and after (`None`: none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlateChange {
+    pub before: Option<Plate>,
+    pub after: Option<Plate>,
+}
+
 /// What a decision or a reopen did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecideOutcome {
@@ -81,7 +90,7 @@ impl Store {
     ) -> Result<QueuePage, StoreError> {
         let limit = i64::from(limit.clamp(1, 1000));
         let mut sql = String::from(
-            "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status FROM violations WHERE 1 = 1",
+            "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status, plate FROM violations WHERE 1 = 1",
         );
         let mut n = 0;
         let mut next = |sql: &mut String, cond: &str| {
@@ -102,6 +111,9 @@ impl Store {
         }
         if filter.to_us.is_some() {
             next(&mut sql, " AND occurred_at_us < ?");
+        }
+        if filter.plate.is_some() {
+            next(&mut sql, " AND plate = ?");
         }
         if after.is_some() {
             next(&mut sql, " AND (occurred_at_us, id) > (?");
@@ -124,6 +136,9 @@ impl Store {
             }
             if let Some(t) = filter.to_us {
                 q = q.bind(t);
+            }
+            if let Some(pl) = &filter.plate {
+                q = q.bind(pl.as_str());
             }
             if let Some(a) = after {
                 q = q.bind(a.occurred_at_us).bind(&a.id);
@@ -346,6 +361,45 @@ impl Store {
                 Some(serde_json::json!({ "status": "pending", "note": note }).to_string()))?;
             tx.commit().await?;
             Ok(DecideOutcome::Changed { before: current, after: Status::Pending })
+        })
+    }
+
+    /// Sets (or, with `None`, clears) the licence plate a reviewer read on violation `id`, audited as
+    /// `plate` by `actor` with the plate before and after, in one transaction. Allowed whatever the
+    /// violation's status: a plate is corrected after a decision too. Setting the plate it already has
+    /// changes nothing and writes no audit entry.
+    pub async fn set_plate(
+        &self,
+        id: &str,
+        actor: &str,
+        plate: Option<&Plate>,
+    ) -> Result<PlateChange, StoreError> {
+        let now = now_us();
+        let after = plate.map(Plate::as_str);
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            // Locks the row (PostgreSQL) before reading what it had.
+            let before: Option<String> = sqlx::query("UPDATE violations SET plate = plate WHERE id = $1 RETURNING plate")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(id.to_owned()))?
+                .try_get(0)?;
+            let before = before.map(Plate::try_from).transpose().map_err(|e| StoreError::Invalid(e.to_string()))?;
+            if before.as_ref().map(Plate::as_str) == after {
+                tx.rollback().await?;
+                return Ok(PlateChange { before: before.clone(), after: before });
+            }
+            sqlx::query("UPDATE violations SET plate = $2 WHERE id = $1")
+                .bind(id)
+                .bind(after)
+                .execute(&mut *tx)
+                .await?;
+            audit!(&mut *tx, now, actor, "plate", Some(id),
+                Some(serde_json::json!({ "plate": before.as_ref().map(Plate::as_str) }).to_string()),
+                Some(serde_json::json!({ "plate": after }).to_string()))?;
+            tx.commit().await?;
+            Ok(PlateChange { before, after: plate.cloned() })
         })
     }
 

@@ -230,6 +230,8 @@ pub struct StoredRecord {
     pub record_hash: String,
     pub status: Status,
     pub tombstoned: bool,
+    /// The licence plate a reviewer filled in or corrected (normalised, see [`Plate`]); not in the chain.
+    pub plate: Option<String>,
     pub evidence: Vec<StoredEvidence>,
 }
 
@@ -289,6 +291,8 @@ pub struct QueueItem {
     pub occurred_at_us: i64,
     pub confidence: f64,
     pub status: Status,
+    /// The reviewer's licence plate (normalised), if one was given.
+    pub plate: Option<String>,
 }
 
 /// One page of the review queue, oldest first.
@@ -297,4 +301,107 @@ pub struct QueuePage {
     pub items: Vec<QueueItem>,
     /// Present when there may be more.
     pub next: Option<QueueCursor>,
+}
+
+/// A licence plate as the store keeps and searches it: upper case, letters and digits only (the spaces,
+/// dashes, dots and middle dots people type between groups are dropped), 1 to [`Plate::MAX_CHARS`]
+/// characters. `"ab-12 cd"`, `"AB 12 CD"` and `"AB12CD"` are one plate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Plate(String);
+
+/// Why a text is not a licence plate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a licence plate: {why}")]
+pub struct InvalidPlate {
+    pub given: String,
+    pub why: &'static str,
+}
+
+impl Plate {
+    /// The longest plate kept, in characters (after normalising).
+    pub const MAX_CHARS: usize = 16;
+
+    /// Normalises `text` (upper case; spaces, dashes, dots and middle dots dropped) and checks what is
+    /// left: 1 to [`Plate::MAX_CHARS`] letters and digits.
+    pub fn parse(text: &str) -> Result<Plate, InvalidPlate> {
+        let bad = |why| InvalidPlate {
+            given: text
+                .chars()
+                .take(40)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+            why,
+        };
+        let mut out = String::new();
+        for c in text.chars() {
+            if c.is_whitespace()
+                || matches!(
+                    c,
+                    '-' | '\u{2010}'..='\u{2013}' | '.' | '\u{b7}' | '\u{30fb}'
+                )
+            {
+                continue;
+            }
+            if !c.is_alphanumeric() {
+                return Err(bad(
+                    "only letters and digits, with spaces, dashes or dots between groups",
+                ));
+            }
+            out.extend(c.to_uppercase());
+        }
+        if out.is_empty() {
+            return Err(bad("no letters or digits"));
+        }
+        if out.chars().count() > Plate::MAX_CHARS {
+            return Err(bad("longer than 16 letters and digits"));
+        }
+        Ok(Plate(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Plate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Plate {
+    type Error = InvalidPlate;
+    fn try_from(s: String) -> Result<Plate, InvalidPlate> {
+        Plate::parse(&s)
+    }
+}
+
+impl From<Plate> for String {
+    fn from(p: Plate) -> String {
+        p.0
+    }
+}
+
+#[cfg(test)]
+mod plate_tests {
+    use super::*;
+
+    #[test]
+    fn plates_are_normalised_for_search() {
+        for typed in ["ab-12 cd", "AB 12 CD", "AB12CD", " ab.12.cd ", "ab–12–cd"] {
+            assert_eq!(
+                Plate::parse(typed).expect(typed).as_str(),
+                "AB12CD",
+                "{typed}"
+            );
+        }
+        assert_eq!(Plate::parse("京A·12345").expect("cn").as_str(), "京A12345");
+        assert_eq!(Plate::parse("b-xy 123e").expect("de").as_str(), "BXY123E");
+        for bad in ["", " - ", "AB/12", "AB12;DROP", "12345678901234567"] {
+            let e = Plate::parse(bad).expect_err(bad);
+            assert!(e.to_string().contains("not a licence plate"), "{e}");
+        }
+    }
 }

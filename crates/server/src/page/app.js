@@ -2,7 +2,8 @@
 // The review and ops page, the entry module: login, the routes between its
 // pages (review.js, history.js, ops.js, stats.js; `#/case/<id>` opens one case), the shared
 // filters, the user's time zone and the keyboard flow of the review page (C confirm, R reject
-// with a reason, J next, K previous, U undo the last decision). Every call goes through api.js, which sends the session cookie
+// with a reason, J next, K previous, U undo the last decision; H and P zoom on the head and the
+// plate, E edits the plate). Every call goes through api.js, which sends the session cookie
 // and, on state-changing calls, the session's X-CSRF-Token. Talks only to this
 // server's API; no third-party code.
 
@@ -11,7 +12,7 @@ import * as history from "./history.js";
 import * as ops from "./ops.js";
 import * as review from "./review.js";
 import * as stats from "./stats.js";
-import { $, input, opt, select, setZone } from "./util.js";
+import { $, input, opt, select, setZone, zoneLabel } from "./util.js";
 
 const state = {
   /** The page shown: review, history or ops. */
@@ -65,6 +66,7 @@ function showZone(tz) {
   if (!all.includes(zone)) all = [zone, ...all];
   sel.replaceChildren(...all.map((z) => opt(z, z)));
   sel.value = zone;
+  $("tz-box").title = "Every time on this page is in " + zoneLabel();
   $("tz-box").hidden = false;
 }
 
@@ -107,7 +109,7 @@ async function applyRoute() {
 /** @param {Event} [e] */
 function filtersChanged(e) {
   const target = e && /** @type {HTMLElement | null} */ (e.target);
-  if (target && target.tagName === "SELECT") target.blur();
+  if (target && (target.tagName === "SELECT" || target.id === "f-plate")) target.blur();
   if (state.route === "review") {
     if (location.hash.startsWith("#/case/")) location.hash = "#/review"; else review.restart();
   }
@@ -128,6 +130,7 @@ document.addEventListener("keydown", (e) => {
   else if (k === "j") { e.preventDefault(); review.move(1); }
   else if (k === "k") { e.preventDefault(); review.move(-1); }
   else if (k === "u") { e.preventDefault(); review.undo(); }
+  else if (review.caseKey(k)) e.preventDefault();
 });
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -152,10 +155,10 @@ document.addEventListener("DOMContentLoaded", () => {
     review.leave(); await api("POST", "/api/logout"); session.csrf = null; session.me = null; showLoggedIn(false);
   });
   $("filters").addEventListener("submit", (e) => e.preventDefault());
-  for (const id of ["f-status", "f-kind", "f-camera", "f-from", "f-to"]) $(id).addEventListener("change", filtersChanged);
+  for (const id of ["f-status", "f-kind", "f-camera", "f-from", "f-to", "f-plate"]) $(id).addEventListener("change", filtersChanged);
   $("f-clear").addEventListener("click", () => {
     select("f-status").value = "pending";
-    for (const id of ["f-kind", "f-camera", "f-from", "f-to"]) input(id).value = "";
+    for (const id of ["f-kind", "f-camera", "f-from", "f-to", "f-plate"]) input(id).value = "";
     $("f-clear").blur();
     filtersChanged();
   });

@@ -1,10 +1,16 @@
 // @ts-check
 // The review page: the queue under the filters (status, type, camera, time
-// range), a case's photos, clip, signal timeline and review history, and the
-// decisions (confirm, reject with a reason) the keyboard flow in app.js drives. Team work: the case
-// shown is claimed (renewed while open, released on leaving) so another reviewer's page skips it, the
-// queue follows the live events (new, claimed, decided cases), a decision can be undone inside the
-// window (U), and ticked cases can be rejected together for one reason.
+// range, plate), one case on one screen (the photos in time order with the
+// signal's state on each, the clip, a zoom on the offender's head or plate
+// cut in the browser from the evidence boxes, the signal timeline, the
+// plate field, the decision buttons; its review history below), and the
+// decisions (confirm, reject with a reason) the keyboard flow in app.js
+// drives. A red-light case is confirmed only once its signal timeline has
+// been on screen.
+// Team work: the case shown is claimed (renewed while open, released on leaving) so another
+// reviewer's page skips it, the queue follows the live events (new, claimed, decided cases), a
+// decision can be undone inside the window (U), and ticked cases can be rejected together for one
+// reason.
 
 import { api, canReview, failure, fetchAll, session } from "./api.js";
 import { $, el, filterParams, form, input, isoTime, kindName, opt, select, zoned } from "./util.js";
@@ -36,7 +42,17 @@ const state = {
   refreshTimer: null,
   /** Set while the page shows one case opened by its id (from the history), not a queue. */
   single: false,
+  /** The detail of the case shown (null while loading or none). @type {any} */
+  detail: null,
+  /** The id of the case whose signal timeline has been on screen (null: not yet). @type {string | null} */
+  signalSeen: null,
+  /** What the zoom shows: which frame (role) and what of it. */
+  zoom: { role: "", what: /** @type {"head" | "plate"} */ ("head") },
 };
+
+/** Order of the evidence frames when their times are unknown. */
+const ROLE_ORDER = ["before", "key", "at", "after"];
+const ROLE_NAME = /** @type {Record<string, string>} */ ({ before: "before", at: "at the line", after: "after", key: "key" });
 
 /**
  * The reason codes from `GET /api/review-reasons`: every one, and each kind's.
@@ -119,6 +135,7 @@ function renderQueue() {
   $("queue").replaceChildren(...state.queue.map((v, i) => {
     const li = el("li", v.camera + " · " + kindName(v.kind) + " · " + zoned(v.occurred_at) +
       (v.status !== "pending" ? " · " + v.status : ""));
+    if (v.plate) li.append(" · ", el("span", v.plate, "plate"));
     li.dataset.id = v.id;
     li.dataset.status = v.status;
     if (i === state.index) li.className = "current";
@@ -325,6 +342,9 @@ async function renderCase() {
   $("case-body").hidden = !v;
   $("reject-form").hidden = true;
   $("status").textContent = "";
+  $("status").classList.remove("refused");
+  $("plate-status").textContent = "";
+  state.detail = null;
   if (!v) { release(); return; }
   if (v.status === "pending" && canReview() && state.claimed !== v.id) {
     // Another reviewer has it open (or decided it): it leaves this queue, the next one comes up.
@@ -342,28 +362,28 @@ async function renderCase() {
   const r = await api("GET", "/api/violations/" + v.id);
   if (r.status !== 200 || state.queue[state.index] !== v) return;
   const d = r.data;
+  state.detail = d;
+  if (state.signalSeen !== d.id) state.signalSeen = null;
   showReasons(d.kind);
   $("case-body").dataset.id = d.id;
+  $("case-body").dataset.kind = d.kind;
   $("case-title").textContent = kindName(d.kind) + " at " + d.camera + (d.status !== "pending" ? " · " + d.status : "");
-  $("case-meta").textContent = new Date(d.occurred_at).toISOString() + " · track " + d.track_id +
+  $("case-meta").textContent = isoTime(d.occurred_at) + " · track " + d.track_id +
     " · confidence " + d.confidence.toFixed(2) + " · record " + d.record_hash.slice(0, 12);
+  renderPhotos(d);
   /** @type {any[]} */
   const evidence = d.evidence;
-  const photos = evidence.filter((e) => e.href && e.kind !== "clip");
-  $("photos").replaceChildren(...photos.map((e) => {
-    const f = document.createElement("figure");
-    const img = document.createElement("img");
-    img.src = e.href; img.alt = e.kind + " " + (e.role || "");
-    f.append(img, el("figcaption", e.kind + (e.role ? " · " + e.role : "")));
-    return f;
-  }));
   const clip = evidence.find((e) => e.href && e.kind === "clip");
   const video = /** @type {HTMLVideoElement} */ ($("clip"));
   video.hidden = !clip;
-  if (clip) video.src = clip.href; else video.removeAttribute("src");
+  $("no-clip").hidden = !!clip;
+  if (clip) { if (video.getAttribute("src") !== clip.href) video.src = clip.href; } else video.removeAttribute("src");
   renderSignal(d);
   const decidable = d.status === "pending" && canReview();
   $("actions").hidden = !decidable;
+  input("plate").value = d.plate || "";
+  input("plate").disabled = !canReview();
+  $("plate-save").hidden = !canReview();
   /** @type {any[]} */
   const reviews = d.reviews || [];
   $("case-reviews-box").hidden = reviews.length === 0;
@@ -373,6 +393,264 @@ async function renderCase() {
     li.dataset.reviewer = rv.reviewer;
     return li;
   }));
+  watchSignal();
+}
+
+// ------------------------------------------------------------------ the photo strip and the zoom
+
+/**
+ * The case's frames with their photo, unmarked frame and boxes, in time order (before → at → after).
+ * @param {any} d the violation's detail
+ * @returns {{ role: string, photo: any, raw: any, frame: any, t: number }[]}
+ */
+function framesOf(d) {
+  /** @type {any[]} */
+  const evidence = d.evidence;
+  /** @type {any[]} */
+  const frames = (d.detail && d.detail.frames) || [];
+  const roles = [...new Set(evidence.filter((e) => e.href && (e.kind === "photo" || e.kind === "raw") && e.role).map((e) => e.role))];
+  const out = roles.map((role) => {
+    const frame = frames.find((f) => f.role === role) || null;
+    return {
+      role,
+      photo: evidence.find((e) => e.href && e.kind === "photo" && e.role === role) || null,
+      raw: evidence.find((e) => e.href && e.kind === "raw" && e.role === role) || null,
+      frame,
+      t: frame ? Date.parse(frame.captured_at) : NaN,
+    };
+  });
+  const rank = (/** @type {string} */ r) => { const i = ROLE_ORDER.indexOf(r); return i < 0 ? ROLE_ORDER.length : i; };
+  out.sort((a, b) => (isNaN(a.t) || isNaN(b.t) || a.t === b.t ? rank(a.role) - rank(b.role) : a.t - b.t));
+  return out;
+}
+
+/**
+ * The signal's state at time `t` from the recorded changes (null: none recorded before it).
+ * @param {any} d @param {number} t
+ */
+function signalAt(d, t) {
+  /** @type {{ at: string, state: string }[]} */
+  const signal = (d.detail && d.detail.signal) || [];
+  let state = null;
+  let best = -Infinity;
+  for (const s of signal) {
+    const at = Date.parse(s.at);
+    if (at <= t && at >= best) { best = at; state = s.state; }
+  }
+  return state;
+}
+
+/** The photo strip: each frame's photo (else its unmarked frame), its time and the signal's state. @param {any} d */
+function renderPhotos(d) {
+  const frames = framesOf(d);
+  const at = frames.find((f) => f.role === "at" || f.role === "key");
+  const t0 = at && !isNaN(at.t) ? at.t : Date.parse(d.occurred_at);
+  const showSignal = d.kind === "red_light" || ((d.detail && d.detail.signal) || []).length > 0;
+  $("photos").replaceChildren(...frames.map((f) => {
+    const fig = document.createElement("figure");
+    fig.dataset.role = f.role;
+    const img = document.createElement("img");
+    const src = f.photo || f.raw;
+    img.src = src.href;
+    img.alt = (src.kind === "photo" ? "photo" : "frame") + " " + f.role;
+    const cap = el("figcaption");
+    cap.append(el("span", ROLE_NAME[f.role] || f.role, "role"));
+    if (!isNaN(f.t)) {
+      const s = (f.t - t0) / 1000;
+      const when = el("span", (s > 0 ? "+" : s < 0 ? "−" : "±") + Math.abs(s).toFixed(1) + " s");
+      when.title = isoTime(f.t);
+      cap.append(when);
+    }
+    if (showSignal) {
+      const st = isNaN(f.t) ? null : signalAt(d, f.t);
+      const badge = el("span", st ? "signal " + st : "signal unknown", "signal-badge state-" + (st || "unknown"));
+      badge.dataset.state = st || "unknown";
+      cap.append(badge);
+    }
+    fig.append(img, cap);
+    fig.addEventListener("click", () => {
+      const what = state.zoom.role === f.role && state.zoom.what === "head" ? "plate" : "head";
+      zoom(what, f.role);
+    });
+    return fig;
+  }));
+  const first = at || frames[frames.length - 1];
+  state.zoom = { role: first ? first.role : "", what: "head" };
+  drawZoom();
+}
+
+/**
+ * The box to zoom on in `frame`: the offender's head, or the plate. When the detector gave no such
+ * box: the top of the offender (head) or the lower part of the vehicle (plate), said so in the caption.
+ * @param {any} frame @param {"head" | "plate"} what
+ * @returns {{ box: { x1: number, y1: number, x2: number, y2: number }, label: string } | null}
+ */
+function zoomBox(frame, what) {
+  /** @type {any[]} */
+  const boxes = (frame && frame.boxes) || [];
+  const name = (/** @type {any} */ b) => String(b.class_name || "");
+  const area = (/** @type {any} */ b) => (b.bbox.x2 - b.bbox.x1) * (b.bbox.y2 - b.bbox.y1);
+  const best = (/** @type {any[]} */ bs) => bs.slice().sort((a, b) => (b.score || 0) - (a.score || 0))[0];
+  const heads = boxes.filter((b) => /helmet|head/i.test(name(b)));
+  const plates = boxes.filter((b) => /plate/i.test(name(b)));
+  const bodies = boxes.filter((b) => !heads.includes(b) && !plates.includes(b) && !/light|signal/i.test(name(b)))
+    .sort((a, b) => area(b) - area(a));
+  if (what === "head") {
+    const bare = heads.filter((b) => /without|no[ _-]?helmet/i.test(name(b)));
+    const h = best(bare.length ? bare : heads);
+    if (h) return { box: h.bbox, label: name(h) + (h.score !== undefined ? " " + Number(h.score).toFixed(2) : "") };
+    const o = bodies[0];
+    if (!o) return null;
+    const b = o.bbox;
+    return { box: { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y1 + (b.y2 - b.y1) * 0.3 }, label: "no head box: top of the " + name(o) };
+  }
+  const p = best(plates);
+  if (p) return { box: p.bbox, label: name(p) + (p.score !== undefined ? " " + Number(p.score).toFixed(2) : "") };
+  const o = bodies[0];
+  if (!o) return null;
+  const b = o.bbox;
+  return { box: { x1: b.x1, y1: b.y1 + (b.y2 - b.y1) * 0.6, x2: b.x2, y2: b.y2 }, label: "no plate box: lower part of the " + name(o) };
+}
+
+/** Bumped per drawing: an image that loads after the next drawing began is not drawn. */
+let zoomSeq = 0;
+
+/** Draws the zoom: the chosen box of the chosen frame, cut from its unmarked frame (else its photo). */
+function drawZoom() {
+  const my = ++zoomSeq;
+  const d = state.detail;
+  const canvas = /** @type {HTMLCanvasElement} */ ($("zoom-canvas"));
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return;
+  const { role, what } = state.zoom;
+  $("zoom-head").classList.toggle("current", what === "head");
+  $("zoom-plate").classList.toggle("current", what === "plate");
+  for (const fig of $("photos").children) fig.classList.toggle("zoomed", /** @type {HTMLElement} */ (fig).dataset.role === role);
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const f = d ? framesOf(d).find((x) => x.role === role) : null;
+  const target = f ? zoomBox(f.frame, what) : null;
+  const caption = $("zoom-caption");
+  canvas.dataset.what = what;
+  canvas.dataset.role = role;
+  delete canvas.dataset.drawn;
+  if (!f || !target) {
+    caption.textContent = (what === "head" ? "Head" : "Plate") + ": no box recorded" + (f ? " in the " + (ROLE_NAME[role] || role) + " frame" : "");
+    return;
+  }
+  caption.textContent = (what === "head" ? "Head" : "Plate") + " · " + (ROLE_NAME[role] || role) + " · " + target.label;
+  const src = f.raw || f.photo;
+  const img = new Image();
+  img.onload = () => {
+    if (my !== zoomSeq) return;
+    const b = target.box;
+    // The box with a margin, widened to the canvas's shape, kept inside the picture.
+    const padX = Math.max((b.x2 - b.x1) * 0.25, 8);
+    const padY = Math.max((b.y2 - b.y1) * 0.25, 8);
+    let x1 = b.x1 - padX, x2 = b.x2 + padX, y1 = b.y1 - padY, y2 = b.y2 + padY;
+    const want = canvas.width / canvas.height;
+    const w = x2 - x1, h = y2 - y1;
+    if (w / h < want) { const nw = h * want; x1 -= (nw - w) / 2; x2 = x1 + nw; }
+    else { const nh = w / want; y1 -= (nh - h) / 2; y2 = y1 + nh; }
+    x1 = Math.max(0, x1); y1 = Math.max(0, y1);
+    x2 = Math.min(img.naturalWidth, x2); y2 = Math.min(img.naturalHeight, y2);
+    if (x2 - x1 < 1 || y2 - y1 < 1) { caption.textContent += " (outside the picture)"; return; }
+    const scale = Math.min(canvas.width / (x2 - x1), canvas.height / (y2 - y1));
+    const dw = (x2 - x1) * scale, dh = (y2 - y1) * scale;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(img, x1, y1, x2 - x1, y2 - y1, (canvas.width - dw) / 2, (canvas.height - dh) / 2, dw, dh);
+    canvas.dataset.drawn = [x1, y1, x2, y2].map((n) => Math.round(n)).join(",");
+  };
+  img.src = src.href;
+}
+
+/**
+ * Zooms on the offender's head or the plate, in frame `role` (default: the frame zoomed now).
+ * @param {"head" | "plate"} what @param {string} [role]
+ */
+export function zoom(what, role) {
+  if (!state.detail) return;
+  state.zoom = { role: role || state.zoom.role, what };
+  drawZoom();
+}
+
+// ------------------------------------------------------------------ the signal timeline was seen
+
+/** Watches the signal timeline: once it is on screen for the case shown, that case may be confirmed. */
+const seenObserver = typeof IntersectionObserver === "function"
+  ? new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (e.isIntersecting && e.intersectionRatio >= 0.9 && state.detail && !$("signal-box").hidden) {
+        state.signalSeen = state.detail.id;
+        showLock();
+      }
+    }
+  }, { threshold: [0, 0.9, 1] })
+  : null;
+
+/** (Re)starts watching the timeline for the case just shown: an observer reports at once where it is. */
+function watchSignal() {
+  showLock();
+  if (!seenObserver) return;
+  const bar = $("signal-timeline");
+  seenObserver.unobserve(bar);
+  if (!$("signal-box").hidden) seenObserver.observe(bar);
+}
+
+/** Whether confirming the current case waits for its signal timeline to be seen (also while it loads). */
+function confirmLocked() {
+  const v = state.queue[state.index];
+  return !!v && v.kind === "red_light" && state.signalSeen !== v.id;
+}
+
+function showLock() {
+  const locked = confirmLocked();
+  $("confirm").classList.toggle("locked", locked);
+  $("confirm").setAttribute("aria-disabled", String(locked));
+  $("confirm").title = locked ? "Look at the signal timeline first" : "";
+  $("signal-box").dataset.seen = String(!!state.detail && state.signalSeen === state.detail.id);
+  if (!locked && $("status").classList.contains("refused")) {
+    $("status").classList.remove("refused");
+    $("status").textContent = "Signal timeline seen: C confirms.";
+  }
+}
+
+// ------------------------------------------------------------------ the plate field
+
+/** Saves the plate typed in the field (empty: clears it); the field shows it as stored. */
+async function savePlate() {
+  const d = state.detail;
+  if (!d || !canReview()) return;
+  const typed = input("plate").value.trim();
+  const r = await api("PUT", "/api/violations/" + d.id + "/plate", { plate: typed || null });
+  const st = $("plate-status");
+  if (r.status === 200) {
+    d.plate = r.data.plate;
+    const v = state.queue.find((q) => q.id === d.id);
+    if (v) v.plate = r.data.plate;
+    if (state.detail === d) input("plate").value = r.data.plate || "";
+    st.className = "";
+    st.textContent = r.data.plate ? "Saved " + r.data.plate + "." : "Plate cleared.";
+    st.dataset.saved = r.data.plate || "";
+    renderQueue();
+    input("plate").blur();
+  } else {
+    st.className = "error";
+    st.textContent = "Not saved: " + failure(r);
+  }
+}
+
+/**
+ * A key of the case (not a decision): H zoom on the head, P on the plate, E edit the plate.
+ * Whether the key was one.
+ * @param {string} k the key, lower case
+ */
+export function caseKey(k) {
+  if (!state.detail) return false;
+  if (k === "h") { zoom("head"); return true; }
+  if (k === "p") { zoom("plate"); return true; }
+  if (k === "e" && canReview()) { input("plate").focus(); input("plate").select(); return true; }
+  return false;
 }
 
 /**
@@ -454,6 +732,13 @@ function renderSignal(d) {
 export async function decide(body) {
   const v = state.queue[state.index];
   if (!v || !canReview() || v.status !== "pending") return;
+  if (body.decision === "confirm" && confirmLocked()) {
+    $("status").textContent = "Not confirmed: look at the signal timeline first. A red-light case is confirmed " +
+      "only after its signal states around the crossing have been on screen.";
+    $("status").classList.add("refused");
+    $("signal-box").scrollIntoView({ block: "nearest" });
+    return;
+  }
   const r = await api("POST", "/api/violations/" + v.id + "/review", body);
   if (r.status === 200 || r.status === 409) {
     const label = v.camera + " · " + kindName(v.kind) + " → " +
@@ -473,6 +758,7 @@ export async function decide(body) {
     }
     renderQueue();
     await renderCase();
+    $("status").classList.remove("refused");
     $("status").textContent = r.status === 200 ? "Saved." : "";
   } else {
     $("status").textContent = "Not saved: " + failure(r);
@@ -516,4 +802,9 @@ export function wire() {
   $("undo").addEventListener("click", () => undo());
   $("bulk-reject").addEventListener("click", () => bulkReject());
   window.addEventListener("pagehide", () => release(true));
+  form("plate-form").addEventListener("submit", (e) => { e.preventDefault(); savePlate(); });
+  input("plate").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); input("plate").blur(); } });
+  $("zoom-head").addEventListener("click", () => zoom("head"));
+  $("zoom-plate").addEventListener("click", () => zoom("plate"));
+  $("zoom-canvas").addEventListener("click", () => zoom(state.zoom.what === "head" ? "plate" : "head"));
 }

@@ -53,32 +53,12 @@ export function row(cells) {
 /** @param {string} k */
 export const kindName = (k) => k.replace("_", " ");
 
-/** @param {string | number} t */
-export const isoTime = (t) => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+// Every time on the page is shown in ONE zone: the user's (`PUT /api/me/time-zone`, UTC until
+// chosen), the zone the filters' From and To fields are typed in too. The header names it
+// (`zoneLabel`); full times carry its UTC offset.
 
-/** @param {string} v a datetime-local value @returns {string | null} */
-function localToIso(v) {
-  if (!v) return null;
-  const t = new Date(v);
-  return isNaN(t.getTime()) ? null : t.toISOString();
-}
-
-/**
- * The filter form as listing parameters, with this status (none: any).
- * @param {string} status
- * @returns {URLSearchParams}
- */
-export function filterParams(status) {
-  const p = new URLSearchParams();
-  if (status) p.set("status", status);
-  if (select("f-kind").value) p.set("kind", select("f-kind").value);
-  if (select("f-camera").value) p.set("camera", select("f-camera").value);
-  const from = localToIso(input("f-from").value);
-  const to = localToIso(input("f-to").value);
-  if (from) p.set("from", from);
-  if (to) p.set("to", to);
-  return p;
-}
+/** @param {number} n @param {number} [w] */
+const pad = (n, w = 2) => String(n).padStart(w, "0");
 
 /** The time zone times are shown in (the user's, from `GET /api/me`). */
 let zone = "UTC";
@@ -95,6 +75,25 @@ export function setZone(tz) {
 /** The zone times are shown in. */
 export const currentZone = () => zone;
 
+/** Minutes east of UTC of the page's zone at `d`. @param {Date} d */
+function offsetMinutes(d) {
+  const parts = new Intl.DateTimeFormat("en", { timeZone: zone, timeZoneName: "longOffset" }).formatToParts(d);
+  const name = (parts.find((x) => x.type === "timeZoneName") || { value: "GMT" }).value;
+  const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
+  return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+}
+
+/** The UTC offset of the page's zone at `d`, e.g. "+01:00". @param {Date} d */
+function offset(d) {
+  const m = offsetMinutes(d);
+  return (m < 0 ? "-" : "+") + pad(Math.floor(Math.abs(m) / 60)) + ":" + pad(Math.abs(m) % 60);
+}
+
+/** The page's zone, for the header: its name and current UTC offset. */
+export function zoneLabel() {
+  return zone + " UTC" + offset(new Date());
+}
+
 /**
  * A time in the user's time zone, as `YYYY-MM-DD HH:MM:SS`.
  * @param {string | number} t an RFC 3339 time or milliseconds since the epoch
@@ -103,4 +102,54 @@ export function zoned(t) {
   const d = new Date(t);
   if (isNaN(d.getTime())) return "";
   return d.toLocaleString("sv-SE", { timeZone: zone, hour12: false });
+}
+
+/**
+ * A date and time in the page's zone with its offset: "2026-05-01 10:00:00 +02:00".
+ * @param {string | number} t an RFC 3339 time or milliseconds since the epoch
+ */
+export const isoTime = (t) => {
+  const d = new Date(t);
+  if (isNaN(d.getTime())) return "";
+  return zoned(t) + " " + offset(d);
+};
+
+/**
+ * The time of day in the page's zone: "10:00:00".
+ * @param {string | number} t
+ */
+export const clockTime = (t) => {
+  const d = new Date(t);
+  if (isNaN(d.getTime())) return "";
+  return d.toLocaleTimeString("sv-SE", { timeZone: zone, hour12: false });
+};
+
+/** @param {string} v a datetime-local value @returns {string | null} */
+function localToIso(v) {
+  if (!v) return null;
+  const wall = new Date(v + "Z"); // the typed wall time, read as if it were UTC
+  if (isNaN(wall.getTime())) return null;
+  // Shift by the zone's offset (checked again at the result, for a change of offset in between).
+  let t = new Date(wall.getTime() - offsetMinutes(wall) * 60000);
+  t = new Date(wall.getTime() - offsetMinutes(t) * 60000);
+  return t.toISOString();
+}
+
+/**
+ * The filter form as listing parameters, with this status (none: any).
+ * @param {string} status
+ * @returns {URLSearchParams}
+ */
+export function filterParams(status) {
+  const p = new URLSearchParams();
+  if (status) p.set("status", status);
+  if (select("f-kind").value) p.set("kind", select("f-kind").value);
+  if (select("f-camera").value) p.set("camera", select("f-camera").value);
+  const from = localToIso(input("f-from").value);
+  const to = localToIso(input("f-to").value);
+  if (from) p.set("from", from);
+  if (to) p.set("to", to);
+  const plate = input("f-plate").value.trim();
+  if (plate) p.set("plate", plate);
+  return p;
 }
