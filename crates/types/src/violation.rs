@@ -197,6 +197,10 @@ pub struct Violation {
     /// Every threshold in force when the rule fired, by name
     /// (`"class.Without Helmet"`, `"helmet.min_votes"`, `"red_light.grace_s"`, ...).
     pub thresholds: BTreeMap<String, f64>,
+    /// The offender's plate as the plate detector found it in the key frame (and the recogniser
+    /// read it): a suggestion, never the confirmed plate. `None` when no plate was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_read: Option<PlateRead>,
 }
 
 #[cfg(test)]
