@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use roadwarden_infer::{BBox, DetectOptions, Detector, ImageView, Region, Runtime};
-use roadwarden_types::PlateRead;
+use roadwarden_types::{FrameRole, PlateRead, ViolationKind};
 
-use crate::PipelineError;
+use crate::{PipelineError, ViolationFrames};
 
 /// How much the vehicle box grows on each side before the plate detector runs on it, as a
 /// fraction of its width and height: plates hang below and in front of riders' boxes.
@@ -31,6 +31,30 @@ impl PlateFinder {
             detector,
             expand: DEFAULT_EXPAND,
         }
+    }
+
+    /// Fills `vf.violation.plate_read` from its key frame (no-helmet) or crossing frame (red
+    /// light): the plate detector runs once on the offender's vehicle region
+    /// ([`offender_vehicle`]). Leaves it `None` when no plate is seen or the frame's image is
+    /// not at hand.
+    pub fn read_violation(&mut self, vf: &mut ViolationFrames) -> Result<(), PipelineError> {
+        let v = &vf.violation;
+        let Some(frame) = v
+            .frames
+            .iter()
+            .find(|f| matches!(f.role, FrameRole::Key | FrameRole::At))
+        else {
+            return Ok(());
+        };
+        let (Some(offender), Some((_, image))) = (
+            frame.boxes.first(),
+            vf.images.iter().find(|(role, _)| *role == frame.role),
+        ) else {
+            return Ok(());
+        };
+        let vehicle = offender_vehicle(v.kind, &offender.bbox);
+        vf.violation.plate_read = self.find(&image.view(), &vehicle)?;
+        Ok(())
     }
 
     /// The best plate (highest detector score above the manifest's threshold) in `vehicle`
@@ -68,5 +92,24 @@ impl PlateFinder {
                 text: None,
                 text_confidence: None,
             }))
+    }
+}
+
+/// The offender's vehicle region from the box a rule reports first: red light reports the
+/// vehicle (or rider) itself; no-helmet reports the head, so the rider and two-wheeler below it
+/// are taken as three heads wide and eight heads tall from the top of the head.
+pub fn offender_vehicle(kind: ViolationKind, first_box: &BBox) -> BBox {
+    match kind {
+        ViolationKind::RedLight => *first_box,
+        ViolationKind::NoHelmet => {
+            let (w, h) = (first_box.width(), first_box.height());
+            let cx = (first_box.x1 + first_box.x2) / 2.0;
+            BBox::new(
+                cx - 1.5 * w,
+                first_box.y1,
+                cx + 1.5 * w,
+                first_box.y1 + 8.0 * h,
+            )
+        }
     }
 }

@@ -115,3 +115,66 @@ fn a_head_close_up_without_a_plate_gives_none() {
     let outside = BBox::new(-50.0, -50.0, -10.0, -10.0);
     assert!(finder.find(&image.view(), &outside).unwrap().is_none());
 }
+
+/// A red-light violation whose crossing frame is the photo with a plate: `read_violation` fills
+/// its plate read from the offender's box; with no image at hand it leaves it empty.
+#[test]
+fn read_violation_fills_the_plate_from_the_crossing_frame() {
+    use chrono::Utc;
+    use roadwarden_pipeline::ViolationFrames;
+    use roadwarden_types::{
+        CameraId, ClassId, EvidenceBox, EvidenceFrame, FrameRole, Violation, ViolationId,
+        ViolationKind,
+    };
+    let rt = runtime();
+    let mut finder =
+        PlateFinder::load(&root().join("models/hyperlpr3-plate-y5fu-320.toml"), &rt).unwrap();
+    let stem = WITH_PLATE[0];
+    let image = BgrImage::read(&root().join(format!(
+        "../shared/footage/riders-roboflow/train/images/{stem}.jpg"
+    )))
+    .expect("riders-roboflow photo");
+    let vehicle = BBox::new(7.0, 0.0, 136.0, 280.0);
+    let violation = Violation {
+        id: ViolationId::new(),
+        kind: ViolationKind::RedLight,
+        camera: CameraId::new("plates"),
+        track_id: 1,
+        occurred_at: Utc::now(),
+        confidence: 0.9,
+        frames: vec![EvidenceFrame {
+            role: FrameRole::At,
+            frame_index: 1,
+            captured_at: Utc::now(),
+            boxes: vec![EvidenceBox {
+                bbox: vehicle,
+                class_id: ClassId(3),
+                class_name: "motorbike".into(),
+                score: 0.9,
+            }],
+        }],
+        signal: vec![],
+        thresholds: Default::default(),
+        plate_read: None,
+    };
+    let mut without_image = ViolationFrames {
+        violation: violation.clone(),
+        images: vec![],
+        missing: vec![FrameRole::At],
+        clip: None,
+    };
+    finder.read_violation(&mut without_image).unwrap();
+    assert!(without_image.violation.plate_read.is_none());
+    let mut vf = ViolationFrames {
+        violation,
+        images: vec![(FrameRole::At, image)],
+        missing: vec![],
+        clip: None,
+    };
+    finder.read_violation(&mut vf).unwrap();
+    let read = vf.violation.plate_read.expect("the plate on the vehicle");
+    assert!(
+        read.bbox.iou(&BBox::new(40.25, 186.25, 102.75, 213.75)) > 0.3,
+        "{read:?}"
+    );
+}
