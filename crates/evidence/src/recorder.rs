@@ -84,6 +84,21 @@ fn offender_crop(v: &Violation, role: FrameRole, img: &BgrImage) -> Option<BgrIm
     }
 }
 
+/// The plate crop: the plate detector's box on the frame it was found in (the key frame for
+/// no-helmet, the crossing for red light), grown by a quarter of its height each way, clipped.
+fn plate_crop(v: &Violation, img: &BgrImage) -> Option<BgrImage> {
+    let b = v.plate_read.as_ref()?.bbox;
+    let m = b.height().max(4.0) / 4.0;
+    let grown = roadwarden_types::BBox::new(b.x1 - m, b.y1 - m, b.x2 + m, b.y2 + m);
+    match img.crop(&grown) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(violation = %v.id, "no plate crop: {e}");
+            None
+        }
+    }
+}
+
 /// Where a recorded violation ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -510,6 +525,16 @@ impl Recorder {
                     EvidenceKind::Crop,
                     Some(*role),
                     format!("{name}-crop.jpg"),
+                    &crop.encode(".jpg")?,
+                )?;
+            }
+            if matches!(role, FrameRole::Key | FrameRole::At)
+                && let Some(crop) = plate_crop(v, base)
+            {
+                put(
+                    EvidenceKind::Crop,
+                    Some(*role),
+                    format!("{name}-plate.jpg"),
                     &crop.encode(".jpg")?,
                 )?;
             }

@@ -21,6 +21,9 @@ pub enum OutputLayout {
     YoloV5,
     /// FastestDet: `[B, 5 + nc, H, W]` grid.
     FastestDet,
+    /// YOLOv5-face with 4 corner landmarks: `[B, N, 13 + nc]`, cx cy w h in input pixels,
+    /// objectness, 8 landmark coordinates, class scores (score = class · objectness).
+    Yolo5Face,
 }
 
 impl OutputLayout {
@@ -31,6 +34,13 @@ impl OutputLayout {
         match shape {
             [_, c, _] if *c == 4 + nc => Some(OutputLayout::YoloV8),
             [_, _, c] if *c == 5 + nc => Some(OutputLayout::YoloV5),
+            _ => None,
+        }
+    }
+
+    pub fn for_yolo5face(shape: &[i64], nc: usize) -> Option<OutputLayout> {
+        match shape {
+            [_, _, c] if *c == 13 + nc as i64 => Some(OutputLayout::Yolo5Face),
             _ => None,
         }
     }
@@ -104,6 +114,18 @@ pub fn decode(
             for row in data.chunks_exact(stride).take(dims[0]) {
                 let obj = row[4];
                 let scores = |c: usize| row[5 + c] * obj;
+                if !(0..nc).any(|c| keep(c, scores(c))) {
+                    continue;
+                }
+                let b = BBox::from_cxcywh(row[0], row[1], row[2], row[3]);
+                push(lb.to_source(b), &mut (0..nc).map(|c| (c, scores(c))));
+            }
+        }
+        OutputLayout::Yolo5Face => {
+            let stride = dims[1];
+            for row in data.chunks_exact(stride).take(dims[0]) {
+                let obj = row[4];
+                let scores = |c: usize| row[13 + c] * obj;
                 if !(0..nc).any(|c| keep(c, scores(c))) {
                     continue;
                 }
@@ -200,6 +222,33 @@ mod tests {
         );
         assert_eq!(got.len(), 1);
         assert!((got[0].score - 0.45).abs() < 1e-6);
+    }
+
+    #[test]
+    fn yolo5face_skips_the_landmarks_and_multiplies_objectness() {
+        // cx cy w h, obj, 8 corner coordinates (large, to catch their use as scores), 2 classes.
+        let mut row = vec![160.0, 100.0, 40.0, 12.0, 0.8];
+        row.extend([140.0, 94.0, 180.0, 94.0, 180.0, 106.0, 140.0, 106.0]);
+        row.extend([0.25, 0.9]);
+        let lb = Letterbox::fit(320, 320, 320, 320, None);
+        let got = decode(
+            OutputLayout::Yolo5Face,
+            &row,
+            &[1, 15],
+            2,
+            &lb,
+            false,
+            &|_, s| s > 0.5,
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].class_id, ClassId(1));
+        assert!((got[0].score - 0.72).abs() < 1e-6);
+        assert_eq!(got[0].bbox, BBox::new(140.0, 94.0, 180.0, 106.0));
+        assert_eq!(
+            OutputLayout::for_yolo5face(&[1, 6300, 15], 2),
+            Some(OutputLayout::Yolo5Face)
+        );
+        assert_eq!(OutputLayout::for_yolo5face(&[1, 6300, 7], 2), None);
     }
 
     #[test]

@@ -273,6 +273,7 @@ impl Detector {
         let layout = match manifest.format {
             ModelFormat::Yolo => OutputLayout::for_yolo(&out_shape, nc),
             ModelFormat::Fastestdet => OutputLayout::for_fastestdet(&out_shape, nc),
+            ModelFormat::Yolo5face => OutputLayout::for_yolo5face(&out_shape, nc),
         }
         .ok_or_else(|| InferError::OutputShape {
             path: model.clone(),
@@ -286,6 +287,9 @@ impl Detector {
                 ),
                 ModelFormat::Fastestdet => {
                     format!("[batch, {}, grid_h, grid_w] for {nc} classes", 5 + nc)
+                }
+                ModelFormat::Yolo5face => {
+                    format!("[batch, anchors, {}] for {nc} classes", 13 + nc)
                 }
             },
         })?;
@@ -642,6 +646,7 @@ impl Engine {
             OutputLayout::YoloV8 => dims.len() == 3 && dims[1] == 4 + nc,
             OutputLayout::YoloV5 => dims.len() == 3 && dims[2] == 5 + nc,
             OutputLayout::FastestDet => dims.len() == 4 && dims[1] == 5 + nc,
+            OutputLayout::Yolo5Face => dims.len() == 3 && dims[2] == 13 + nc,
         };
         if !fits || dims[0] != batch {
             return Err(InferError::OutputShape {

@@ -18,6 +18,9 @@ pub enum ModelFormat {
     Yolo,
     /// FastestDet: `[B, 5+nc, H, W]` grid.
     Fastestdet,
+    /// YOLOv5-face with 4 corner landmarks (HyperLPR3's plate detector):
+    /// `[B, N, 5 + 8 + nc]`, cx cy w h, objectness, 4 corners, class scores.
+    Yolo5face,
 }
 
 impl std::fmt::Display for ModelFormat {
@@ -25,6 +28,7 @@ impl std::fmt::Display for ModelFormat {
         f.write_str(match self {
             ModelFormat::Yolo => "yolo",
             ModelFormat::Fastestdet => "fastestdet",
+            ModelFormat::Yolo5face => "yolo5face",
         })
     }
 }

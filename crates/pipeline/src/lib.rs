@@ -24,6 +24,7 @@ mod error;
 pub mod frames;
 pub mod gating;
 pub mod heads;
+pub mod plates;
 pub mod replay;
 mod runner;
 pub mod score;

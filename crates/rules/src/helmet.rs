@@ -179,6 +179,7 @@ impl HelmetRule {
                 self.fired_riders.insert(r.track_id);
             }
             out.push(Violation {
+                plate_read: None,
                 id: ViolationId::new(),
                 kind: ViolationKind::NoHelmet,
                 camera: camera.clone(),

@@ -196,6 +196,7 @@ impl RedLightRule {
         let confidence = scores.iter().sum::<f32>() / scores.len().max(1) as f32;
         let end = after.map(|a| a.at).unwrap_or(p.at.at);
         Violation {
+            plate_read: None,
             id: ViolationId::new(),
             kind: ViolationKind::RedLight,
             camera: camera.clone(),

@@ -456,6 +456,11 @@ pub(crate) struct ViolationDetail {
     /// The evidence frames (boxes, times) and the signal changes.
     #[schema(schema_with = crate::schema::any)]
     detail: Value,
+    /// The plate detector's automatic read (`bbox`, `confidence`, and `text` with
+    /// `text_confidence` when a recogniser read it), or null: a suggestion for the reviewer,
+    /// never the confirmed plate.
+    #[schema(schema_with = crate::schema::any)]
+    plate_read: Value,
     evidence: Vec<EvidenceLink>,
     /// Oldest first.
     #[schema(schema_with = crate::schema::reviews)]
@@ -503,6 +508,10 @@ pub(crate) async fn violation(
         .collect();
     Ok(Json(ViolationDetail {
         thresholds: parse(&f.thresholds),
+        plate_read: parse(&f.detail)
+            .get("plate_read")
+            .cloned()
+            .unwrap_or(Value::Null),
         detail: parse(&f.detail),
         occurred_at: from_micros(f.occurred_at_us),
         id: f.id,

@@ -98,6 +98,7 @@ async fn seed(
     conf: f32,
 ) -> Seeded {
     let v = Violation {
+        plate_read: None,
         thresholds: BTreeMap::from([("class.no_helmet".to_owned(), 0.4)]),
         ..common::violation(
             camera,
@@ -834,6 +835,7 @@ async fn detail_and_evidence(h: &Harness) {
     let outside = h.data.root().parent().expect("parent").join("secret.txt");
     std::fs::write(&outside, b"not evidence").expect("write");
     let evil = Violation {
+        plate_read: None,
         id: ViolationId::new(),
         kind: ViolationKind::NoHelmet,
         camera: CameraId::new("cam-a"),

@@ -218,6 +218,7 @@ async fn reviewer_decides_with_the_keyboard() {
     let mut ids = Vec::new();
     for i in 0..3 {
         let v = Violation {
+            plate_read: None,
             track_id: 10 + i,
             ..common::violation(
                 "gate-north",
@@ -418,6 +419,7 @@ async fn seed(
     signal: Vec<SignalChange>,
 ) -> String {
     let v = Violation {
+        plate_read: None,
         frames,
         signal,
         ..common::violation(camera, kind, at, confidence)

@@ -67,6 +67,7 @@ async fn seed(
     with_files: bool,
 ) -> Seeded {
     let v = Violation {
+        plate_read: None,
         thresholds: BTreeMap::from([("class.no_helmet".to_owned(), 0.4)]),
         ..common::violation(camera, kind, at(at_s), conf)
     };

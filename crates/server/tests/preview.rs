@@ -81,6 +81,7 @@ impl Harness {
         let now = Utc::now();
         for (i, (camera, kind, hours, conf, status)) in SEED.iter().enumerate() {
             let v = Violation {
+                plate_read: None,
                 track_id: i as u64,
                 ..common::violation(camera, *kind, now - chrono::Duration::hours(*hours), *conf)
             };

@@ -50,6 +50,7 @@ impl RecordObserver for Ears {
 fn violation(n: i64) -> ViolationFrames {
     ViolationFrames {
         violation: Violation {
+            plate_read: None,
             id: ViolationId::new(),
             kind: ViolationKind::NoHelmet,
             camera: CameraId::new("gate-east"),

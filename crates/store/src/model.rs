@@ -153,7 +153,8 @@ pub struct ChainFields {
     pub confidence: f64,
     /// Canonical JSON of the thresholds in force (keys sorted).
     pub thresholds: String,
-    /// Canonical JSON of the evidence frames (boxes, times) and signal changes.
+    /// Canonical JSON of the evidence frames (boxes, times), signal changes and the automatic
+    /// plate read (`plate_read`, only when the plate detector found one).
     pub detail: String,
     /// Sorted by path.
     pub evidence: Vec<EvidenceItem>,
@@ -163,6 +164,9 @@ pub struct ChainFields {
 struct Detail<'a> {
     frames: &'a [roadwarden_types::EvidenceFrame],
     signal: &'a [roadwarden_types::SignalChange],
+    /// The plate detector's suggestion (absent when none: older records hash as before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plate_read: Option<&'a roadwarden_types::PlateRead>,
 }
 
 impl NewViolation {
@@ -177,6 +181,7 @@ impl NewViolation {
         let detail = serde_json::to_string(&Detail {
             frames: &v.frames,
             signal: &v.signal,
+            plate_read: v.plate_read.as_ref(),
         })
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut evidence = self.evidence.clone();

@@ -76,6 +76,7 @@ impl TestDb {
 
 fn violation(camera: &str, minute: i64) -> Violation {
     Violation {
+        plate_read: None,
         id: ViolationId::new(),
         kind: ViolationKind::NoHelmet,
         camera: CameraId::new(camera),

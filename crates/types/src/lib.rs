@@ -16,8 +16,8 @@ pub use camera::CameraId;
 pub use geometry::BBox;
 pub use image::{ImageError, ImageView, OwnedImage, PixelFormat, Plane};
 pub use violation::{
-    EvidenceBox, EvidenceFrame, FrameRole, REJECT_REASONS, SignalChange, SignalState, Violation,
-    ViolationId, ViolationKind,
+    EvidenceBox, EvidenceFrame, FrameRole, PlateRead, REJECT_REASONS, SignalChange, SignalState,
+    Violation, ViolationId, ViolationKind,
 };
 
 use serde::{Deserialize, Serialize};

@@ -168,6 +168,22 @@ pub struct EvidenceFrame {
     pub boxes: Vec<EvidenceBox>,
 }
 
+/// The offender's licence plate as the plate detector saw it, and as the recogniser read it.
+/// A suggestion for the reviewer: never the confirmed plate (that is the reviewer's field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateRead {
+    /// The plate's box in frame pixels (of the violation's key frame).
+    pub bbox: BBox,
+    /// The detector's score, 0..1.
+    pub confidence: f32,
+    /// The recogniser's reading, when one ran on a plate large enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The recogniser's confidence in `text`, 0..1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_confidence: Option<f32>,
+}
+
 /// One violation, as a rule fires it: who, what, when, how sure, and what
 /// shows it. Photos and clips are attached later by the evidence crate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +203,10 @@ pub struct Violation {
     /// Every threshold in force when the rule fired, by name
     /// (`"class.Without Helmet"`, `"helmet.min_votes"`, `"red_light.grace_s"`, ...).
     pub thresholds: BTreeMap<String, f64>,
+    /// The offender's plate as the plate detector found it in the key frame (and the recogniser
+    /// read it): a suggestion, never the confirmed plate. `None` when no plate was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_read: Option<PlateRead>,
 }
 
 #[cfg(test)]

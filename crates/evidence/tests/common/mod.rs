@@ -38,6 +38,7 @@ pub(crate) fn capture(camera: &str, n: u64) -> Capture {
     };
     let red = n % 2 == 1;
     let violation = Violation {
+        plate_read: None,
         id: ViolationId::new(),
         kind: if red {
             ViolationKind::RedLight

@@ -128,6 +128,7 @@ pub(crate) fn violation(
     confidence: f32,
 ) -> Violation {
     Violation {
+        plate_read: None,
         id: ViolationId::new(),
         kind,
         camera: CameraId::new(camera),
