@@ -86,6 +86,7 @@ async fn the_photo_adds_the_strip_above_the_frame_and_keeps_every_frame_pixel(si
         }],
         signal: vec![],
         thresholds: Default::default(),
+        plate_read: None,
     };
     let id = v.id.to_string();
     let (mut rec, _) = Recorder::open(site.data.clone(), site.url.as_deref())

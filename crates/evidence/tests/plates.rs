@@ -68,6 +68,7 @@ fn capture_of(image: BgrImage, vehicle: BBox, plate_read: Option<PlateRead>) -> 
             role: FrameRole::Key,
             frame_index: 1,
             captured_at: t0,
+            analysed_at: None,
             boxes: vec![EvidenceBox {
                 bbox: vehicle,
                 class_id: ClassId(1),

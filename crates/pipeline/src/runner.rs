@@ -17,6 +17,7 @@ use crate::SharedInference;
 use crate::frames::{FrameRing, ViolationFrames};
 use crate::gating::{CropRect, Follow, Look, MotionGating, crop_scale, detector_crop};
 use crate::heads::TwoStageHeads;
+use crate::plates::PlateFinder;
 use crate::signal::{SignalReading, VideoSignal};
 
 /// Head detections below this still feed ByteTrack's second association; votes need the class threshold.
@@ -125,6 +126,8 @@ pub struct CameraPipeline {
     follow: Option<Following>,
     /// `[camera.heads] two_stage`: the helmet model also runs on crops around the riders.
     heads: Option<TwoStageHeads>,
+    /// `models.plate`: the plate detector, run once per violation on the offender's vehicle.
+    plates: Option<PlateFinder>,
 }
 
 /// `gating.follow` state: the plan, the area a scan covers, and the scale and crop alignment of the
@@ -323,11 +326,31 @@ impl CameraPipeline {
             wheel_crop,
             follow,
             heads: TwoStageHeads::for_camera(&config.heads),
+            plates: match &config.models.plate {
+                Some(p) => Some(
+                    PlateFinder::load(p, runtime)
+                        .map_err(|e| camera_err(config, format!("key `models.plate`: {e}")))?,
+                ),
+                None => None,
+            },
         })
     }
 
     pub fn config(&self) -> &CameraConfig {
         &self.config
+    }
+
+    /// Fills each violation's suggested plate (`plate_read`) with the plate detector of `models.plate`,
+    /// when the camera has one; a failure is logged and leaves the violation without a plate.
+    pub fn read_plates(&mut self, evidence: &mut [ViolationFrames]) {
+        let Some(finder) = self.plates.as_mut() else {
+            return;
+        };
+        for vf in evidence {
+            if let Err(e) = finder.read_violation(vf) {
+                tracing::warn!(violation = %vf.violation.id, "no plate read: {e}");
+            }
+        }
     }
 
     /// A controller's report of the signal (HTTP / MQTT feed).
@@ -733,7 +756,8 @@ pub fn run_source_observed(
                     pipeline.process(frame.index(), wall(frame.captured_at()), &frame.image())?;
                 frames += 1;
                 violations += report.violations.len() as u64;
-                let evidence = hand_out(&ring, &report.violations, false)?;
+                let mut evidence = hand_out(&ring, &report.violations, false)?;
+                pipeline.read_plates(&mut evidence);
                 on_frame(RunnerEvent::Frame(&report), evidence);
             }
             None => {
@@ -751,7 +775,8 @@ pub fn run_source_observed(
     let rest = pipeline.finish();
     if !rest.is_empty() {
         violations += rest.len() as u64;
-        let evidence = hand_out(&ring, &rest, true)?;
+        let mut evidence = hand_out(&ring, &rest, true)?;
+        pipeline.read_plates(&mut evidence);
         let signal = pipeline.rules.signal().current();
         on_frame(
             RunnerEvent::EndOfStream {

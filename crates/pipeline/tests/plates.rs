@@ -146,6 +146,7 @@ fn read_violation_fills_the_plate_from_the_crossing_frame() {
             role: FrameRole::At,
             frame_index: 1,
             captured_at: Utc::now(),
+            analysed_at: None,
             boxes: vec![EvidenceBox {
                 bbox: vehicle,
                 class_id: ClassId(3),

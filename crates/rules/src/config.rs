@@ -59,6 +59,10 @@ pub struct ModelsConfig {
     /// Manifest of a two-wheeler detector (FastestDet); when set, only heads on a two-wheeler count and the
     /// red-light rule follows two-wheelers.
     pub two_wheeler: Option<PathBuf>,
+    /// Manifest of a licence-plate detector (e.g. `models/hyperlpr3-plate-y5fu-320.toml`): run once per
+    /// violation on the offender's vehicle, its best plate becomes the evidence's plate crop and the
+    /// suggested read (never the confirmed plate).
+    pub plate: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -765,7 +769,10 @@ impl CameraConfig {
 
     /// Resolves relative model paths against `base` (the site file's folder).
     fn resolve(&mut self, base: &Path) {
-        for p in std::iter::once(&mut self.models.helmet).chain(self.models.two_wheeler.as_mut()) {
+        for p in std::iter::once(&mut self.models.helmet)
+            .chain(self.models.two_wheeler.as_mut())
+            .chain(self.models.plate.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -905,7 +912,9 @@ impl SiteConfig {
                 c.models
                     .two_wheeler
                     .as_ref()
-                    .map(|p| ("models.two_wheeler", p)),
+                    .map(|p| ("models.two_wheeler", p))
+                    .into_iter()
+                    .chain(c.models.plate.as_ref().map(|p| ("models.plate", p))),
             );
             for (key, p) in models {
                 if !p.is_file() {

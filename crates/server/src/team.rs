@@ -536,6 +536,7 @@ pub(crate) async fn history(
         camera: q.camera.clone(),
         from: q.from.clone(),
         to: q.to.clone(),
+        plate: None,
         after: None,
         limit: None,
     })?;

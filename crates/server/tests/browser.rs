@@ -1196,6 +1196,7 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
         role,
         frame_index: i,
         captured_at: ms(d),
+        analysed_at: None,
         boxes: vec![
             bx(120.0, 90.0, 220.0, 220.0, "motorbike", 0.8),
             bx(150.0, 70.0, 185.0, 105.0, "Without Helmet", 0.7),

@@ -223,7 +223,7 @@ impl Store {
             let now = now_us();
             // The caller's own unexpired claim sorts first.
             let mut sql = String::from(
-                "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status FROM violations \
+                "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status, plate FROM violations \
                  WHERE status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until_us <= $2)",
             );
             let mut n = 2;
@@ -242,6 +242,10 @@ impl Store {
             if filter.to_us.is_some() {
                 n += 1;
                 sql.push_str(&format!(" AND occurred_at_us < ${n}"));
+            }
+            if filter.plate.is_some() {
+                n += 1;
+                sql.push_str(&format!(" AND plate = ${n}"));
             }
             sql.push_str(&format!(
                 " ORDER BY CASE WHEN claimed_by = $1 AND claimed_until_us > $2 THEN 0 ELSE 1 END, occurred_at_us, id \
@@ -262,6 +266,9 @@ impl Store {
                 if let Some(t) = filter.to_us {
                     q = q.bind(t);
                 }
+                if let Some(pl) = &filter.plate {
+                    q = q.bind(pl.as_str());
+                }
                 let rows = q.fetch_all(p).await?;
                 let mut items = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -273,6 +280,7 @@ impl Store {
                         occurred_at_us: r.try_get(4)?,
                         confidence: r.try_get(5)?,
                         status: Status::parse(&r.try_get::<String, _>(6)?)?,
+                        plate: r.try_get(7)?,
                     });
                 }
                 items
