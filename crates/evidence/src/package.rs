@@ -885,6 +885,7 @@ mod tests {
             fields,
             status: Status::Confirmed,
             tombstoned: false,
+            node: None,
             evidence,
         };
         let (key, _) = InstallationKey::load_or_create(&data).expect("key");

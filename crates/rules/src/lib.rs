@@ -16,7 +16,7 @@ mod red_light;
 mod signal;
 
 pub use config::{
-    CameraConfig, ConfigError, GatingConfig, HeadsConfig, HelmetParams, InferenceConfig,
+    CameraConfig, ConfigError, GatingConfig, HeadsConfig, HelmetParams, InferenceConfig, NatsConfig,
     ModelsConfig, RedLightParams, SignalConfig, SignalHeadConfig, SignalSource, SiteConfig,
     SourceSpec, StopLineConfig, Zone,
 };

@@ -29,6 +29,7 @@ mod extract;
 mod live;
 mod metrics;
 pub mod mqtt;
+pub mod nats;
 mod openapi;
 mod page;
 mod preview;

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row};
 
 use crate::model::*;
-use crate::{DataDir, Spool, StoreError, redact_url};
+use crate::{DataDir, NodeId, Spool, StoreError, redact_url};
 
 /// Appends one audit-log row through `$exec` (a pool, a connection or a transaction).
 macro_rules! audit {
@@ -153,6 +153,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "review log",
         include_str!("../migrations/sqlite/0004_review_log.sql"),
     ),
+    (
+        6,
+        "nodes",
+        include_str!("../migrations/sqlite/0006_nodes.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -174,6 +179,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "review log",
         include_str!("../migrations/postgres/0004_review_log.sql"),
+    ),
+    (
+        6,
+        "nodes",
+        include_str!("../migrations/postgres/0006_nodes.sql"),
     ),
 ];
 
@@ -208,10 +218,12 @@ pub struct PurgeReport {
 pub struct Store {
     pub(crate) pool: Pool,
     url: String,
+    /// The node whose data folder this store's writer records evidence into ([`Store::with_node`]).
+    node: Option<NodeId>,
 }
 
 const VIOLATION_COLS: &str = "id, camera_id, seq, kind, track_id, occurred_at_us, confidence, thresholds, detail, \
-                              status, prev_hash, record_hash, tombstoned_at_us";
+                              status, prev_hash, record_hash, tombstoned_at_us, node";
 
 fn now_us() -> i64 {
     crate::to_micros(chrono::Utc::now())
@@ -271,7 +283,11 @@ impl Store {
                 .connect_lazy_with(opts.read_only(true));
             Pool::Sqlite { write, read }
         };
-        let store = Store { pool, url: shown };
+        let store = Store {
+            pool,
+            url: shown,
+            node: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -298,6 +314,18 @@ impl Store {
                 .await
                 .map_err(m),
         }
+    }
+
+    /// The same store, recording `node` as the holder of the evidence of every violation it inserts
+    /// (the `node` column) and reconciling only that node's files.
+    pub fn with_node(mut self, node: Option<NodeId>) -> Store {
+        self.node = node;
+        self
+    }
+
+    /// The node this store records as the evidence holder, if named.
+    pub fn node(&self) -> Option<&NodeId> {
+        self.node.as_ref()
     }
 
     /// `sqlite` or `postgres`.
@@ -370,8 +398,8 @@ impl Store {
             let hash = hasher(&f);
             sqlx::query(
                 "INSERT INTO violations (id, camera_id, seq, kind, track_id, occurred_at_us, confidence, thresholds, \
-                 detail, status, prev_hash, record_hash, recorded_at_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)",
+                 detail, status, prev_hash, record_hash, recorded_at_us, node) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13)",
             )
             .bind(&f.id)
             .bind(&f.camera)
@@ -385,6 +413,7 @@ impl Store {
             .bind(&f.prev_hash)
             .bind(&hash)
             .bind(now)
+            .bind(self.node.as_ref().map(NodeId::as_str))
             .execute(&mut *tx)
             .await?;
             for e in &f.evidence {
@@ -514,10 +543,19 @@ impl Store {
         )
     }
 
-    /// Every evidence path the store references, with whether it was purged.
+    /// Every evidence path the store references, with whether it was purged; with a node
+    /// ([`Store::with_node`]), only the paths of violations whose files that node holds (or no node
+    /// named): another node's files are in its own data folder.
     pub async fn evidence_paths(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let node = self.node.as_ref().map(NodeId::as_str);
         on_read!(&self.pool, p => {
-            let rows = sqlx::query("SELECT path, purged_at_us FROM evidence ORDER BY path").fetch_all(p).await?;
+            let rows = sqlx::query(
+                "SELECT e.path, e.purged_at_us FROM evidence e JOIN violations v ON v.id = e.violation_id \
+                 WHERE $1 IS NULL OR v.node IS NULL OR v.node = $1 ORDER BY e.path",
+            )
+            .bind(node)
+            .fetch_all(p)
+            .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<i64>, _>(1)?.is_some())))
                 .collect()
@@ -800,6 +838,7 @@ where
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     let fields = ChainFields {
         id: r.try_get(0)?,
@@ -819,6 +858,7 @@ where
         status: Status::parse(&r.try_get::<String, _>(9)?)?,
         record_hash: r.try_get(11)?,
         tombstoned: r.try_get::<Option<i64>, _>(12)?.is_some(),
+        node: r.try_get(13)?,
         evidence: Vec::new(),
     })
 }

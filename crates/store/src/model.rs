@@ -230,6 +230,8 @@ pub struct StoredRecord {
     pub record_hash: String,
     pub status: Status,
     pub tombstoned: bool,
+    /// The node whose data folder holds its evidence files (`None`: recorded before nodes were named).
+    pub node: Option<String>,
     pub evidence: Vec<StoredEvidence>,
 }
 
