@@ -116,7 +116,9 @@ impl Logs {
             .lines
             .iter()
             .filter(|(n, _, l)| {
-                *n == node && l.contains("lease taken") && field(l, "camera").as_deref() == Some(camera)
+                *n == node
+                    && l.contains("lease taken")
+                    && field(l, "camera").as_deref() == Some(camera)
             })
             .map(|(_, at, _)| *at)
             .last();
@@ -189,9 +191,9 @@ struct Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let _ = self
-            .rt
-            .block_on(roadwarden_store::pgadmin::drop_database(PG_ADMIN, &self.name));
+        let _ = self.rt.block_on(roadwarden_store::pgadmin::drop_database(
+            PG_ADMIN, &self.name,
+        ));
     }
 }
 
@@ -300,7 +302,9 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
         .build()
         .expect("runtime");
     let js = nats_rt.block_on(async {
-        let client = async_nats::connect(NATS).await.expect("NATS at 127.0.0.1:4222");
+        let client = async_nats::connect(NATS)
+            .await
+            .expect("NATS at 127.0.0.1:4222");
         async_nats::jetstream::new(client)
     });
     let nats = Stream {
@@ -338,7 +342,12 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
         let camera = roadwarden_testkit::site::camera(&id)
             .analysis_fps(2.0)
             .source_url(&rtsp)
-            .helmet(&models.join("helmet-yolov12m-int8-512.toml").display().to_string())
+            .helmet(
+                &models
+                    .join("helmet-yolov12m-int8-512.toml")
+                    .display()
+                    .to_string(),
+            )
             .two_wheeler(&models.join("fastestdet-352.toml").display().to_string())
             .hysteresis_frames(2)
             .section("[camera.thresholds]\nno_helmet = 0.4\ntwo_wheeler = 0.3")
@@ -427,17 +436,26 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
         let by = db.holders();
         by.values().all(|c| c.len() == CAMERAS / NODES) && by.len() == NODES
     });
-    assert!(rebalanced, "no rebalance after the restart: {:?}", db.holders());
+    assert!(
+        rebalanced,
+        "no rebalance after the restart: {:?}",
+        db.holders()
+    );
     // Every event NATS has not acknowledged is swept within seconds.
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(6));
 
     // Stop every node cleanly.
     for n in &nodes {
         common::signal(&n.child.0, "TERM").expect("SIGTERM");
     }
     for (i, n) in nodes.iter_mut().enumerate() {
-        let status = wait_exit(&mut n.child.0, Duration::from_secs(60), Duration::from_millis(100));
-        let status = status.unwrap_or_else(|| panic!("node-{i}: no exit 60 s after SIGTERM: {}", log_of(i)));
+        let status = wait_exit(
+            &mut n.child.0,
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+        );
+        let status =
+            status.unwrap_or_else(|| panic!("node-{i}: no exit 60 s after SIGTERM: {}", log_of(i)));
         assert!(status.success(), "node-{i}: {status:?}: {}", log_of(i));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -461,7 +479,10 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
         let node = r.node.clone().expect("every violation names its node");
         *by_node.entry(node).or_default() += 1;
     }
-    let missing: Vec<&String> = reached.iter().filter(|id| !stored.contains_key(*id)).collect();
+    let missing: Vec<&String> = reached
+        .iter()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} violations that reached a recorder are not stored: {missing:?}",
@@ -480,7 +501,11 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
     // once each, whichever node recorded them.
     let mut seen: BTreeMap<(String, String, i64), String> = BTreeMap::new();
     for r in &records {
-        let key = (r.fields.camera.clone(), r.fields.kind.clone(), r.fields.occurred_at_us);
+        let key = (
+            r.fields.camera.clone(),
+            r.fields.kind.clone(),
+            r.fields.occurred_at_us,
+        );
         if let Some(other) = seen.insert(key.clone(), r.fields.id.clone()) {
             panic!("{key:?} stored as {other} and {}", r.fields.id);
         }
@@ -501,8 +526,16 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
         );
         let report: serde_json::Value = serde_json::from_str(text.trim()).expect("verify --json");
         assert_eq!(report["ok"], true, "node-{i}: {report}");
-        assert_eq!(report["records"].as_u64(), Some(records.len() as u64), "{report}");
-        assert_eq!(report["in_progress"], serde_json::json!([]), "node-{i}: {report}");
+        assert_eq!(
+            report["records"].as_u64(),
+            Some(records.len() as u64),
+            "{report}"
+        );
+        assert_eq!(
+            report["in_progress"],
+            serde_json::json!([]),
+            "node-{i}: {report}"
+        );
         eprintln!("verify node-{i}: {report}");
     }
 
@@ -514,7 +547,10 @@ fn three_nodes_share_six_cameras_and_survive_a_killed_node() {
         *on_stream.entry(msg_id.clone()).or_default() += 1;
     }
     let doubled: Vec<_> = on_stream.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "events on the stream more than once: {doubled:?}");
+    assert!(
+        doubled.is_empty(),
+        "events on the stream more than once: {doubled:?}"
+    );
     let stored_ids: BTreeSet<&String> = stored.keys().collect();
     let streamed: BTreeSet<&String> = on_stream.keys().collect();
     assert_eq!(

@@ -861,7 +861,10 @@ impl NatsConfig {
         let Some(rest) = self.url.strip_prefix("nats://") else {
             return bad(
                 "url",
-                format!("`{}` is not a nats:// URL (e.g. nats://127.0.0.1:4222)", self.url),
+                format!(
+                    "`{}` is not a nats:// URL (e.g. nats://127.0.0.1:4222)",
+                    self.url
+                ),
             );
         };
         if rest.is_empty() || rest.starts_with(':') {
@@ -870,7 +873,8 @@ impl NatsConfig {
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 64
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if !name_ok(&self.stream) {
             return bad(
@@ -883,9 +887,8 @@ impl NatsConfig {
         }
         let token_ok = |t: &str| {
             !t.is_empty()
-                && t.chars().all(|c| {
-                    !matches!(c, '*' | '>') && !c.is_whitespace() && !c.is_control()
-                })
+                && t.chars()
+                    .all(|c| !matches!(c, '*' | '>') && !c.is_whitespace() && !c.is_control())
         };
         if !self.subject_prefix.split('.').all(token_ok) {
             return bad(
@@ -1066,13 +1069,22 @@ mod gating_tests {
         let on = format!("{CAMERA}[nats]\nurl = \"nats://127.0.0.1:4222\"\n");
         let n = SiteConfig::parse(&on).unwrap().nats.expect("[nats]");
         assert_eq!(n.stream, "ROADWARDEN");
-        assert_eq!(n.subject("gate.north *1"), "roadwarden.violations.gate_north__1");
+        assert_eq!(
+            n.subject("gate.north *1"),
+            "roadwarden.violations.gate_north__1"
+        );
         for (lines, key) in [
             ("url = \"http://x:4222\"", "nats.url"),
             ("url = \"nats://\"", "nats.url"),
             ("url = \"nats://h:1\"\nstream = \"a.b\"", "nats.stream"),
-            ("url = \"nats://h:1\"\nsubject_prefix = \"a.>\"", "nats.subject_prefix"),
-            ("url = \"nats://h:1\"\nsubject_prefix = \"a..b\"", "nats.subject_prefix"),
+            (
+                "url = \"nats://h:1\"\nsubject_prefix = \"a.>\"",
+                "nats.subject_prefix",
+            ),
+            (
+                "url = \"nats://h:1\"\nsubject_prefix = \"a..b\"",
+                "nats.subject_prefix",
+            ),
             ("url = \"nats://h:1\"\ntopic = \"x\"", "[nats]"),
         ] {
             let err = SiteConfig::parse(&format!("{CAMERA}[nats]\n{lines}\n")).unwrap_err();

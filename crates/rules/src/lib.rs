@@ -16,9 +16,9 @@ mod red_light;
 mod signal;
 
 pub use config::{
-    CameraConfig, ConfigError, GatingConfig, HeadsConfig, HelmetParams, InferenceConfig, NatsConfig,
-    ModelsConfig, RedLightParams, SignalConfig, SignalHeadConfig, SignalSource, SiteConfig,
-    SourceSpec, StopLineConfig, Zone,
+    CameraConfig, ConfigError, GatingConfig, HeadsConfig, HelmetParams, InferenceConfig,
+    ModelsConfig, NatsConfig, RedLightParams, SignalConfig, SignalHeadConfig, SignalSource,
+    SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
 pub use engine::{CameraRules, sits_on};
 pub use geometry::{Point, Side, StopLine, polygon_contains};

@@ -124,10 +124,15 @@ impl Publisher {
     }
 
     /// Publishes what no ack covers yet, recorded within the window and at least SWEEP_AFTER ago.
-    async fn sweep(&mut self) {
+    async fn sweep(&mut self, last: bool) {
         let now = micros();
         let after = now - SWEEP_WINDOW.as_micros() as i64;
-        let before = now - SWEEP_AFTER.as_micros() as i64;
+        // The last sweep, at stop, takes everything: no later round of this node would.
+        let before = if last {
+            now + 1
+        } else {
+            now - SWEEP_AFTER.as_micros() as i64
+        };
         let pending = match self.store.nats_unpublished(after, before, 200).await {
             Ok(p) => p,
             Err(e) => {
@@ -150,7 +155,7 @@ impl Publisher {
 }
 
 /// Publishes the violations of `events` (and the sweep's) to `cfg`'s stream until `stop`, then the
-/// events already queued (each within [`ACK_TIMEOUT`]).
+/// events already queued (each within [`ACK_TIMEOUT`]) and a last sweep of whatever no ack covers.
 pub async fn publish_events(
     cfg: NatsConfig,
     store: Store,
@@ -198,7 +203,7 @@ pub async fn publish_events(
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 _ = sweep.tick() => {
-                    p.sweep().await;
+                    p.sweep(false).await;
                     continue;
                 }
                 () = &mut stop => {
@@ -231,5 +236,6 @@ pub async fn publish_events(
         };
         p.publish_logged(&event).await;
     }
+    p.sweep(true).await;
     let _ = client.flush().await;
 }

@@ -125,7 +125,11 @@ impl Leasing {
             .filter(|c| !ids.contains(c))
             .cloned()
             .collect();
-        let over = self.held.len().saturating_sub(gone.len()).saturating_sub(round.share);
+        let over = self
+            .held
+            .len()
+            .saturating_sub(gone.len())
+            .saturating_sub(round.share);
         let extra: Vec<String> = self
             .held
             .keys()
@@ -172,7 +176,9 @@ impl Leasing {
         for cam in cameras {
             match self.store.release_lease(cam, &self.node).await {
                 Ok(_) => tracing::info!(camera = %cam, node = %self.node, "lease released"),
-                Err(e) => tracing::warn!(camera = %cam, "cannot release the lease (it expires): {e}"),
+                Err(e) => {
+                    tracing::warn!(camera = %cam, "cannot release the lease (it expires): {e}")
+                }
             }
         }
     }

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use roadwarden_evidence::DataDir;
 use roadwarden_infer::RuntimeConfig;
-use roadwarden_store::NodeId;
 use roadwarden_rules::SiteConfig;
 use roadwarden_server::mqtt::MqttConfig;
 use roadwarden_server::webhook::WebhookConfig;
 use roadwarden_server::{AppState, ControlRequest, ReloadReport, ServerConfig, ServerError};
+use roadwarden_store::NodeId;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -319,10 +319,8 @@ impl Follow<'_> {
             }
         }
         // The first round after one period, so that nodes started together see each other first.
-        let mut leases = tokio::time::interval_at(
-            tokio::time::Instant::now() + LEASE_EVERY,
-            LEASE_EVERY,
-        );
+        let mut leases =
+            tokio::time::interval_at(tokio::time::Instant::now() + LEASE_EVERY, LEASE_EVERY);
         leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -359,7 +357,8 @@ impl Follow<'_> {
             return;
         };
         let round = leasing.round(&self.site).await;
-        let changed = !round.taken.is_empty() || !round.lost.is_empty() || !round.release.is_empty();
+        let changed =
+            !round.taken.is_empty() || !round.lost.is_empty() || !round.release.is_empty();
         if changed {
             let (cameras, site) = (&mut *self.cameras, &self.site);
             let report = tokio::task::block_in_place(|| cameras.run_only(round.run.clone(), site));
@@ -390,7 +389,9 @@ impl Follow<'_> {
         let cameras = &mut *self.cameras;
         let report = tokio::task::block_in_place(|| cameras.apply(&site));
         if site.nats != self.site.nats {
-            tracing::warn!("[nats] changed in the site file: it takes effect when the service starts again");
+            tracing::warn!(
+                "[nats] changed in the site file: it takes effect when the service starts again"
+            );
         }
         self.site = site;
         tracing::info!("reloaded {file} ({by}): {report}");

@@ -78,7 +78,10 @@ impl DataDir {
         let path = self.node_id_path();
         match std::fs::read_to_string(&path) {
             Ok(s) => NodeId::parse(s.trim()).map(Some).map_err(|e| {
-                StoreError::Invalid(format!("{}: {e}; delete the file or fix it", path.display()))
+                StoreError::Invalid(format!(
+                    "{}: {e}; delete the file or fix it",
+                    path.display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io(&path, e)),
