@@ -115,13 +115,13 @@ impl Logs {
         let taken = self
             .lines
             .iter()
-            .filter(|(n, _, l)| {
+            .rev()
+            .find(|(n, _, l)| {
                 *n == node
                     && l.contains("lease taken")
                     && field(l, "camera").as_deref() == Some(camera)
             })
-            .map(|(_, at, _)| *at)
-            .last();
+            .map(|(_, at, _)| *at);
         taken.is_some_and(|t| self.analysing_since(node, camera, t).is_some())
     }
 
