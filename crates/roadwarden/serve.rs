@@ -12,7 +12,7 @@ use roadwarden_rules::SiteConfig;
 use roadwarden_server::ServerConfig;
 use roadwarden_server::mqtt::MqttConfig;
 use roadwarden_server::webhook::WebhookConfig;
-use roadwarden_service::{Events, Service, Setup, Shutdown};
+use roadwarden_service::{Events, NodeId, Service, Setup, Shutdown};
 
 use crate::runtime::RuntimeArgs;
 use crate::user::StoreArgs;
@@ -23,13 +23,16 @@ Runs every camera of the site file that has a `source.url` (an rtsp:// URL, or a
 
 SIGHUP (or POST /api/cameras/reload, admin) re-reads the site file: new cameras start, removed ones stop, changed ones restart, the others run on; a file that does not validate is refused and nothing changes. SIGINT or SIGTERM stops the cameras, lets the violations in flight be recorded (their clips cut short), flushes the spool and exits 0.
 
+With --database-url postgres://..., several `serve` nodes (each with its own --data and --node-id) share the site's cameras: each takes camera leases (8 s, renewed every 2 s) up to its fair share (cameras / live nodes, rounded up) and runs only those; a camera whose lease it cannot renew is stopped before another node may take it, and a dead node's cameras run on the others within about 10 s plus their start. Each violation names the node whose data folder holds its evidence files. With [nats] in the site file, violations also go to that NATS JetStream stream (Nats-Msg-Id = violation id, ack awaited).
+
 Every endpoint except /healthz and /readyz needs a login (roadwarden user add NAME --role R) or a bearer token (roadwarden user token NAME). The API is described at /api/openapi.json.
 
 Examples:
   roadwarden serve --config site.toml
   roadwarden serve --config site.toml --listen 0.0.0.0:8080 --secure-cookies
   roadwarden serve --config site.toml --secure-cookies --trusted-proxy 127.0.0.1   (behind nginx on this host)
-  roadwarden serve --config site.toml --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden")]
+  roadwarden serve --config site.toml --database-url postgres://roadwarden@db/roadwarden --data /srv/roadwarden
+  roadwarden serve --config site.toml --database-url postgres://db/roadwarden --data /srv/rw-a --node-id node-a   (several nodes: each takes its share of the cameras)")]
 pub(crate) struct ServeArgs {
     /// The site file (TOML, one [[camera]] table per camera).
     #[arg(long, value_name = "FILE")]
@@ -77,8 +80,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "webhook")]
     pub webhook_secret_file: Option<PathBuf>,
 
+    /// This node's id when several `serve` nodes share the site's cameras over one PostgreSQL store
+    /// (camera leases; the violations it records name it as the holder of their evidence files)
+    /// [default: the id kept in the data folder, generated at its first start].
+    #[arg(long, value_name = "ID", value_parser = parse_node_id)]
+    pub node_id: Option<NodeId>,
+
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+fn parse_node_id(s: &str) -> Result<NodeId, String> {
+    NodeId::parse(s).map_err(|e| e.to_string())
 }
 
 pub(crate) fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
@@ -114,6 +127,7 @@ pub(crate) fn run(runtime: &RuntimeArgs, args: ServeArgs) -> Result<ExitCode> {
         ort: runtime.config(),
         data: args.store.data_dir(),
         database_url: args.store.database_url.clone(),
+        node_id: args.node_id.clone(),
     };
     // The installation's signing key: created at first start, never printed (only its public fingerprint).
     let (key, created) = roadwarden_evidence::InstallationKey::load_or_create(&setup.data)

@@ -152,6 +152,7 @@ fn check(args: VerifyArgs) -> Result<ExitCode> {
                     "in_progress": report.in_progress,
                     "clips_in_progress": report.clips_in_progress,
                     "quarantined": report.quarantined,
+                    "files_elsewhere": report.files_elsewhere,
                 })
             );
         } else {
@@ -169,6 +170,11 @@ fn check(args: VerifyArgs) -> Result<ExitCode> {
                     report.clips_in_progress,
                     report.quarantined,
                     data.quarantine_dir().display()
+                );
+            }
+            for (node, n) in &report.files_elsewhere {
+                println!(
+                    "{n} evidence files are held by node {node}: verify them there (roadwarden verify --data <its data folder>)"
                 );
             }
             println!(

@@ -903,6 +903,7 @@ mod tests {
             status: Status::Confirmed,
             tombstoned: false,
             plate: Some("AB12CD".into()),
+            node: None,
             evidence,
         };
         let (key, _) = InstallationKey::load_or_create(&data).expect("key");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use roadwarden_imaging::{BgrImage, EvidenceOverlay};
 use roadwarden_store::{
-    DataDir, EvidenceItem, EvidenceKind, GENESIS_HASH, InsertOutcome, NewViolation,
+    DataDir, EvidenceItem, EvidenceKind, GENESIS_HASH, InsertOutcome, NewViolation, NodeId,
     ReconcileReport, ReplayReport, Spool, Store, redact_url,
 };
 use roadwarden_types::{FrameRole, SignalState, Violation, ViolationKind};
@@ -141,6 +141,9 @@ pub struct Recovery {
 
 pub struct Recorder {
     data: DataDir,
+    /// The data folder's node id: every violation this recorder inserts names it as the holder of
+    /// its evidence files.
+    node: NodeId,
     url: String,
     store: Option<Store>,
     spool: Spool,
@@ -185,12 +188,14 @@ impl Recorder {
         database_url: Option<&str>,
     ) -> Result<(Recorder, StartupReport), EvidenceError> {
         data.create()?;
+        let node = data.ensure_node_id(None)?;
         let spool = Spool::open(&data.spool_path())?;
         let url = database_url
             .map(str::to_owned)
             .unwrap_or_else(|| data.sqlite_path().to_string_lossy().into_owned());
         let mut rec = Recorder {
             data,
+            node,
             url,
             store: None,
             spool,
@@ -200,6 +205,7 @@ impl Recorder {
         let mut report = StartupReport::default();
         match Store::connect(&rec.url).await {
             Ok(store) => {
+                let store = store.with_node(Some(rec.node.clone()));
                 report.connected = true;
                 match store.replay(&mut rec.spool, record_hash).await {
                     Ok(r) => report.replayed = Some(r),
@@ -341,6 +347,7 @@ impl Recorder {
         if self.store.is_none() && Instant::now() >= self.next_connect {
             match Store::connect(&self.url).await {
                 Ok(s) => {
+                    let s = s.with_node(Some(self.node.clone()));
                     tracing::info!(url = %redact_url(&self.url), "store reachable again");
                     self.store = Some(s);
                 }

@@ -198,6 +198,9 @@ pub struct VerifyReport {
     pub clips_in_progress: usize,
     /// Files in the data folder's quarantine (orphans, unfinishable intents, clips cut off by a crash).
     pub quarantined: usize,
+    /// Evidence files that another node holds (its `node` is not this data folder's): their records
+    /// are checked, the files are verified on that node (`verify --data` there), by node.
+    pub files_elsewhere: std::collections::BTreeMap<String, usize>,
 }
 
 impl VerifyReport {
@@ -222,6 +225,12 @@ pub async fn verify(
         ..VerifyReport::default()
     };
     let mut seen_paths: HashMap<String, String> = HashMap::new();
+    // With several nodes each keeps the evidence files of what it recorded in its own data folder.
+    let here = data.node_id()?;
+    let elsewhere = |node: &Option<String>| match (node, &here) {
+        (Some(n), Some(h)) if n != h.as_str() => Some(n.clone()),
+        _ => None,
+    };
     let cams = store.cameras().await?;
     if let Some(c) = camera
         && !cams.iter().any(|x| x.camera == c)
@@ -281,6 +290,10 @@ pub async fn verify(
                         });
                     }
                     if e.purged {
+                        continue;
+                    }
+                    if let Some(node) = elsewhere(&rec.node) {
+                        *report.files_elsewhere.entry(node).or_default() += 1;
                         continue;
                     }
                     report.files += 1;

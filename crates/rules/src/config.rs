@@ -31,6 +31,8 @@ pub enum ConfigError {
     },
     #[error("key `inference.{key}`: {reason}")]
     Inference { key: &'static str, reason: String },
+    #[error("key `nats.{key}`: {reason}")]
+    Nats { key: &'static str, reason: String },
     #[error("camera `{0}` is configured twice (key `id`)")]
     DuplicateCamera(String),
     #[error("camera `{camera}`: key `{key}`: model manifest {} does not exist", path.display())]
@@ -822,11 +824,99 @@ impl InferenceConfig {
     }
 }
 
-/// A whole site: its cameras, and how they run their models.
+/// `[nats]`: besides MQTT, every new violation goes to this NATS JetStream server's `stream`, on the
+/// subject `<subject_prefix>.<camera>` (the stream is created on the subjects `<subject_prefix>.>` when
+/// missing), each message with a `Nats-Msg-Id` header = the violation id so JetStream drops a redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:port`.
+    pub url: String,
+    #[serde(default = "NatsConfig::default_stream")]
+    pub stream: String,
+    #[serde(default = "NatsConfig::default_subject_prefix")]
+    pub subject_prefix: String,
+}
+
+impl NatsConfig {
+    fn default_stream() -> String {
+        "ROADWARDEN".into()
+    }
+
+    fn default_subject_prefix() -> String {
+        "roadwarden.violations".into()
+    }
+
+    /// The subject of `camera`'s violations: the prefix, a dot, the camera id with the characters NATS
+    /// gives a meaning to (`.`, `*`, `>`, white space) replaced by `_`.
+    pub fn subject(&self, camera: &str) -> String {
+        let safe: String = camera
+            .chars()
+            .map(|c| {
+                if matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("{}.{safe}", self.subject_prefix)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: String| Err(ConfigError::Nats { key, reason });
+        let Some(rest) = self.url.strip_prefix("nats://") else {
+            return bad(
+                "url",
+                format!(
+                    "`{}` is not a nats:// URL (e.g. nats://127.0.0.1:4222)",
+                    self.url
+                ),
+            );
+        };
+        if rest.is_empty() || rest.starts_with(':') {
+            return bad("url", format!("`{}` names no host", self.url));
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !name_ok(&self.stream) {
+            return bad(
+                "stream",
+                format!(
+                    "`{}` is not a stream name (1 to 64 of A-Z, a-z, 0-9, - and _)",
+                    self.stream
+                ),
+            );
+        }
+        let token_ok = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| !matches!(c, '*' | '>') && !c.is_whitespace() && !c.is_control())
+        };
+        if !self.subject_prefix.split('.').all(token_ok) {
+            return bad(
+                "subject_prefix",
+                format!(
+                    "`{}` is not a subject prefix (dot-separated tokens, no wildcards or spaces)",
+                    self.subject_prefix
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A whole site: its cameras, how they run their models, and where else its events go.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SiteConfig {
     pub cameras: Vec<CameraConfig>,
     pub inference: InferenceConfig,
+    /// `[nats]`, if any: violations also go to this JetStream stream.
+    pub nats: Option<NatsConfig>,
 }
 
 impl SiteConfig {
@@ -836,9 +926,9 @@ impl SiteConfig {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Toml(e.message().to_string()))?;
         for key in doc.keys() {
-            if key != "camera" && key != "inference" {
+            if key != "camera" && key != "inference" && key != "nats" {
                 return Err(ConfigError::Toml(format!(
-                    "unknown top-level key `{key}` (expected [[camera]] tables and [inference])"
+                    "unknown top-level key `{key}` (expected [[camera]] tables, [inference] and [nats])"
                 )));
             }
         }
@@ -849,6 +939,15 @@ impl SiteConfig {
             None => InferenceConfig::default(),
         };
         inference.validate()?;
+        let nats: Option<NatsConfig> = match doc.get("nats") {
+            Some(v) => Some(v.clone().try_into().map_err(|e: toml::de::Error| {
+                ConfigError::Toml(format!("[nats]: {}", e.message()))
+            })?),
+            None => None,
+        };
+        if let Some(n) = &nats {
+            n.validate()?;
+        }
         let Some(list) = doc.get("camera").and_then(|v| v.as_array()) else {
             return Err(ConfigError::NoCamera);
         };
@@ -875,7 +974,11 @@ impl SiteConfig {
             }
             cameras.push(cam);
         }
-        Ok(SiteConfig { cameras, inference })
+        Ok(SiteConfig {
+            cameras,
+            inference,
+            nats,
+        })
     }
 
     /// Reads, parses and validates a site file; model paths are resolved against its folder.
@@ -966,6 +1069,35 @@ mod gating_tests {
             let text = format!("{with_wheels}[camera.heads]\n{line}\n");
             let err = SiteConfig::parse(&text).unwrap_err();
             assert!(err.to_string().contains(key), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn nats_is_off_unless_configured_and_checked() {
+        assert_eq!(SiteConfig::parse(&CAMERA).unwrap().nats, None);
+        let on = format!("{CAMERA}[nats]\nurl = \"nats://127.0.0.1:4222\"\n");
+        let n = SiteConfig::parse(&on).unwrap().nats.expect("[nats]");
+        assert_eq!(n.stream, "ROADWARDEN");
+        assert_eq!(
+            n.subject("gate.north *1"),
+            "roadwarden.violations.gate_north__1"
+        );
+        for (lines, key) in [
+            ("url = \"http://x:4222\"", "nats.url"),
+            ("url = \"nats://\"", "nats.url"),
+            ("url = \"nats://h:1\"\nstream = \"a.b\"", "nats.stream"),
+            (
+                "url = \"nats://h:1\"\nsubject_prefix = \"a.>\"",
+                "nats.subject_prefix",
+            ),
+            (
+                "url = \"nats://h:1\"\nsubject_prefix = \"a..b\"",
+                "nats.subject_prefix",
+            ),
+            ("url = \"nats://h:1\"\ntopic = \"x\"", "[nats]"),
+        ] {
+            let err = SiteConfig::parse(&format!("{CAMERA}[nats]\n{lines}\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{lines}: {err}");
         }
     }
 

@@ -17,8 +17,8 @@ mod signal;
 
 pub use config::{
     CameraConfig, ConfigError, GatingConfig, HeadsConfig, HelmetParams, InferenceConfig,
-    ModelsConfig, RedLightParams, SignalConfig, SignalHeadConfig, SignalSource, SiteConfig,
-    SourceSpec, StopLineConfig, Zone,
+    ModelsConfig, NatsConfig, RedLightParams, SignalConfig, SignalHeadConfig, SignalSource,
+    SiteConfig, SourceSpec, StopLineConfig, Zone,
 };
 pub use engine::{CameraRules, sits_on};
 pub use geometry::{Point, Side, StopLine, polygon_contains};

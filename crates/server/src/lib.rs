@@ -31,6 +31,7 @@ mod extract;
 mod live;
 mod metrics;
 pub mod mqtt;
+pub mod nats;
 mod openapi;
 mod page;
 mod preview;

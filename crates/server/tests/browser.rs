@@ -1303,8 +1303,10 @@ async fn red_light_case_fits_one_screen_and_c_waits_for_the_timeline() {
     cdp.eval("document.getElementById('case').scrollTop = 0")
         .await;
     cdp.key("c", "KeyC", 67).await;
+    // The refusal brings the timeline into view; once it has been seen the page says so (either
+    // text names the signal timeline).
     cdp.wait_for(
-        "document.getElementById('status').textContent.includes('signal timeline')",
+        "document.getElementById('status').textContent.toLowerCase().includes('signal timeline')",
         "the refusal",
     )
     .await;

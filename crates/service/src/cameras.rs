@@ -4,7 +4,7 @@
 //! the service's board; runners follow the thresholds in force and take signal reports from the API.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -53,6 +53,9 @@ pub struct CameraSetup {
     pub ort: RuntimeConfig,
     pub data: DataDir,
     pub database_url: Option<String>,
+    /// Several nodes share the site (PostgreSQL): only the cameras whose lease this node holds run
+    /// ([`Cameras::run_only`]), none at start.
+    pub leased: bool,
 }
 
 struct Runner {
@@ -75,6 +78,8 @@ pub struct Cameras {
     /// that changes `[inference]` takes effect at the next start).
     inference: InferenceConfig,
     shared: Option<Arc<SharedInference>>,
+    /// With leases, the cameras this node may run (the others of the site run on other nodes).
+    held: Option<BTreeSet<String>>,
 }
 
 /// A shared batcher's figures as `/metrics` shows them.
@@ -127,6 +132,7 @@ impl Cameras {
             clip_dir,
             runners: BTreeMap::new(),
             recorder,
+            held: setup.leased.then(BTreeSet::new),
             inference: site.inference,
             shared: site.inference.batch.then(|| {
                 Arc::new(SharedInference::new(BatcherConfig {
@@ -145,13 +151,39 @@ impl Cameras {
             });
         }
         let started = cameras.apply(site);
-        tracing::info!("cameras: {}", started.added.join(", "));
+        if cameras.held.is_some() {
+            tracing::info!("cameras: as leased (several nodes share the site)");
+        } else {
+            tracing::info!("cameras: {}", started.added.join(", "));
+        }
         Ok(cameras)
+    }
+
+    /// With leases: runs only `held` of `site`'s cameras (starting and stopping through [`Cameras::apply`]).
+    pub fn run_only(&mut self, held: BTreeSet<String>, site: &SiteConfig) -> ReloadReport {
+        self.held = Some(held);
+        self.apply(site)
     }
 
     /// Makes the running cameras those of `site` (see [`plan`]): starts new ones, stops removed ones,
     /// restarts those whose config changed and leaves the others alone.
     pub fn apply(&mut self, site: &SiteConfig) -> ReloadReport {
+        let leased;
+        let site = match &self.held {
+            None => site,
+            Some(held) => {
+                leased = SiteConfig {
+                    cameras: site
+                        .cameras
+                        .iter()
+                        .filter(|c| held.contains(c.id.as_str()))
+                        .cloned()
+                        .collect(),
+                    ..site.clone()
+                };
+                &leased
+            }
+        };
         let running = self.runners.iter().map(|(id, r)| (id.as_str(), &r.config));
         let report = plan(running, site);
         let going = report.removed.iter().chain(&report.restarted);
@@ -594,6 +626,9 @@ impl Live {
         self.status.signal = Some(signal_name(signal).to_owned());
         if let RunnerEvent::Frame(r) = event {
             p.frames_analysed += 1;
+            if p.frames_analysed == 1 {
+                tracing::info!(camera = %self.camera, "camera analysing frames");
+            }
             p.last_frame_index = Some(r.frame_index);
             if std::mem::take(&mut self.changed) {
                 p.thresholds_from_frame = Some(r.frame_index);

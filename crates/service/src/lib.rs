@@ -12,6 +12,7 @@
 mod analyze;
 mod cameras;
 mod error;
+pub mod nodes;
 pub mod recorder;
 pub mod reload;
 mod service;
@@ -20,7 +21,7 @@ pub use analyze::{Analysed, RecordRun, record_source};
 pub use cameras::{CameraSetup, Cameras};
 pub use error::ServiceError;
 pub use recorder::{Handled, RecordObserver, Tally};
-pub use roadwarden_store::{DataDir, Role, Store, UserDeleted, UserState};
+pub use roadwarden_store::{DataDir, NodeId, Role, Store, UserDeleted, UserState};
 pub use service::{Events, Service, Setup, Shutdown};
 
 use std::future::Future;

@@ -55,6 +55,7 @@ mod tests {
         SiteConfig {
             cameras,
             inference: Default::default(),
+            nats: None,
         }
     }
 

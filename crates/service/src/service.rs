@@ -14,11 +14,13 @@ use roadwarden_rules::SiteConfig;
 use roadwarden_server::mqtt::MqttConfig;
 use roadwarden_server::webhook::WebhookConfig;
 use roadwarden_server::{AppState, ControlRequest, ReloadReport, ServerConfig, ServerError};
+use roadwarden_store::NodeId;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::cameras::{CameraSetup, Cameras};
+use crate::nodes::{LEASE_EVERY, Leasing};
 use crate::recorder::{Tally, chain};
 use crate::{IfMissing, ServiceError, Store, open_store};
 
@@ -40,6 +42,8 @@ pub struct Setup {
     pub ort: RuntimeConfig,
     pub data: DataDir,
     pub database_url: Option<String>,
+    /// This node's id (`--node-id`), else the data folder's (generated at its first start).
+    pub node_id: Option<NodeId>,
 }
 
 /// What ends [`Service::run`].
@@ -63,6 +67,10 @@ pub struct Service {
     control: mpsc::Receiver<ControlRequest>,
     hangup: Signal,
     mqtt: Option<Stopper>,
+    nats: Option<Stopper>,
+    /// Several nodes on PostgreSQL: this node's camera leases.
+    leasing: Option<Leasing>,
+    site: SiteConfig,
     /// Last: dropped after what runs on it.
     rt: tokio::runtime::Runtime,
 }
@@ -90,6 +98,17 @@ impl Service {
                     dir: setup.data.root().to_owned(),
                     source,
                 })?;
+            let node = setup
+                .data
+                .ensure_node_id(setup.node_id.as_ref())
+                .map_err(ServiceError::Store)?;
+            // Several nodes share a site only through PostgreSQL; SQLite is one node's own file.
+            let leasing = if store.dialect() == "postgres" {
+                Some(Leasing::join(store.clone(), node.clone()).await)
+            } else {
+                None
+            };
+            tracing::info!(node = %node, leased = leasing.is_some(), "this node");
             let state = AppState::new(
                 store.clone(),
                 setup.data.clone(),
@@ -109,6 +128,19 @@ impl Service {
                 ));
                 mqtt = Some((stop, task));
             }
+            let mut nats = None;
+            if let Some(cfg) = site.nats.clone() {
+                let (stop, stopped) = oneshot::channel::<()>();
+                let task = tokio::spawn(roadwarden_server::nats::publish_events(
+                    cfg,
+                    store.clone(),
+                    state.events(),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ));
+                nats = Some((stop, task));
+            }
             if let Some(cfg) = setup.events.webhook {
                 tokio::spawn(roadwarden_server::webhook::publish_events(
                     cfg,
@@ -126,6 +158,7 @@ impl Service {
                 ort: setup.ort,
                 data: setup.data.clone(),
                 database_url: setup.database_url.clone(),
+                leased: leasing.is_some(),
             };
             let cameras =
                 tokio::task::block_in_place(|| Cameras::start(state.clone(), &site, cameras))?;
@@ -141,9 +174,11 @@ impl Service {
                     addr: setup.listen,
                     source,
                 })?;
-            Ok::<_, ServiceError>((store, state, cameras, listener, addr, control, hangup, mqtt))
+            Ok::<_, ServiceError>((
+                store, state, cameras, listener, addr, control, hangup, mqtt, nats, leasing,
+            ))
         })?;
-        let (store, state, cameras, listener, addr, control, hangup, mqtt) = started;
+        let (store, state, cameras, listener, addr, control, hangup, mqtt, nats, leasing) = started;
         Ok(Service {
             store,
             state,
@@ -154,6 +189,9 @@ impl Service {
             control,
             hangup,
             mqtt,
+            nats,
+            leasing,
+            site,
             rt,
         })
     }
@@ -176,6 +214,9 @@ impl Service {
             control,
             hangup,
             mqtt,
+            nats,
+            leasing,
+            site,
             rt,
         } = self;
         rt.block_on(async move {
@@ -190,10 +231,24 @@ impl Service {
                 site_file: &site_file,
                 control,
                 hangup,
+                leasing,
+                site,
             };
             let followed = follow.until(shutdown, &mut server).await;
+            let leasing = follow.leasing.take();
             let _ = stop_http.send(());
             let tally = tokio::task::block_in_place(|| cameras.shutdown());
+            // The cameras have stopped: their leases go at once, for the other nodes to take.
+            if let Some(l) = leasing {
+                l.leave().await;
+            }
+            if let Some((stop, task)) = nats {
+                let _ = stop.send(());
+                let flush = roadwarden_server::nats::ACK_TIMEOUT + Duration::from_secs(1);
+                if tokio::time::timeout(flush, task).await.is_err() {
+                    tracing::warn!("the NATS publisher did not finish within {flush:?}");
+                }
+            }
             if let Some((stop, task)) = mqtt {
                 // The last violations' events are queued: publish them, and wait for the broker's acks.
                 let _ = stop.send(());
@@ -227,6 +282,9 @@ struct Follow<'a> {
     site_file: &'a Path,
     control: mpsc::Receiver<ControlRequest>,
     hangup: Signal,
+    leasing: Option<Leasing>,
+    /// The site in force (the last one loaded).
+    site: SiteConfig,
 }
 
 impl Follow<'_> {
@@ -260,8 +318,13 @@ impl Follow<'_> {
                 None => std::future::pending().await,
             }
         }
+        // The first round after one period, so that nodes started together see each other first.
+        let mut leases =
+            tokio::time::interval_at(tokio::time::Instant::now() + LEASE_EVERY, LEASE_EVERY);
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = leases.tick(), if self.leasing.is_some() => self.lease_round().await,
                 _ = recv(&mut term) => return Ok(()),
                 _ = recv(&mut int) => return Ok(()),
                 _ = fired(&mut requested) => return Ok(()),
@@ -287,6 +350,29 @@ impl Follow<'_> {
         }
     }
 
+    /// One lease round: stops the cameras lost or given up, starts those taken, then releases the
+    /// given-up leases (their cameras have stopped).
+    async fn lease_round(&mut self) {
+        let Some(leasing) = self.leasing.as_mut() else {
+            return;
+        };
+        let round = leasing.round(&self.site).await;
+        let changed =
+            !round.taken.is_empty() || !round.lost.is_empty() || !round.release.is_empty();
+        if changed {
+            let (cameras, site) = (&mut *self.cameras, &self.site);
+            let report = tokio::task::block_in_place(|| cameras.run_only(round.run.clone(), site));
+            tracing::info!(
+                node = %leasing.node(),
+                live_nodes = round.live,
+                share = round.share,
+                running = ?round.run,
+                "leases: {report}"
+            );
+            leasing.release(&round.release).await;
+        }
+    }
+
     /// Re-reads the site file and makes its cameras the running ones; a file that `config check` would
     /// refuse ([`SiteConfig::load_checked`], models included) is refused whole and nothing changes.
     async fn reload(&mut self, by: &str) -> Result<ReloadReport, String> {
@@ -302,6 +388,12 @@ impl Follow<'_> {
             .map_err(|e| refused(format!("cannot read the stored thresholds: {e}")))?;
         let cameras = &mut *self.cameras;
         let report = tokio::task::block_in_place(|| cameras.apply(&site));
+        if site.nats != self.site.nats {
+            tracing::warn!(
+                "[nats] changed in the site file: it takes effect when the service starts again"
+            );
+        }
+        self.site = site;
         tracing::info!("reloaded {file} ({by}): {report}");
         Ok(report)
     }

@@ -43,6 +43,7 @@ fn starts_serves_and_stops_on_request() {
         ort: Default::default(),
         data: data.clone(),
         database_url: None,
+        node_id: None,
     };
     let service = Service::start(site, setup).expect("start");
     let addr = service.local_addr();

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
-use crate::StoreError;
+use crate::{NodeId, StoreError};
 
 /// A data folder:
 /// `roadwarden.sqlite3`, `spool.jsonl`, `signing-key.ed25519`, `evidence/<camera>/<date>/<violation>/...`,
@@ -66,6 +66,43 @@ impl DataDir {
 
     pub fn quarantine_dir(&self) -> PathBuf {
         self.root.join("quarantine")
+    }
+
+    /// This data folder's node id (one line), written at the first start of `serve` or the recorder.
+    pub fn node_id_path(&self) -> PathBuf {
+        self.root.join("node-id")
+    }
+
+    /// The node id this data folder was given, if any.
+    pub fn node_id(&self) -> Result<Option<NodeId>, StoreError> {
+        let path = self.node_id_path();
+        match std::fs::read_to_string(&path) {
+            Ok(s) => NodeId::parse(s.trim()).map(Some).map_err(|e| {
+                StoreError::Invalid(format!(
+                    "{}: {e}; delete the file or fix it",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// The folder's node id: `given` (then kept in the folder for the next start), else the one kept
+    /// there, else a new one ([`NodeId::generate`]) kept there. The folder must exist.
+    pub fn ensure_node_id(&self, given: Option<&NodeId>) -> Result<NodeId, StoreError> {
+        let kept = self.node_id()?;
+        if let (Some(k), None) = (&kept, given) {
+            return Ok(k.clone());
+        }
+        let id = given.cloned().unwrap_or_else(NodeId::generate);
+        if kept.as_ref() != Some(&id) {
+            let path = self.node_id_path();
+            let tmp = self.root.join(".node-id.tmp");
+            std::fs::write(&tmp, format!("{id}\n")).map_err(|e| StoreError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+        }
+        Ok(id)
     }
 
     /// Intent records of violations being recorded (see the evidence recorder).

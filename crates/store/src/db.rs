@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row};
 
 use crate::model::*;
-use crate::{DataDir, Spool, StoreError, redact_url};
+use crate::{DataDir, NodeId, Spool, StoreError, redact_url};
 
 /// Appends one audit-log row through `$exec` (a pool, a connection or a transaction).
 macro_rules! audit {
@@ -160,6 +160,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_team.sql"),
     ),
     (
+        6,
+        "nodes",
+        include_str!("../migrations/sqlite/0006_nodes.sql"),
+    ),
+    (
         8,
         "reviewer plate",
         include_str!("../migrations/sqlite/0008_reviewer_plate.sql"),
@@ -190,6 +195,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "team",
         include_str!("../migrations/postgres/0005_team.sql"),
+    ),
+    (
+        6,
+        "nodes",
+        include_str!("../migrations/postgres/0006_nodes.sql"),
     ),
     (
         8,
@@ -229,10 +239,12 @@ pub struct PurgeReport {
 pub struct Store {
     pub(crate) pool: Pool,
     url: String,
+    /// The node whose data folder this store's writer records evidence into ([`Store::with_node`]).
+    node: Option<NodeId>,
 }
 
 const VIOLATION_COLS: &str = "id, camera_id, seq, kind, track_id, occurred_at_us, confidence, thresholds, detail, \
-                              status, prev_hash, record_hash, tombstoned_at_us, plate";
+                              status, prev_hash, record_hash, tombstoned_at_us, plate, node";
 
 fn now_us() -> i64 {
     crate::to_micros(chrono::Utc::now())
@@ -292,7 +304,11 @@ impl Store {
                 .connect_lazy_with(opts.read_only(true));
             Pool::Sqlite { write, read }
         };
-        let store = Store { pool, url: shown };
+        let store = Store {
+            pool,
+            url: shown,
+            node: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -319,6 +335,18 @@ impl Store {
                 .await
                 .map_err(m),
         }
+    }
+
+    /// The same store, recording `node` as the holder of the evidence of every violation it inserts
+    /// (the `node` column) and reconciling only that node's files.
+    pub fn with_node(mut self, node: Option<NodeId>) -> Store {
+        self.node = node;
+        self
+    }
+
+    /// The node this store records as the evidence holder, if named.
+    pub fn node(&self) -> Option<&NodeId> {
+        self.node.as_ref()
     }
 
     /// `sqlite` or `postgres`.
@@ -391,8 +419,8 @@ impl Store {
             let hash = hasher(&f);
             sqlx::query(
                 "INSERT INTO violations (id, camera_id, seq, kind, track_id, occurred_at_us, confidence, thresholds, \
-                 detail, status, prev_hash, record_hash, recorded_at_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)",
+                 detail, status, prev_hash, record_hash, recorded_at_us, node) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13)",
             )
             .bind(&f.id)
             .bind(&f.camera)
@@ -406,6 +434,7 @@ impl Store {
             .bind(&f.prev_hash)
             .bind(&hash)
             .bind(now)
+            .bind(self.node.as_ref().map(NodeId::as_str))
             .execute(&mut *tx)
             .await?;
             for e in &f.evidence {
@@ -535,10 +564,19 @@ impl Store {
         )
     }
 
-    /// Every evidence path the store references, with whether it was purged.
+    /// Every evidence path the store references, with whether it was purged; with a node
+    /// ([`Store::with_node`]), only the paths of violations whose files that node holds (or no node
+    /// named): another node's files are in its own data folder.
     pub async fn evidence_paths(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let node = self.node.as_ref().map(NodeId::as_str);
         on_read!(&self.pool, p => {
-            let rows = sqlx::query("SELECT path, purged_at_us FROM evidence ORDER BY path").fetch_all(p).await?;
+            let rows = sqlx::query(
+                "SELECT e.path, e.purged_at_us FROM evidence e JOIN violations v ON v.id = e.violation_id \
+                 WHERE $1 IS NULL OR v.node IS NULL OR v.node = $1 ORDER BY e.path",
+            )
+            .bind(node)
+            .fetch_all(p)
+            .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<i64>, _>(1)?.is_some())))
                 .collect()
@@ -842,6 +880,7 @@ where
         record_hash: r.try_get(11)?,
         tombstoned: r.try_get::<Option<i64>, _>(12)?.is_some(),
         plate: r.try_get(13)?,
+        node: r.try_get(14)?,
         evidence: Vec::new(),
     })
 }

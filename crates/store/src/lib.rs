@@ -20,6 +20,7 @@ mod review_append;
 #[macro_use]
 mod db;
 mod accounts;
+mod leases;
 mod listing;
 mod model;
 pub mod pgadmin;
@@ -34,6 +35,7 @@ pub use accounts::{
 };
 pub use data_dir::{DataDir, ReconcileReport, sync_dir};
 pub use db::{CameraChain, PurgeReport, ReplayReport, Store};
+pub use leases::{Lease, NodeId, ViolationEvent};
 pub use listing::{
     DecideOutcome, EvidenceRow, ExportDetail, PlateChange, ReviewRow, ViolationFilter,
 };

@@ -237,6 +237,8 @@ pub struct StoredRecord {
     pub tombstoned: bool,
     /// The licence plate a reviewer filled in or corrected (normalised, see [`Plate`]); not in the chain.
     pub plate: Option<String>,
+    /// The node whose data folder holds its evidence files (`None`: recorded before nodes were named).
+    pub node: Option<String>,
     pub evidence: Vec<StoredEvidence>,
 }
 

@@ -847,3 +847,287 @@ async fn history_pages_and_statistics(db: &TestDb) {
     assert_eq!(db.store.time_zone("nobody").await.unwrap(), None);
 }
 dual_test!(history_pages_and_statistics, TestDb);
+
+const S: i64 = 1_000_000;
+
+fn node(id: &str) -> NodeId {
+    NodeId::parse(id).unwrap()
+}
+
+async fn concurrent_takers_of_a_lease_one_wins(db: &TestDb) {
+    let now = 1_000 * S;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let n = node(&format!("node-{i}"));
+            store.take_lease("gate", &n, now, 10 * S).await.unwrap()
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        if let Some(lease) = t.await.unwrap() {
+            won.push(lease);
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one taker wins: {won:?}");
+    assert_eq!(won[0].epoch, 1);
+    assert_eq!(won[0].expires_at_us, now + 10 * S);
+    assert_eq!(db.store.leases().await.unwrap(), won);
+    // The winner itself cannot take it again while it runs: it renews.
+    let holder = node(&won[0].node);
+    assert_eq!(
+        db.store
+            .take_lease("gate", &holder, now + S, 10 * S)
+            .await
+            .unwrap(),
+        None
+    );
+}
+dual_test!(concurrent_takers_of_a_lease_one_wins, TestDb);
+
+async fn an_expired_lease_is_taken_and_its_old_holder_refused(db: &TestDb) {
+    let (a, b) = (node("a"), node("b"));
+    let t0 = 1_000 * S;
+    assert!(
+        db.store
+            .take_lease("gate", &a, t0, 10 * S)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Not yet expired: b cannot have it.
+    assert!(
+        db.store
+            .take_lease("gate", &b, t0 + 9 * S, 10 * S)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Renewed by a at t0 + 5 s: lasts until t0 + 15 s.
+    assert!(
+        db.store
+            .renew_lease("gate", &a, t0 + 5 * S, 10 * S)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .take_lease("gate", &b, t0 + 12 * S, 10 * S)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // a stops renewing: from t0 + 15 s b takes it, epoch 2.
+    let lease = db
+        .store
+        .take_lease("gate", &b, t0 + 15 * S, 10 * S)
+        .await
+        .unwrap()
+        .expect("an expired lease is free");
+    assert_eq!((lease.node.as_str(), lease.epoch), ("b", 2));
+    // a's renewals are refused now, and change nothing.
+    assert!(
+        !db.store
+            .renew_lease("gate", &a, t0 + 16 * S, 10 * S)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.store
+            .renew_leases(&a, t0 + 16 * S, 10 * S)
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(db.store.leases().await.unwrap(), vec![lease.clone()]);
+    // Nor may a release it.
+    assert!(!db.store.release_lease("gate", &a).await.unwrap());
+    // Even b cannot renew it once expired (another node may have taken it by then): it takes it again.
+    assert!(
+        !db.store
+            .renew_lease("gate", &b, t0 + 26 * S, 10 * S)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .renew_lease("gate", &b, t0 + 20 * S, 10 * S)
+            .await
+            .unwrap()
+    );
+    assert!(db.store.release_lease("gate", &b).await.unwrap());
+    assert!(
+        db.store
+            .take_lease("gate", &a, t0 + 21 * S, 10 * S)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+dual_test!(an_expired_lease_is_taken_and_its_old_holder_refused, TestDb);
+
+async fn a_renewal_by_a_non_holder_is_refused(db: &TestDb) {
+    let (a, b) = (node("a"), node("b"));
+    let t0 = 1_000 * S;
+    db.store
+        .take_lease("gate", &a, t0, 10 * S)
+        .await
+        .unwrap()
+        .unwrap();
+    db.store
+        .take_lease("quay", &a, t0, 10 * S)
+        .await
+        .unwrap()
+        .unwrap();
+    db.store
+        .take_lease("avenue", &b, t0, 10 * S)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !db.store
+            .renew_lease("gate", &b, t0 + S, 60 * S)
+            .await
+            .unwrap()
+    );
+    let gate = |l: &Vec<Lease>| l.iter().find(|l| l.camera == "gate").unwrap().clone();
+    assert_eq!(
+        gate(&db.store.leases().await.unwrap()).expires_at_us,
+        t0 + 10 * S
+    );
+    // Each node renews its own, and only its own.
+    assert_eq!(
+        db.store.renew_leases(&a, t0 + 2 * S, 10 * S).await.unwrap(),
+        vec!["gate".to_owned(), "quay".to_owned()]
+    );
+    assert_eq!(
+        db.store.renew_leases(&b, t0 + 2 * S, 10 * S).await.unwrap(),
+        vec!["avenue".to_owned()]
+    );
+    assert_eq!(
+        gate(&db.store.leases().await.unwrap()).expires_at_us,
+        t0 + 12 * S
+    );
+    // Live nodes: seen within the window; a clean stop releases a node's leases.
+    db.store.node_seen(&a, t0).await.unwrap();
+    db.store.node_seen(&b, t0 - 20 * S).await.unwrap();
+    assert_eq!(
+        db.store.live_nodes(t0 - 10 * S).await.unwrap(),
+        vec!["a".to_owned()]
+    );
+    db.store.node_seen(&b, t0 + S).await.unwrap();
+    assert_eq!(
+        db.store.live_nodes(t0 - 10 * S).await.unwrap(),
+        vec!["a".to_owned(), "b".to_owned()]
+    );
+    db.store.node_gone(&a).await.unwrap();
+    assert_eq!(db.store.live_nodes(0).await.unwrap(), vec!["b".to_owned()]);
+    let left: Vec<String> = db
+        .store
+        .leases()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.camera)
+        .collect();
+    assert_eq!(left, vec!["avenue".to_owned()]);
+}
+dual_test!(a_renewal_by_a_non_holder_is_refused, TestDb);
+
+async fn two_nodes_append_to_one_cameras_chain(db: &TestDb) {
+    let (a, b) = (node("node-a"), node("node-b"));
+    let on_a = db.store.clone().with_node(Some(a.clone()));
+    let on_b = db.store.clone().with_node(Some(b.clone()));
+    // a records, b takes the camera over and records, a again (after b died), and so on.
+    let mut ids = Vec::new();
+    for (i, store) in [&on_a, &on_b, &on_b, &on_a].into_iter().enumerate() {
+        let n = new_violation(&db.data, "gate", i as i64);
+        ids.push((n.violation.id.to_string(), store.node().unwrap().clone()));
+        let InsertOutcome::Inserted { seq, .. } = store.insert(&n, test_hasher).await.unwrap()
+        else {
+            panic!("insert {i}")
+        };
+        assert_eq!(seq, i as i64 + 1, "each continues from the stored head");
+    }
+    let chain = db.store.chain_page("gate", 0, 100).await.unwrap();
+    let mut prev = GENESIS_HASH.to_owned();
+    for (rec, (id, holder)) in chain.iter().zip(&ids) {
+        assert_eq!(&rec.fields.id, id);
+        assert_eq!(rec.fields.prev_hash, prev);
+        assert_eq!(test_hasher(&rec.fields), rec.record_hash);
+        assert_eq!(rec.node.as_deref(), Some(holder.as_str()));
+        prev = rec.record_hash.clone();
+    }
+    assert_eq!(chain.len(), 4);
+    // A node's reconcile looks at its own files only.
+    let unnamed = new_violation(&db.data, "gate", 9);
+    db.store.insert(&unnamed, test_hasher).await.unwrap();
+    let paths = on_a.evidence_paths().await.unwrap();
+    assert_eq!(
+        paths.len(),
+        3,
+        "a's two and the one recorded without a node: {paths:?}"
+    );
+    assert_eq!(db.store.evidence_paths().await.unwrap().len(), 5);
+}
+dual_test!(two_nodes_append_to_one_cameras_chain, TestDb);
+
+async fn nats_events_not_acknowledged_are_swept(db: &TestDb) {
+    let n = new_violation(&db.data, "gate", 1);
+    let id = n.violation.id.to_string();
+    db.store.insert(&n, test_hasher).await.unwrap();
+    let now = Utc::now().timestamp_micros();
+    let pending = db
+        .store
+        .nats_unpublished(now - 60 * S, now + S, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].id.as_str(), pending[0].camera.as_str()),
+        (id.as_str(), "gate")
+    );
+    assert_eq!(
+        pending[0].occurred_at_us,
+        n.violation.occurred_at.timestamp_micros()
+    );
+    // Recorded after the window's end: not yet.
+    assert!(
+        db.store
+            .nats_unpublished(now - 60 * S, now - 30 * S, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.store.nats_published(&id, now).await.unwrap();
+    assert!(
+        db.store
+            .nats_unpublished(now - 60 * S, now + S, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+dual_test!(nats_events_not_acknowledged_are_swept, TestDb);
+
+#[test]
+fn node_ids_are_checked_and_kept_in_the_data_folder() {
+    assert!(NodeId::parse("node-1.a_b").is_ok());
+    for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+        let e = NodeId::parse(bad).unwrap_err().to_string();
+        assert!(e.contains("--node-id"), "{e}");
+    }
+    let g = NodeId::generate();
+    assert!(NodeId::parse(g.as_str()).is_ok(), "{g}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    assert_eq!(data.node_id().unwrap(), None);
+    let first = data.ensure_node_id(None).unwrap();
+    assert_eq!(data.ensure_node_id(None).unwrap(), first, "stable");
+    let given = node("node-b");
+    assert_eq!(data.ensure_node_id(Some(&given)).unwrap(), given);
+    assert_eq!(data.node_id().unwrap(), Some(given));
+    std::fs::write(data.node_id_path(), "bad id\n").unwrap();
+    assert!(data.ensure_node_id(None).is_err());
+}
