@@ -15,35 +15,17 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{no_helmet_on_red, root, synth, wait_exit, write, write_scene};
+use common::{Guard, free_port, no_helmet_on_red, root, synth, wait_exit, write, write_scene};
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const NATS: &str = "nats://127.0.0.1:4222";
 const CAMERAS: usize = 6;
 const NODES: usize = 3;
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(15);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A child killed when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `line` without its ANSI colour sequences.
 fn plain(line: &str) -> String {

@@ -16,11 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{no_helmet_on_red, root, serve_command, synth, wait_exit, write, write_scene};
+use common::{
+    Guard, free_port, no_helmet_on_red, root, serve_command, synth, wait_exit, write, write_scene,
+};
 
 const KILLS: usize = 20;
 
@@ -29,24 +31,6 @@ fn random_below(n: u64) -> u64 {
         .build_hasher()
         .finish()
         % n
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A child killed when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One `serve` run: its stderr lines arrive on `lines`.

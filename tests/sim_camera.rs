@@ -9,15 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::free_port;
 use roadwarden_media::{CameraState, CameraSupervisor, FrameQueue, SourceConfig};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn sim_camera_serves_frames_then_fails_on_schedule() {

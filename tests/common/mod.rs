@@ -359,3 +359,22 @@ pub(crate) fn http(
         has_head: split.is_some(),
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound, read and released).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A child killed when the test ends, however it ends.
+pub(crate) struct Guard(pub(crate) Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
