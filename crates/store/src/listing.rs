@@ -32,6 +32,68 @@ pub struct ViolationFilter {
     pub plate: Option<Plate>,
 }
 
+/// A value bound to one `$n` placeholder of [`ViolationFilter::push_conditions`]'s SQL.
+pub(crate) enum FilterArg<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+impl ViolationFilter {
+    /// Appends ` AND ...` for each of kind, camera, from, to and plate that is set, on the columns of the
+    /// violations table as the query names it (`v`: `""` or `"v."`), numbering placeholders after `*n`;
+    /// returns the values to bind, in order ([`bind_filter!`]). `status` is the caller's: its column
+    /// differs (a violation's status, a review's decision).
+    pub(crate) fn push_conditions(
+        &self,
+        sql: &mut String,
+        v: &str,
+        n: &mut usize,
+    ) -> Vec<FilterArg<'_>> {
+        let mut args = Vec::new();
+        let mut cond = |sql: &mut String, c: &str| {
+            *n += 1;
+            sql.push_str(&format!(" AND {v}{c} ${n}", n = *n));
+        };
+        if let Some(k) = &self.kind {
+            cond(sql, "kind =");
+            args.push(FilterArg::Text(k));
+        }
+        if let Some(c) = &self.camera {
+            cond(sql, "camera_id =");
+            args.push(FilterArg::Text(c));
+        }
+        if let Some(t) = self.from_us {
+            cond(sql, "occurred_at_us >=");
+            args.push(FilterArg::Int(t));
+        }
+        if let Some(t) = self.to_us {
+            cond(sql, "occurred_at_us <");
+            args.push(FilterArg::Int(t));
+        }
+        if let Some(pl) = &self.plate {
+            cond(sql, "plate =");
+            args.push(FilterArg::Text(pl.as_str()));
+        }
+        args
+    }
+}
+
+/// Binds [`ViolationFilter::push_conditions`]'s values to `q` in order. A macro because each dialect's
+/// query is its own type (see `on_read!`).
+macro_rules! bind_filter {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                $crate::listing::FilterArg::Text(s) => q.bind(*s),
+                $crate::listing::FilterArg::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_filter;
+
 /// One evidence row with its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceRow {
@@ -100,21 +162,11 @@ impl Store {
         if filter.status.is_some() {
             next(&mut sql, " AND status = ?");
         }
-        if filter.kind.is_some() {
-            next(&mut sql, " AND kind = ?");
-        }
-        if filter.camera.is_some() {
-            next(&mut sql, " AND camera_id = ?");
-        }
-        if filter.from_us.is_some() {
-            next(&mut sql, " AND occurred_at_us >= ?");
-        }
-        if filter.to_us.is_some() {
-            next(&mut sql, " AND occurred_at_us < ?");
-        }
-        if filter.plate.is_some() {
-            next(&mut sql, " AND plate = ?");
-        }
+        let args = filter.push_conditions(&mut sql, "", &mut n);
+        let mut next = |sql: &mut String, cond: &str| {
+            n += 1;
+            sql.push_str(&cond.replace('?', &format!("${n}")));
+        };
         if after.is_some() {
             next(&mut sql, " AND (occurred_at_us, id) > (?");
             next(&mut sql, ", ?)");
@@ -125,21 +177,7 @@ impl Store {
             if let Some(s) = filter.status {
                 q = q.bind(s.as_str());
             }
-            if let Some(k) = &filter.kind {
-                q = q.bind(k);
-            }
-            if let Some(c) = &filter.camera {
-                q = q.bind(c);
-            }
-            if let Some(t) = filter.from_us {
-                q = q.bind(t);
-            }
-            if let Some(t) = filter.to_us {
-                q = q.bind(t);
-            }
-            if let Some(pl) = &filter.plate {
-                q = q.bind(pl.as_str());
-            }
+            q = bind_filter!(q, &args);
             if let Some(a) = after {
                 q = q.bind(a.occurred_at_us).bind(&a.id);
             }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::db::Pool;
+use crate::listing::bind_filter;
 use crate::model::{QueueItem, Status};
 use crate::{Store, StoreError, ViolationFilter};
 
@@ -226,49 +227,14 @@ impl Store {
                 "SELECT id, camera_id, kind, track_id, occurred_at_us, confidence, status, plate FROM violations \
                  WHERE status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until_us <= $2)",
             );
-            let mut n = 2;
-            if filter.kind.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND kind = ${n}"));
-            }
-            if filter.camera.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND camera_id = ${n}"));
-            }
-            if filter.from_us.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND occurred_at_us >= ${n}"));
-            }
-            if filter.to_us.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND occurred_at_us < ${n}"));
-            }
-            if filter.plate.is_some() {
-                n += 1;
-                sql.push_str(&format!(" AND plate = ${n}"));
-            }
+            let args = filter.push_conditions(&mut sql, "", &mut 2);
             sql.push_str(&format!(
                 " ORDER BY CASE WHEN claimed_by = $1 AND claimed_until_us > $2 THEN 0 ELSE 1 END, occurred_at_us, id \
                  LIMIT {}",
                 skipped.len() + 1
             ));
             let candidates: Vec<QueueItem> = on_read!(&self.pool, p => {
-                let mut q = sqlx::query(&sql).bind(user).bind(now);
-                if let Some(k) = &filter.kind {
-                    q = q.bind(k);
-                }
-                if let Some(c) = &filter.camera {
-                    q = q.bind(c);
-                }
-                if let Some(t) = filter.from_us {
-                    q = q.bind(t);
-                }
-                if let Some(t) = filter.to_us {
-                    q = q.bind(t);
-                }
-                if let Some(pl) = &filter.plate {
-                    q = q.bind(pl.as_str());
-                }
+                let q = bind_filter!(sqlx::query(&sql).bind(user).bind(now), &args);
                 let rows = q.fetch_all(p).await?;
                 let mut items = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -410,18 +376,11 @@ impl Store {
         if filter.status.is_some() {
             next(&mut sql, " AND r.decision = ?");
         }
-        if filter.kind.is_some() {
-            next(&mut sql, " AND v.kind = ?");
-        }
-        if filter.camera.is_some() {
-            next(&mut sql, " AND v.camera_id = ?");
-        }
-        if filter.from_us.is_some() {
-            next(&mut sql, " AND v.occurred_at_us >= ?");
-        }
-        if filter.to_us.is_some() {
-            next(&mut sql, " AND v.occurred_at_us < ?");
-        }
+        let args = filter.push_conditions(&mut sql, "v.", &mut n);
+        let mut next = |sql: &mut String, cond: &str| {
+            n += 1;
+            sql.push_str(&cond.replace('?', &format!("${n}")));
+        };
         if reviewer.is_some() {
             next(&mut sql, " AND u.name = ?");
         }
@@ -438,18 +397,7 @@ impl Store {
             if let Some(s) = filter.status {
                 q = q.bind(s.as_str());
             }
-            if let Some(k) = &filter.kind {
-                q = q.bind(k);
-            }
-            if let Some(c) = &filter.camera {
-                q = q.bind(c);
-            }
-            if let Some(t) = filter.from_us {
-                q = q.bind(t);
-            }
-            if let Some(t) = filter.to_us {
-                q = q.bind(t);
-            }
+            q = bind_filter!(q, &args);
             if let Some(r) = reviewer {
                 q = q.bind(r);
             }
